@@ -1,0 +1,197 @@
+"""The generated channels: process, normalisation and the particles each event leaves.
+
+``CHANNELS`` maps the fileset channel names of interfaces.md §2 to a
+:class:`Channel`. A channel's cross section comes from integrating its own
+process, except where Belle's generator has a well-known total that our model
+only approximates in shape (KKMC mu mu and tau tau, physics.md §4): those are
+normalised to the KKMC total and the model's own integral is kept as
+``xsec_model_pb`` for reference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from selections import constants as c
+
+from .montecarlo import Proposal
+from .particles import ParticleTable
+from .processes import LeptonPairISR, PairEmission, TwoPhotonLeptonPair, VectorEmission
+from .tau_decays import decay_taus
+
+KKMC_MUMU_XSEC_PB = 1148.0
+"""KKMC e+e- -> mu+ mu- (gamma) cross section at the Upsilon(4S), pb (physics.md §4)."""
+KKMC_TAUTAU_XSEC_PB = 919.0
+"""KKMC e+e- -> tau+ tau- (gamma) cross section at the Upsilon(4S), pb (physics.md §4)."""
+FSR_PHOTON_MIN_GEV = 1e-3
+"""Final-state photons softer than this are not stored (far below the ECL threshold)."""
+AAFH_EEMUMU_W_MIN_GEV = 0.5
+"""Generator-level cut m(mu mu) > 0.5 GeV of the two-photon e e mu mu sample (as AAFH in physics.md §4)."""
+AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
+"""Largest photon virtuality in the equivalent-photon approximation, GeV^2."""
+
+
+class MixtureProcess:
+    """Sum of processes with the same payload keys; each gets a fixed share of the proposals."""
+
+    def __init__(self, components: list[tuple[object, float]]):
+        self.components = components
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        counts = [int(round(n * frac)) for _, frac in self.components[:-1]]
+        counts.append(n - sum(counts))
+        weights, states = [], []
+        for k, ((proc, frac), m) in enumerate(zip(self.components, counts)):
+            prop = proc.propose(rng, m)
+            weights.append(prop.weight / frac)
+            states.append({**prop.state, "component": np.full(m, k, dtype=np.int8)})
+        keys = set.intersection(*(set(s) for s in states))
+        return Proposal(np.concatenate(weights), {key: np.concatenate([s[key] for s in states]) for key in keys})
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        component = state["component"]
+        order = np.argsort(component, kind="stable")
+        parts = []
+        for k, (proc, _) in enumerate(self.components):
+            sel = np.flatnonzero(component == k)
+            parts.append(proc.build(rng, {key: v[sel] for key, v in state.items()}))
+        payload = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        out = {key: v[inverse] for key, v in payload.items()}
+        out["component"] = component
+        return out
+
+
+def _event_index(n: int) -> np.ndarray:
+    return np.arange(n, dtype=np.int64)
+
+
+def _pair(event, p4_minus, p4_plus, pdg) -> list[ParticleTable]:
+    return [ParticleTable.from_arrays(event, pdg, p4_minus), ParticleTable.from_arrays(event, -pdg, p4_plus)]
+
+
+def _photons(event, p4, e_min=FSR_PHOTON_MIN_GEV) -> ParticleTable:
+    keep = p4[:, 0] > e_min
+    return ParticleTable.from_arrays(event[keep], c.PDG_PHOTON, p4[keep])
+
+
+def _decayed_pair(rng, event, p4_minus, p4_plus) -> list[ParticleTable]:
+    taus = np.concatenate([p4_minus, p4_plus])
+    charge = np.concatenate([-np.ones(len(event), np.int32), np.ones(len(event), np.int32)])
+    daughters, _ = decay_taus(rng, np.concatenate([event, event]), taus, charge)
+    return [daughters]
+
+
+def _signal_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
+    parts.append(ParticleTable.from_arrays(e, c.PDG_ZPRIME, ev["vector"]))
+    return ParticleTable.concatenate(parts)
+
+
+def _mumu_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
+    parts += [_photons(e, ev["isr_photon"]), _photons(e, ev["fsr_minus"]), _photons(e, ev["fsr_plus"])]
+    return ParticleTable.concatenate(parts)
+
+
+def _tautau_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"])
+    parts.append(_photons(e, ev["isr_photon"]))
+    return ParticleTable.concatenate(parts)
+
+
+def _eemumu_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
+    parts += _pair(e, ev["electron"], ev["positron"], c.PDG_ELECTRON)
+    return ParticleTable.concatenate(parts)
+
+
+def _four_muon_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["emitter_minus"], ev["emitter_plus"], c.PDG_MUON)
+    parts += _pair(e, ev["pair_minus"], ev["pair_plus"], c.PDG_MUON)
+    return ParticleTable.concatenate(parts)
+
+
+def _mumutautau_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    taus_are_pair = ev["component"] == 0  # component 0: mu mu gamma*(-> tau tau); 1: tau tau gamma*(-> mu mu)
+    mu_minus = np.where(taus_are_pair[:, None], ev["emitter_minus"], ev["pair_minus"])
+    mu_plus = np.where(taus_are_pair[:, None], ev["emitter_plus"], ev["pair_plus"])
+    tau_minus = np.where(taus_are_pair[:, None], ev["pair_minus"], ev["emitter_minus"])
+    tau_plus = np.where(taus_are_pair[:, None], ev["pair_plus"], ev["emitter_plus"])
+    parts = _pair(e, mu_minus, mu_plus, c.PDG_MUON) + _decayed_pair(rng, e, tau_minus, tau_plus)
+    return ParticleTable.concatenate(parts)
+
+
+@dataclass
+class Channel:
+    """A generated channel: how to build its process and turn its events into particles."""
+
+    name: str
+    make_process: Callable[[float | None], object]
+    build_particles: Callable[[np.random.Generator, dict], ParticleTable]
+    description: str
+    fixed_xsec_pb: float | None = None
+    needs_mass: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _mumutautau_process(_mass=None):
+    return MixtureProcess(
+        [(PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV), 0.5), (PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV), 0.5)]
+    )
+
+
+CHANNELS: dict[str, Channel] = {
+    ch.name: ch
+    for ch in [
+        Channel(
+            "signal",
+            lambda mass: VectorEmission(mass),
+            _signal_particles,
+            "e+e- -> mu+ mu- Z', Z' -> invisible, Z' from final-state emission (g' = 1)",
+            needs_mass=True,
+        ),
+        Channel(
+            "kkmc_mumu",
+            lambda mass=None: LeptonPairISR(c.MUON_MASS_GEV),
+            _mumu_particles,
+            "e+e- -> mu+ mu- (gamma): ISR radiator W(x), 1 + cos^2, collinear FSR; normalised to KKMC",
+            fixed_xsec_pb=KKMC_MUMU_XSEC_PB,
+        ),
+        Channel(
+            "kkmc_tautau",
+            lambda mass=None: LeptonPairISR(c.TAU_MASS_GEV, final_state_radiation=False),
+            _tautau_particles,
+            "e+e- -> tau+ tau- (gamma): ISR radiator W(x), 1 + cos^2 + (1 - b^2) sin^2, main tau decays; normalised to KKMC",
+            fixed_xsec_pb=KKMC_TAUTAU_XSEC_PB,
+        ),
+        Channel(
+            "aafh_eemumu",
+            lambda mass=None: TwoPhotonLeptonPair(c.MUON_MASS_GEV, AAFH_EEMUMU_W_MIN_GEV, AAFH_EEMUMU_Q2_MAX_GEV2),
+            _eemumu_particles,
+            "e+e- -> e+e- mu+ mu- via gamma gamma (EPA x Breit-Wheeler), m(mu mu) > 0.5 GeV, Q^2 < 1 GeV^2",
+        ),
+        Channel(
+            "aafh_mumumumu",
+            lambda mass=None: PairEmission(c.MUON_MASS_GEV, c.MUON_MASS_GEV),
+            _four_muon_particles,
+            "e+e- -> mu+ mu- gamma*, gamma* -> mu+ mu- (final-state pair emission)",
+        ),
+        Channel(
+            "aafh_mumutautau",
+            _mumutautau_process,
+            _mumutautau_particles,
+            "e+e- -> mu+ mu- gamma*(-> tau+ tau-) and tau+ tau- gamma*(-> mu+ mu-) (final-state pair emission)",
+        ),
+    ]
+}

@@ -1,0 +1,118 @@
+"""Monte Carlo integration and unweighting shared by every process.
+
+A process proposes weighted points whose mean weight is its cross section in pb
+(importance sampling); a proposal carries only the cheap random variables
+(``state``), and the process builds full four-vectors (``build``) only for the
+points that are kept. :func:`integrate` turns that into a cross section with a
+statistical error and the largest weight seen; :func:`sample_unweighted` then
+draws events with probability weight / max_weight (hit-or-miss), so the accepted
+events follow the differential cross section and every accepted event counts as
+one generated event.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_WEIGHT_SAFETY = 1.2
+"""Factor applied to the largest weight seen in the integration sample."""
+
+
+@dataclass
+class Proposal:
+    """Weighted phase-space points: ``weight`` [n] in pb, ``state`` arrays with first axis n."""
+
+    weight: np.ndarray
+    state: dict[str, np.ndarray]
+
+
+class Process(Protocol):
+    """A physics process that proposes weighted points and builds events from kept ones."""
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal: ...
+
+    def build(self, rng: np.random.Generator, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class CrossSection:
+    """Result of a Monte Carlo integration of a process."""
+
+    xsec_pb: float
+    error_pb: float
+    max_weight: float
+    n_points: int
+
+
+def integrate(process: Process, n_points: int = 2_000_000, seed: int = 20231028, batch: int = 250_000) -> CrossSection:
+    """Cross section (pb) of ``process`` with its statistical error, from ``n_points`` weighted points.
+
+    The seed is fixed by default so that a cross section is a property of the model,
+    not of a production run.
+    """
+    rng = np.random.default_rng(seed)
+    total = total2 = 0.0
+    wmax = 0.0
+    done = 0
+    while done < n_points:
+        m = min(batch, n_points - done)
+        w = process.propose(rng, m).weight
+        total += float(np.sum(w))
+        total2 += float(np.sum(w * w))
+        wmax = max(wmax, float(np.max(w, initial=0.0)))
+        done += m
+    mean = total / n_points
+    var = max(total2 / n_points - mean**2, 0.0)
+    return CrossSection(mean, float(np.sqrt(var / n_points)), wmax * MAX_WEIGHT_SAFETY, n_points)
+
+
+@dataclass
+class UnweightingStats:
+    n_proposed: int = 0
+    n_accepted: int = 0
+    n_overweight: int = 0
+
+
+def sample_unweighted(
+    process: Process,
+    rng: np.random.Generator,
+    n: int,
+    max_weight: float,
+    stats: UnweightingStats | None = None,
+) -> dict[str, np.ndarray]:
+    """Exactly ``n`` unweighted events of ``process`` (hit-or-miss against ``max_weight``), built."""
+    stats = stats if stats is not None else UnweightingStats()
+    pieces: list[dict[str, np.ndarray]] = []
+    have = 0
+    efficiency = None  # measured on a first pilot batch, then refined
+    while have < n:
+        if efficiency is None:
+            m = min(20_000, 4 * n + 1000)
+        else:
+            m = int(min(max((n - have) / efficiency * 1.05, 1000), 2_000_000))
+        prop = process.propose(rng, m)
+        over = prop.weight > max_weight
+        if np.any(over):
+            stats.n_overweight += int(np.count_nonzero(over))
+        accept = rng.uniform(0.0, max_weight, m) < prop.weight
+        stats.n_proposed += m
+        hits = np.flatnonzero(accept)
+        stats.n_accepted += len(hits)
+        idx = hits[: n - have]
+        have += len(idx)
+        pieces.append({k: v[idx] for k, v in prop.state.items()})
+        efficiency = max(stats.n_accepted / stats.n_proposed, 1e-4)
+    if stats.n_overweight:
+        log.warning(
+            "%d of %d proposed points exceeded the maximum weight; raise MAX_WEIGHT_SAFETY",
+            stats.n_overweight,
+            stats.n_proposed,
+        )
+    state = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    return process.build(rng, state)

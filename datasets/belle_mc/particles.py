@@ -1,0 +1,90 @@
+"""Flat tables of generated particles.
+
+A :class:`ParticleTable` holds the stable particles of many events as flat
+arrays: the event each belongs to, its PDG code, its four-momentum
+``p4 = (E, px, py, pz)`` in GeV and its production point ``x4 = (ct, x, y, z)`` in
+cm relative to the event's primary vertex. Both four-vectors are Lorentz
+vectors, so the whole table moves between frames with one boost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from selections import constants as c
+
+_CHARGE_BY_ABS_PDG = {c.PDG_ELECTRON: -1, c.PDG_MUON: -1, c.PDG_TAU: -1, c.PDG_PI_PLUS: +1}
+_INVISIBLE_ABS_PDG = (c.PDG_NEUTRINO, 14, 16, c.PDG_ZPRIME)
+
+
+@dataclass
+class ParticleTable:
+    """Stable particles of a set of events, flat, one row per particle."""
+
+    event: np.ndarray  # int64, index of the event within its block
+    pdg: np.ndarray  # int32, PDG code (sign = particle / antiparticle)
+    p4: np.ndarray  # float64 [n, 4], (E, px, py, pz) GeV
+    x4: np.ndarray  # float64 [n, 4], (ct, x, y, z) cm, relative to the primary vertex
+
+    def __len__(self) -> int:
+        return len(self.event)
+
+    @classmethod
+    def empty(cls) -> ParticleTable:
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros((0, 4)), np.zeros((0, 4)))
+
+    @classmethod
+    def from_arrays(cls, event, pdg, p4, x4=None) -> ParticleTable:
+        """Build a table; ``pdg`` may be a scalar broadcast to every row."""
+        event = np.asarray(event, dtype=np.int64)
+        pdg = np.broadcast_to(np.asarray(pdg, dtype=np.int32), event.shape).copy()
+        p4 = np.asarray(p4, dtype=np.float64).reshape(-1, 4)
+        x4 = np.zeros_like(p4) if x4 is None else np.asarray(x4, dtype=np.float64).reshape(-1, 4)
+        return cls(event, pdg, p4, x4)
+
+    @classmethod
+    def concatenate(cls, tables: list[ParticleTable]) -> ParticleTable:
+        """Join tables and order the rows by event (stable, so order within an event is kept)."""
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return cls.empty()
+        event = np.concatenate([t.event for t in tables])
+        order = np.argsort(event, kind="stable")
+        return cls(
+            event[order],
+            np.concatenate([t.pdg for t in tables])[order],
+            np.concatenate([t.p4 for t in tables])[order],
+            np.concatenate([t.x4 for t in tables])[order],
+        )
+
+    def select(self, mask: np.ndarray) -> ParticleTable:
+        return ParticleTable(self.event[mask], self.pdg[mask], self.p4[mask], self.x4[mask])
+
+    @property
+    def charge(self) -> np.ndarray:
+        """Electric charge (+1, -1, 0) from the PDG code."""
+        apdg = np.abs(self.pdg)
+        base = np.zeros(len(self), dtype=np.int32)
+        for code, q in _CHARGE_BY_ABS_PDG.items():
+            base[apdg == code] = q
+        return base * np.sign(self.pdg).astype(np.int32)
+
+    @property
+    def visible(self) -> np.ndarray:
+        """True for particles the detector can see (not neutrinos or the invisible Z')."""
+        return ~np.isin(np.abs(self.pdg), _INVISIBLE_ABS_PDG)
+
+
+def four_vector(energy: np.ndarray, momentum: np.ndarray) -> np.ndarray:
+    """Stack energy [n] and three-momentum [n, 3] into four-vectors [n, 4]."""
+    out = np.empty((len(energy), 4))
+    out[:, 0] = energy
+    out[:, 1:] = momentum
+    return out
+
+
+def invariant_mass2(p4: np.ndarray) -> np.ndarray:
+    """Invariant mass squared E^2 - |p|^2 of four-vectors [..., 4], GeV^2."""
+    return p4[..., 0] ** 2 - np.sum(p4[..., 1:] ** 2, axis=-1)

@@ -1,0 +1,437 @@
+"""Physics of the generated channels, in the CM frame with the e- beam along +z.
+
+Every process proposes weighted points (see :mod:`belle_mc.montecarlo`); the mean
+weight is its cross section in pb. Formulas are those of physics.md:
+
+* :class:`VectorEmission` - e+e- -> l+ l- V with V radiated from the final-state
+  leptons (the L_mu - L_tau Z' signal): the (x1, x2) density of physics.md §3 and
+  its event-plane orientation weight.
+* :class:`PairEmission` - the same with a virtual photon V = gamma* -> l'+ l'-
+  (e+e- -> mu mu mu mu, e+e- -> mu mu tau tau): the Kroll-Wada factor
+  (alpha / 3 pi) (1 + 2 m^2/M^2) sqrt(1 - 4 m^2/M^2) dM^2 / M^2.
+* :class:`LeptonPairISR` - e+e- -> l+ l- (gamma) with the ISR radiator W(x) and
+  collinear final-state photons (KKMC-like mu mu and tau tau).
+* :class:`TwoPhotonLeptonPair` - e+e- -> e+e- l+l- from the equivalent-photon
+  approximation for each beam times the Breit-Wheeler gamma gamma -> l+ l- cross section.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from selections import constants as c
+
+from .kinematics import (
+    directions_about_axis,
+    sample_collinear_cos,
+    sample_cos_theta_1_plus_a_cos2,
+    two_body_decay,
+    two_body_momentum,
+)
+from .montecarlo import Proposal
+from .particles import four_vector, invariant_mass2
+from selections.beams import boost
+
+
+def _sqrt_s_per_event(rng: np.random.Generator, sqrt_s: float, spread: float, n: int) -> np.ndarray:
+    if spread <= 0:
+        return np.full(n, sqrt_s)
+    return sqrt_s + spread * rng.standard_normal(n)
+
+
+def _sigma_point_pb(sqrt_s: np.ndarray) -> np.ndarray:
+    return 4.0 * np.pi * c.ALPHA_EM**2 / (3.0 * sqrt_s**2) * c.HBARC2_PB_GEV2
+
+
+# ----------------------------------------------------------------------------------
+# Final-state emission of a massive vector (physics.md §3)
+# ----------------------------------------------------------------------------------
+def fsr_vector_density(x1: np.ndarray, x2: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """(1/sigma_0) d^2 sigma / dx1 dx2 divided by alpha'/(2 pi) for emission of a vector of mass^2 = mu s.
+
+    x_i = 2 E_i / sqrt(s) are the lepton energy fractions in the CM frame.
+    """
+    y1 = 1.0 - x1
+    y2 = 1.0 - x2
+    return ((x1 + mu) ** 2 + (x2 + mu) ** 2) / (y1 * y2) - mu / y1**2 - mu / y2**2
+
+
+def orientation_weight(x1, x2, cos1, cos2):
+    """Event-plane orientation weight [x1^2 (1+cos^2 th1) + x2^2 (1+cos^2 th2)] / (4/3 (x1^2 + x2^2)).
+
+    Its average over orientations is 1, so it shapes angles without changing the cross section.
+    """
+    return (x1**2 * (1 + cos1**2) + x2**2 * (1 + cos2**2)) / (4.0 / 3.0 * (x1**2 + x2**2))
+
+
+def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
+    """Propose (x1, x2) log-uniformly in 1 - x_i and an orientation of the event plane.
+
+    Returns (dalitz_weight, state): dalitz_weight * (alpha'/2 pi) * sigma_0 is the
+    importance-sampling weight of the (x1, x2) integral including the orientation
+    weight (0 outside phase space); ``state`` is what :func:`_emission_build` needs.
+    """
+    n = len(sqrt_s)
+    mu = m_vector**2 / sqrt_s**2
+    ln_mu = np.log(mu)
+    y1 = np.exp(rng.random(n) * ln_mu)
+    y2 = np.exp(rng.random(n) * ln_mu)
+    x1, x2 = 1.0 - y1, 1.0 - y2
+    e1, e2 = 0.5 * x1 * sqrt_s, 0.5 * x2 * sqrt_s
+    e3 = sqrt_s - e1 - e2
+    ok = (e1 > m_lepton) & (e2 > m_lepton) & (e3 > m_vector)
+    p1sq = np.clip(e1**2 - m_lepton**2, 1e-300, None)
+    p2sq = np.clip(e2**2 - m_lepton**2, 1e-300, None)
+    cos12 = (e3**2 - m_vector**2 - p1sq - p2sq) / (2.0 * np.sqrt(p1sq) * np.sqrt(p2sq))
+    ok &= np.abs(cos12) <= 1.0
+    cos12 = np.clip(cos12, -1.0, 1.0)
+    # orientation: lepton 1 isotropic; lepton 2 at azimuth psi about it (theta-hat / phi-hat basis)
+    cos1 = rng.uniform(-1.0, 1.0, n)
+    psi = rng.uniform(0.0, 2.0 * np.pi, n)
+    sin1 = np.sqrt(1.0 - cos1**2)
+    cos2 = cos12 * cos1 - np.sqrt(1.0 - cos12**2) * np.cos(psi) * sin1
+    dens = np.where(ok, fsr_vector_density(x1, x2, mu), 0.0)
+    w = dens * y1 * y2 * ln_mu**2 * orientation_weight(x1, x2, cos1, cos2)
+    state = {"sqrt_s": sqrt_s, "x1": x1, "x2": x2, "cos12": cos12, "cos1": cos1, "psi": psi,
+             "phi1": rng.uniform(0.0, 2.0 * np.pi, n)}
+    return np.where(ok, np.clip(w, 0.0, None), 0.0), state
+
+
+def _emission_build(state, m_lepton, m_vector):
+    """Four-momenta (lepton-, lepton+, vector) of proposals from :func:`_emission_propose`."""
+    rs, cos12, cos1 = state["sqrt_s"], state["cos12"], state["cos1"]
+    e1, e2 = 0.5 * state["x1"] * rs, 0.5 * state["x2"] * rs
+    e3 = rs - e1 - e2
+    p1 = np.sqrt(e1**2 - m_lepton**2)
+    p2 = np.sqrt(e2**2 - m_lepton**2)
+    sin1 = np.sqrt(1.0 - cos1**2)
+    cphi, sphi = np.cos(state["phi1"]), np.sin(state["phi1"])
+    u1 = np.stack([sin1 * cphi, sin1 * sphi, cos1], axis=-1)
+    theta_hat = np.stack([cos1 * cphi, cos1 * sphi, -sin1], axis=-1)
+    phi_hat = np.stack([-sphi, cphi, np.zeros_like(cphi)], axis=-1)
+    sin12 = np.sqrt(1.0 - cos12**2)
+    psi = state["psi"]
+    u2 = cos12[:, None] * u1 + sin12[:, None] * (np.cos(psi)[:, None] * theta_hat + np.sin(psi)[:, None] * phi_hat)
+    mom1 = p1[:, None] * u1
+    mom2 = p2[:, None] * u2
+    return four_vector(e1, mom1), four_vector(e2, mom2), four_vector(e3, -(mom1 + mom2))
+
+
+class VectorEmission:
+    """e+e- -> l+ l- V, V (mass ``m_vector``) radiated by the final-state leptons.
+
+    ``coupling_alpha`` is alpha' = g'^2 / (4 pi) (g' = 1 by default, the fileset convention).
+    """
+
+    def __init__(
+        self,
+        m_vector: float,
+        m_lepton: float = c.MUON_MASS_GEV,
+        coupling_alpha: float = 1.0 / (4.0 * np.pi),
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+    ):
+        from selections.beams import sqrt_s_gev
+
+        self.m_vector = float(m_vector)
+        self.m_lepton = float(m_lepton)
+        self.coupling_alpha = float(coupling_alpha)
+        self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
+        self.energy_spread = float(energy_spread)
+        if not 0.0 < self.m_vector < self.sqrt_s - 2 * self.m_lepton:
+            raise ValueError(f"vector mass {m_vector} GeV outside (0, sqrt(s) - 2 m_l)")
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        w, state = _emission_propose(rng, rs, self.m_lepton, self.m_vector)
+        return Proposal(w * _sigma_point_pb(rs) * self.coupling_alpha / (2.0 * np.pi), state)
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        lm, lp, v = _emission_build(state, self.m_lepton, self.m_vector)
+        return {"lepton_minus": lm, "lepton_plus": lp, "vector": v, "sqrt_s": state["sqrt_s"]}
+
+
+def kroll_wada_factor(m_pair: np.ndarray, m_lepton: float) -> np.ndarray:
+    """(1 + 2 m^2/M^2) sqrt(1 - 4 m^2/M^2): the gamma* -> l+ l- spectral factor (0 below threshold)."""
+    r = np.clip(4.0 * m_lepton**2 / m_pair**2, 0.0, 1.0)
+    return (1.0 + 0.5 * r) * np.sqrt(1.0 - r)
+
+
+class PairEmission:
+    """e+e- -> l+ l- gamma*, gamma* -> l'+ l'- (four leptons by final-state pair emission).
+
+    The virtual-photon mass M is sampled from dM^2/M^2 between 2 m_l' and
+    sqrt(s) - 2 m_l; its decay is 1 + cos^2 about its flight direction.
+    """
+
+    def __init__(
+        self,
+        m_emitter: float,
+        m_pair_lepton: float,
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+    ):
+        from selections.beams import sqrt_s_gev
+
+        self.m_emitter = float(m_emitter)
+        self.m_pair_lepton = float(m_pair_lepton)
+        self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
+        self.energy_spread = float(energy_spread)
+        self.m2_min = (2.0 * self.m_pair_lepton) ** 2
+        self.m2_max = (self.sqrt_s - 2.0 * self.m_emitter - 0.02) ** 2
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        log_range = np.log(self.m2_max / self.m2_min)
+        m_pair = np.sqrt(self.m2_min * np.exp(rng.random(n) * log_range))
+        w, state = _emission_propose(rng, rs, self.m_emitter, m_pair)
+        state["m_pair"] = m_pair
+        pair_factor = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada_factor(m_pair, self.m_pair_lepton) * log_range
+        return Proposal(w * pair_factor * _sigma_point_pb(rs) * c.ALPHA_EM / (2.0 * np.pi), state)
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        n = len(state["sqrt_s"])
+        lm, lp, v = _emission_build(state, self.m_emitter, state["m_pair"])
+        cos_t = sample_cos_theta_1_plus_a_cos2(rng, 1.0, n)
+        axis = v[:, 1:] / np.linalg.norm(v[:, 1:], axis=1, keepdims=True)
+        rest_dir = directions_about_axis(axis, cos_t, rng.uniform(0.0, 2 * np.pi, n))
+        pm, pp = two_body_decay(rng, v, self.m_pair_lepton, self.m_pair_lepton, directions=rest_dir)
+        return {"emitter_minus": lm, "emitter_plus": lp, "pair_minus": pm, "pair_plus": pp, "sqrt_s": state["sqrt_s"]}
+
+
+# ----------------------------------------------------------------------------------
+# Lepton pairs with initial-state radiation (KKMC-like)
+# ----------------------------------------------------------------------------------
+def isr_beta(s: float) -> float:
+    """ISR radiator exponent beta = (2 alpha / pi) (ln(s / m_e^2) - 1) (0.0877 at the Upsilon(4S))."""
+    return 2.0 * c.ALPHA_EM / np.pi * (np.log(s / c.ELECTRON_MASS_GEV**2) - 1.0)
+
+
+def isr_radiator(x: np.ndarray, beta: float) -> np.ndarray:
+    """W(x) = beta x^(beta-1) (1 + 3 beta/4) - beta (1 - x/2): probability density of the
+    fraction x of the beam energy radiated as initial-state photons (normalised to 1 on [0, 1])."""
+    return beta * x ** (beta - 1.0) * (1.0 + 0.75 * beta) - beta * (1.0 - 0.5 * x)
+
+
+def born_lepton_pair_pb(sqrt_s: np.ndarray, m_lepton: float) -> np.ndarray:
+    """Born cross section of e+e- -> gamma* -> l+ l-: sigma_0 beta (3 - beta^2) / 2, pb."""
+    b2 = np.clip(1.0 - 4.0 * m_lepton**2 / sqrt_s**2, 0.0, None)
+    return _sigma_point_pb(sqrt_s) * np.sqrt(b2) * (3.0 - b2) / 2.0
+
+
+class LeptonPairISR:
+    """e+e- -> l+ l- (n gamma): ISR from W(x) convolved with sigma_Born(s'), FSR photons collinear.
+
+    The radiated fraction x is proposed from a mixture of beta x^(beta-1) (soft
+    photons) and 1/(1-x) (radiative return), so every weight stays bounded. The
+    ISR photon is emitted with the 1/(1 - beta cos) collinear pole of either beam.
+    Each final-state lepton radiates a collinear photon carrying a fraction z of
+    its momentum with density (beta_f/2) z^(beta_f/2 - 1).
+    """
+
+    SOFT_FRACTION = 0.7
+
+    def __init__(
+        self,
+        m_lepton: float,
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        final_state_radiation: bool = True,
+    ):
+        from selections.beams import sqrt_s_gev
+
+        self.m_lepton = float(m_lepton)
+        self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
+        self.energy_spread = float(energy_spread)
+        self.final_state_radiation = final_state_radiation
+        self.beta = isr_beta(self.sqrt_s**2)
+        # radiate at most down to 10 MeV above the pair threshold (at the spread-lowered sqrt(s))
+        s_low = (self.sqrt_s - 5 * max(energy_spread, 0.0)) ** 2
+        self.x_max = 1.0 - (2.0 * self.m_lepton + 0.01) ** 2 / s_low
+        self.log_hard = -np.log1p(-self.x_max)
+
+    def _proposal_density(self, x):
+        a = self.SOFT_FRACTION
+        soft = self.beta * x ** (self.beta - 1.0) / self.x_max**self.beta
+        hard = 1.0 / ((1.0 - x) * self.log_hard)
+        return a * soft + (1.0 - a) * hard
+
+    def sample_radiated_fraction(self, rng, n):
+        soft = rng.uniform(0.0, 1.0, n) < self.SOFT_FRACTION
+        u = rng.uniform(0.0, 1.0, n)
+        x = np.where(soft, self.x_max * u ** (1.0 / self.beta), -np.expm1(-u * self.log_hard))
+        return np.clip(x, 1e-300, self.x_max)
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        x = self.sample_radiated_fraction(rng, n)
+        sqrt_s_prime = rs * np.sqrt(1.0 - x)
+        weight = isr_radiator(x, self.beta) * born_lepton_pair_pb(sqrt_s_prime, self.m_lepton) / self._proposal_density(x)
+        weight = np.where(sqrt_s_prime > 2 * self.m_lepton, weight, 0.0)
+        return Proposal(weight, {"sqrt_s": rs, "x_isr": x})
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        rs, x = state["sqrt_s"], state["x_isr"]
+        n = len(rs)
+        s_prime = rs**2 * (1.0 - x)
+        # ISR photon: energy x sqrt(s)/2 in the CM frame, collinear with the radiating beam
+        e_gamma = 0.5 * x * rs
+        one_minus_beta_e = 2.0 * c.ELECTRON_MASS_GEV**2 / rs**2  # 1 - beta of a beam electron
+        cos_g = sample_collinear_cos(rng, one_minus_beta_e) * np.where(rng.random(n) < 0.5, 1.0, -1.0)
+        phi_g = rng.uniform(0.0, 2 * np.pi, n)
+        sin_g = np.sqrt(np.clip(1 - cos_g**2, 0, None))
+        k = e_gamma[:, None] * np.stack([sin_g * np.cos(phi_g), sin_g * np.sin(phi_g), cos_g], axis=-1)
+        photon = four_vector(e_gamma, k)
+        pair_system = four_vector(rs - e_gamma, -k)
+
+        # l- direction in the pair rest frame: 1 + cos^2 + (1 - beta^2) sin^2 about the beam axis
+        b2 = np.clip(1.0 - 4.0 * self.m_lepton**2 / s_prime, 0.0, 1.0)
+        cos_l = sample_cos_theta_1_plus_a_cos2(rng, b2 / (2.0 - b2), n)
+        phi_l = rng.uniform(0, 2 * np.pi, n)
+        sin_l = np.sqrt(1.0 - cos_l**2)
+        rest_dir = np.stack([sin_l * np.cos(phi_l), sin_l * np.sin(phi_l), cos_l], axis=-1)
+        lm, lp = two_body_decay(rng, pair_system, self.m_lepton, self.m_lepton, directions=rest_dir)
+
+        payload = {"lepton_minus": lm, "lepton_plus": lp, "isr_photon": photon, "sqrt_s": rs, "x_isr": x}
+        if self.final_state_radiation:
+            beta_f = 2.0 * c.ALPHA_EM / np.pi * (np.log(s_prime / self.m_lepton**2) - 1.0)
+            payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, lm, self.m_lepton, 0.5 * beta_f)
+            payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, lp, self.m_lepton, 0.5 * beta_f)
+        return payload
+
+
+def _collinear_fsr(rng, lepton, m_lepton, exponent):
+    """Let a lepton radiate a photon with momentum fraction z ~ exponent z^(exponent-1).
+
+    The photon follows the 1/(1 - beta cos) pole about the lepton; the lepton keeps
+    its direction with momentum scaled by (1 - z). Returns (lepton, photon).
+    """
+    n = len(lepton)
+    z = rng.uniform(0.0, 1.0, n) ** (1.0 / exponent)
+    p = np.linalg.norm(lepton[:, 1:], axis=1)
+    u = lepton[:, 1:] / p[:, None]
+    new_p = (1.0 - z) * p
+    new_e = np.sqrt(new_p**2 + m_lepton**2)
+    e_gamma = lepton[:, 0] - new_e
+    one_minus_beta = m_lepton**2 / (lepton[:, 0] * (lepton[:, 0] + p))
+    cos_t = sample_collinear_cos(rng, one_minus_beta)
+    k = directions_about_axis(u, cos_t, rng.uniform(0, 2 * np.pi, n))
+    return four_vector(new_e, new_p[:, None] * u), four_vector(e_gamma, e_gamma[:, None] * k)
+
+
+# ----------------------------------------------------------------------------------
+# Two-photon production (AAFH-like e+e- -> e+e- l+l-)
+# ----------------------------------------------------------------------------------
+def breit_wheeler_pb(w: np.ndarray, m_lepton: float) -> np.ndarray:
+    """sigma(gamma gamma -> l+ l-) at invariant mass w, pb (Breit-Wheeler).
+
+    sigma = (2 pi alpha^2 / W^2) [(3 - beta^4) ln((1+beta)/(1-beta)) - 2 beta (2 - beta^2)].
+    """
+    w = np.asarray(w, dtype=np.float64)
+    b2 = np.clip(1.0 - 4.0 * m_lepton**2 / w**2, 0.0, 1.0)
+    b = np.sqrt(b2)
+    log_term = np.log((1.0 + b) / np.clip(1.0 - b, 1e-300, None))
+    sigma = 2.0 * np.pi * c.ALPHA_EM**2 / w**2 * ((3.0 - b2**2) * log_term - 2.0 * b * (2.0 - b2))
+    return np.where(b > 0, sigma, 0.0) * c.HBARC2_PB_GEV2
+
+
+class TwoPhotonLeptonPair:
+    """e+e- -> e+e- l+l- by two quasi-real photons (equivalent-photon approximation).
+
+    Each beam radiates a photon with energy fraction z and virtuality Q^2 from
+    dN = (alpha/2pi) [(1 + (1-z)^2)/z - 2 m_e^2 z / Q^2] dz dQ^2/Q^2, with
+    Q^2 between m_e^2 z^2/(1-z) and ``q2_max``; the scattered electrons keep the
+    transverse momentum that goes with Q^2 (mostly lost down the beam pipe). The
+    pair is produced with the Breit-Wheeler cross section at W = m(gamma gamma) >
+    ``w_min`` and an angular density (1 + b^2 cos^2)/(1 - b^2 cos^2) about the
+    photon axis in the gamma gamma rest frame.
+    """
+
+    def __init__(
+        self,
+        m_lepton: float = c.MUON_MASS_GEV,
+        w_min: float = 0.5,
+        q2_max: float = 1.0,
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+    ):
+        from selections.beams import sqrt_s_gev
+
+        self.m_lepton = float(m_lepton)
+        self.w_min = max(float(w_min), 2.0 * self.m_lepton * 1.0001)
+        self.q2_max = float(q2_max)
+        self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
+        self.energy_spread = float(energy_spread)
+        self.z_min = self.w_min**2 / (self.sqrt_s + 5 * max(energy_spread, 0.0)) ** 2
+
+    def _photon_variables(self, rng, n):
+        """Energy fraction z, virtuality Q^2 (GeV^2), azimuth and flux weight of one beam's photon."""
+        m_e = c.ELECTRON_MASS_GEV
+        log_z = np.log(1.0 / self.z_min)
+        z = np.minimum(self.z_min * np.exp(rng.random(n) * log_z), 1.0 - 1e-6)
+        q2_min = m_e**2 * z**2 / (1.0 - z)
+        log_q2 = np.log(np.clip(self.q2_max / q2_min, 1.0, None))
+        q2 = q2_min * np.exp(rng.random(n) * log_q2)
+        flux = c.ALPHA_EM / (2 * np.pi) * ((1 + (1 - z) ** 2) - 2 * m_e**2 * z**2 / q2) * log_z * log_q2
+        return z, q2, rng.uniform(0, 2 * np.pi, n), flux
+
+    @staticmethod
+    def _photon_vectors(e_beam, z, q2, phi, direction):
+        """Scattered lepton and photon four-momenta for beam energy ``e_beam`` along ``direction`` (+1/-1) z."""
+        m_e = c.ELECTRON_MASS_GEV
+        n = len(z)
+        e_out = e_beam * (1.0 - z)
+        p_beam = np.sqrt(e_beam**2 - m_e**2)
+        p_out = np.sqrt(np.clip(e_out**2 - m_e**2, 1e-300, None))
+        # Q^2 = 2 (E E' - p p' cos) - 2 m_e^2
+        cos_t = np.clip((e_beam * e_out - m_e**2 - 0.5 * q2) / (p_beam * p_out), -1.0, 1.0)
+        sin_t = np.sqrt(1.0 - cos_t**2)
+        mom = np.stack([p_out * sin_t * np.cos(phi), p_out * sin_t * np.sin(phi), direction * p_out * cos_t], -1)
+        scattered = four_vector(e_out, mom)
+        beam = four_vector(e_beam, np.stack([np.zeros(n), np.zeros(n), direction * p_beam], -1))
+        return scattered, beam - scattered
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        z1, q2_1, phi1, flux1 = self._photon_variables(rng, n)
+        z2, q2_2, phi2, flux2 = self._photon_variables(rng, n)
+        _, q1 = self._photon_vectors(0.5 * rs, z1, q2_1, phi1, +1.0)
+        _, q2 = self._photon_vectors(0.5 * rs, z2, q2_2, phi2, -1.0)
+        w2 = invariant_mass2(q1 + q2)
+        ok = w2 > self.w_min**2
+        w = np.sqrt(np.clip(w2, self.w_min**2, None))
+        weight = np.where(ok, flux1 * flux2 * breit_wheeler_pb(w, self.m_lepton), 0.0)
+        state = {"sqrt_s": rs, "z1": z1, "q2_1": q2_1, "phi1": phi1, "z2": z2, "q2_2": q2_2, "phi2": phi2}
+        return Proposal(weight, state)
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        rs = state["sqrt_s"]
+        n = len(rs)
+        e_minus, q1 = self._photon_vectors(0.5 * rs, state["z1"], state["q2_1"], state["phi1"], +1.0)
+        e_plus, q2 = self._photon_vectors(0.5 * rs, state["z2"], state["q2_2"], state["phi2"], -1.0)
+        system = q1 + q2
+        w = np.sqrt(invariant_mass2(system))
+        # photon-1 axis in the gamma gamma rest frame
+        q1_rest = boost(q1, -(system[:, 1:] / system[:, :1]))
+        axis = q1_rest[:, 1:] / np.linalg.norm(q1_rest[:, 1:], axis=1, keepdims=True)
+        b2 = np.clip(1 - 4 * self.m_lepton**2 / w**2, 0, 1)
+        cos_t = _sample_breit_wheeler_cos(rng, np.sqrt(b2))
+        rest_dir = directions_about_axis(axis, cos_t, rng.uniform(0, 2 * np.pi, n))
+        lm, lp = two_body_decay(rng, system, self.m_lepton, self.m_lepton, directions=rest_dir)
+        return {"electron": e_minus, "positron": e_plus, "lepton_minus": lm, "lepton_plus": lp, "sqrt_s": rs}
+
+
+def _sample_breit_wheeler_cos(rng, b):
+    """cos(theta) with density (1 + b^2 cos^2) / (1 - b^2 cos^2) on [-1, 1] (b < 1)."""
+    n = len(b)
+    b = np.clip(b, 1e-6, 1 - 1e-12)
+    out = np.empty(n)
+    todo = np.arange(n)
+    while len(todo):
+        bb = b[todo]
+        half = np.arctanh(bb)
+        cos_t = np.tanh(rng.uniform(-1.0, 1.0, len(todo)) * half) / bb  # density ~ 1/(1 - b^2 c^2)
+        keep = rng.uniform(0.0, 2.0, len(todo)) < 1.0 + bb**2 * cos_t**2
+        out[todo[keep]] = cos_t[keep]
+        todo = todo[~keep]
+    return out
