@@ -123,8 +123,8 @@ def produce(
         raise ValueError(f"channel {channel_name!r} takes no --mass")
     if n_events <= 0:
         raise ValueError(f"number of events must be positive, got {n_events}")
-    if events_per_file <= 0 or events_per_file % BLOCK_SIZE and events_per_file > BLOCK_SIZE:
-        raise ValueError(f"events per file must be a positive multiple of {BLOCK_SIZE} (or smaller than it)")
+    if events_per_file <= 0:
+        raise ValueError(f"events per file must be positive, got {events_per_file}")
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,29 +137,34 @@ def produce(
     for old in out.glob(f"{dataset}_*.root"):
         old.unlink()
 
-    block_size = min(BLOCK_SIZE, events_per_file)
-    n_blocks = math.ceil(n_events / block_size)
-    blocks_per_file = max(events_per_file // block_size, 1)
+    n_blocks = math.ceil(n_events / BLOCK_SIZE)
     stats = UnweightingStats()
     files: list[str] = []
     writer: NtupleWriter | None = None
+    current_file = -1
     n_written = 0
     bar = _progress(n_events, dataset, progress)
     try:
         for b in range(n_blocks):
-            if b % blocks_per_file == 0:
-                if writer is not None:
-                    writer.close()
-                name = f"{dataset}_{len(files):04d}.root"
-                writer = NtupleWriter(out / name, compression=compression)
-                files.append(name)
-            n_b = min(block_size, n_events - b * block_size)
+            n_b = min(BLOCK_SIZE, n_events - b * BLOCK_SIZE)
             res = generate_block(channel, process, xsec, seed, dataset, b, n_b, stats)
-            writer.extend(res.detector_events, EXPERIMENT_NUMBER, seed & 0x7FFFFFFF, res.event_numbers)
+            # file boundaries fall every `events_per_file` generated events, independent of the blocks
+            file_index = (res.event_numbers - 1) // events_per_file
+            for k in np.unique(file_index):
+                if k != current_file:
+                    if writer is not None:
+                        writer.close()
+                    name = f"{dataset}_{len(files):04d}.root"
+                    writer = NtupleWriter(out / name, compression=compression)
+                    files.append(name)
+                    current_file = k
+                keep = file_index == k
+                writer.extend(res.detector_events.select(keep), EXPERIMENT_NUMBER, seed & 0x7FFFFFFF, res.event_numbers[keep])
             n_written += res.detector_events.n_events
             bar.update(n_b)
-        writer.close()
-        writer = None
+        if writer is not None:
+            writer.close()
+            writer = None
     finally:
         bar.close()
         if writer is not None:
