@@ -1,0 +1,66 @@
+"""What data exists: the channels and the embedded default sample of ``python run.py``.
+
+The default sample is a few million generated events of every channel of the
+invisible-Z' search, made on first use (about a minute on one core) under
+``data/default/`` of the checkout, which git ignores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from .fileset import FILESET_NAME
+from .production import dataset_name, produce
+
+log = logging.getLogger(__name__)
+
+SIGNAL_MASSES_GEV = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+"""Z' mass grid of the invisible search, GeV."""
+
+DEFAULT_SAMPLE: dict[str, int] = {
+    "kkmc_mumu": 600_000,
+    "kkmc_tautau": 1_000_000,
+    "aafh_eemumu": 600_000,
+    "aafh_mumumumu": 100_000,
+    "aafh_mumutautau": 100_000,
+}
+"""Generated events per background channel of the default sample."""
+DEFAULT_SIGNAL_EVENTS = 50_000
+"""Generated events per Z' mass of the default sample."""
+DEFAULT_SEED = 2023
+
+DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "default"
+
+
+def default_requests() -> list[tuple[str, float | None, int]]:
+    """(channel, mass, generated events) of every dataset of the default sample."""
+    requests: list[tuple[str, float | None, int]] = [("signal", m, DEFAULT_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV]
+    requests += [(ch, None, n) for ch, n in DEFAULT_SAMPLE.items()]
+    return requests
+
+
+def ensure_default_sample(directory: str | os.PathLike = DEFAULT_SAMPLE_DIR, progress: bool = True) -> Path:
+    """Make the default sample in ``directory`` unless it is already complete; return its fileset path.
+
+    A dataset counts as present when the fileset lists it with the requested
+    number of generated events and all its files exist.
+    """
+    directory = Path(directory)
+    path = directory / FILESET_NAME
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    for channel, mass, n in default_requests():
+        name = dataset_name(channel, mass)
+        entry = existing.get(name)
+        if (
+            entry is not None
+            and entry["metadata"].get("n_generated") == n
+            and entry["metadata"].get("seed") == DEFAULT_SEED
+            and all((directory / f).exists() for f in entry["files"])
+        ):
+            continue
+        log.info("making default sample dataset %s (%d events)", name, n)
+        produce(channel, n, directory, mass=mass, seed=DEFAULT_SEED, progress=progress)
+    return path

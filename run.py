@@ -1,0 +1,262 @@
+#!/usr/bin/env python
+"""Run the invisible-Z' analysis over a fileset (interfaces.md §3-4).
+
+    python run.py                       # whole analysis on the embedded default sample
+    python run.py --fileset F.json --executor {iterative,futures,dask} [--workers N] ...
+
+This file only wires options to coffea's Runner and executors; the analysis
+lives in ``processors/`` and ``selections/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import uproot
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_OUTPUT = HERE / "results" / "zprime_invisible.pkl"
+DEFAULT_LUMI_FB = 626.0
+KNOWN_CHANNELS = ("signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi")
+
+log = logging.getLogger("run")
+
+
+class InputError(Exception):
+    """Bad user input: reported as one line naming the thing at fault."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fileset", type=Path, help="fileset JSON (default: the embedded default sample, made if missing)")
+    p.add_argument("--executor", choices=("iterative", "futures", "dask"), default="futures", help="coffea executor")
+    p.add_argument("--workers", type=_positive_int, default=min(2, os.cpu_count() or 1), help="worker processes")
+    p.add_argument("--cluster", choices=("local",), default="local", help="Dask cluster behind --executor dask")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler to join (implies --executor dask)")
+    p.add_argument("--chunksize", type=_positive_int, default=200_000, help="events per chunk")
+    p.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks)")
+    p.add_argument("--lumi", type=_positive_float, default=DEFAULT_LUMI_FB, help="integrated luminosity, fb^-1")
+    p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files and record them")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle")
+    return p
+
+
+def load_fileset(path: Path) -> dict:
+    """Read and check a fileset JSON; paths become absolute (relative ones are relative to the JSON)."""
+    if not path.exists():
+        raise InputError(f"fileset {path} does not exist")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"fileset {path} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise InputError(f"fileset {path} holds no datasets")
+    fileset = {}
+    for name, entry in raw.items():
+        meta = entry.get("metadata", {}) if isinstance(entry, dict) else {}
+        channel = meta.get("channel")
+        if channel not in KNOWN_CHANNELS:
+            raise InputError(f"dataset {name!r} in {path}: unknown channel {channel!r}")
+        if "xsec_pb" in meta and not meta.get("n_generated"):
+            raise InputError(f"dataset {name!r} in {path}: MC metadata needs n_generated")
+        files = {}
+        for f, tree in entry.get("files", {}).items():
+            fp = Path(f) if Path(f).is_absolute() else (path.parent / f)
+            files[str(fp.resolve())] = tree
+        if not files:
+            raise InputError(f"dataset {name!r} in {path} lists no files")
+        fileset[name] = {"files": files, "metadata": meta}
+    return fileset
+
+
+def check_inputs(fileset: dict, skip_bad_files: bool) -> list[str]:
+    """Open every file's header and check the tree and branches; return the files to skip."""
+    from processors.ntuple_schema import branch_types
+
+    needed = branch_types()
+    bad: list[str] = []
+    for name, entry in fileset.items():
+        for path, tree in list(entry["files"].items()):
+            try:
+                with uproot.open(path) as f:
+                    if tree not in f:
+                        raise InputError(f"{path}: no tree {tree!r} (has {', '.join(f.keys()) or 'nothing'})")
+                    t = f[tree]
+                    for branch, (dtype, jagged) in needed.items():
+                        if branch not in t:
+                            raise InputError(f"{path}: tree {tree!r} has no branch {branch!r}")
+                        interp = t[branch].interpretation
+                        content = getattr(interp, "content", interp)
+                        got = getattr(content, "from_dtype", None)
+                        if got is not None and got.newbyteorder("=") != dtype:
+                            raise InputError(f"{path}: branch {branch!r} has type {got}, expected {dtype}")
+            except InputError:
+                if not skip_bad_files:
+                    raise
+                bad.append(path)
+            except Exception as err:  # unreadable, truncated, not ROOT
+                if not skip_bad_files:
+                    raise InputError(f"{path}: cannot be read as ROOT ({type(err).__name__}: {err})") from None
+                bad.append(path)
+            if path in bad:
+                del entry["files"][path]
+                log.warning("skipping bad file %s", path)
+    return bad
+
+
+def make_executor(args):
+    from coffea import processor
+
+    if args.executor == "iterative":
+        return processor.IterativeExecutor(status=True), None
+    if args.executor == "futures":
+        return processor.FuturesExecutor(workers=args.workers, status=True), None
+    from distributed import Client, LocalCluster
+
+    if args.scheduler:
+        client = Client(args.scheduler)
+        cluster = None
+    else:
+        if args.workers > (os.cpu_count() or 1):
+            log.warning("%d workers on %d cores: they will share cores", args.workers, os.cpu_count())
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True)
+        client = Client(cluster)
+    print(f"Dask dashboard: {client.dashboard_link}", flush=True)
+    return processor.DaskExecutor(client=client, status=True), (client, cluster)
+
+
+def write_pickle_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def run(args) -> dict:
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema
+
+    from processors.invisible_zprime import InvisibleZPrimeProcessor
+
+    if args.scheduler:
+        args.executor = "dask"
+    if args.fileset is None:
+        from belle_mc.catalog import ensure_default_sample
+
+        args.fileset = ensure_default_sample()
+    fileset = load_fileset(args.fileset)
+    skipped = check_inputs(fileset, args.skip_bad_files)
+    fileset = {k: v for k, v in fileset.items() if v["files"]}
+
+    executor, dask_handles = make_executor(args)
+    runner = processor.Runner(
+        executor=executor,
+        chunksize=args.chunksize,
+        maxchunks=args.maxchunks,
+        schema=BaseSchema,
+        skipbadfiles=args.skip_bad_files,
+        savemetrics=True,
+    )
+    t0 = time.perf_counter()
+    try:
+        out, metrics = runner(fileset, processor_instance=InvisibleZPrimeProcessor(args.lumi))
+    finally:
+        if dask_handles:
+            client, cluster = dask_handles
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elapsed = time.perf_counter() - t0
+    n_read = sum(d["cutflow"]["all"] for d in out.values())
+    log.info("processed %d events in %.1f s (%.0f events/s)", n_read, elapsed, n_read / elapsed)
+    return {
+        "metadata": {
+            "lumi_fb": args.lumi,
+            "code_version": _code_version(),
+            "executor": args.executor,
+            "skipped_files": skipped,
+            "chunksize": args.chunksize,
+            "maxchunks": args.maxchunks,
+            "fileset": str(args.fileset),
+        },
+        "datasets": out,
+    }
+
+
+def _code_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        v = version("belle-dark-sector")
+    except Exception:
+        v = "unknown"
+    try:
+        import subprocess
+
+        sha = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except Exception:
+        sha = ""
+    return f"{v}+{sha}" if sha else v
+
+
+def print_cutflow(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    datasets = result["datasets"]
+    cuts = list(next(iter(datasets.values()))["cutflow"])
+    table = Table(title=f"Cutflow (raw events); weighted yield at {result['metadata']['lumi_fb']:g} fb^-1")
+    table.add_column("dataset")
+    for cut in cuts:
+        table.add_column(cut, justify="right")
+    table.add_column("expected events", justify="right")
+    for name in sorted(datasets):
+        d = datasets[name]
+        table.add_row(name, *(str(d["cutflow"][c]) for c in cuts), f"{d['recoil_mass2'].sum().value:.4g}")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        result = run(args)
+    except InputError as err:
+        print(f"run.py: error: {err}", file=sys.stderr)
+        return 2
+    write_pickle_atomic(result, args.output)
+    print_cutflow(result)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Belle detector response: acceptance, resolution, identification, ECL clusters."""
+
+import numpy as np
+import pytest
+
+from belle_mc import detector
+from belle_mc.particles import ParticleTable
+from selections import belle_detector as det
+from selections import constants as c
+
+
+def _single(pdg, p, theta, n=20_000, phi=0.3):
+    mass = {c.PDG_MUON: c.MUON_MASS_GEV, c.PDG_ELECTRON: c.ELECTRON_MASS_GEV, c.PDG_PI_PLUS: c.CHARGED_PION_MASS_GEV}
+    m = mass.get(abs(pdg), 0.0)
+    mom = p * np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
+    p4 = np.tile(np.concatenate([[np.hypot(p, m)], mom]), (n, 1))
+    return ParticleTable.from_arrays(np.arange(n), pdg, p4)
+
+
+def _no_beam_background(monkeypatch):
+    monkeypatch.setattr(det, "BEAM_BACKGROUND_CLUSTERS_MEAN", 0.0)
+
+
+def test_muons_in_acceptance_are_tracks_with_the_stated_pt_resolution(monkeypatch):
+    _no_beam_background(monkeypatch)
+    theta, p = np.radians(80), 3.0
+    reco = detector.simulate(np.random.default_rng(1), _single(c.PDG_MUON, p, theta), 20_000)
+    assert np.all(reco.n_track == 1)
+    assert np.all(reco.track["charge"] == -1)
+    pt_true = p * np.sin(theta)
+    pt = np.hypot(reco.track["px"], reco.track["py"])
+    beta = p / np.hypot(p, c.MUON_MASS_GEV)
+    expected = det.pt_resolution_gev(pt_true, beta)
+    assert np.std(pt) == pytest.approx(expected, rel=0.05)
+    assert np.mean(pt) == pytest.approx(pt_true, abs=3 * expected / np.sqrt(len(pt)) + 1e-5)
+    # muon ID efficiency above the KLM threshold; no neutral cluster for a track
+    assert np.mean(reco.track["muonID"] > det.PID_CUT) == pytest.approx(det.MUON_ID_EFFICIENCY, abs=0.01)
+    assert np.mean(reco.track["electronID"] > det.PID_CUT) < 0.005
+    assert np.all(reco.n_cluster == 0)
+
+
+def test_soft_muons_do_not_reach_the_klm(monkeypatch):
+    _no_beam_background(monkeypatch)
+    reco = detector.simulate(np.random.default_rng(2), _single(c.PDG_MUON, 0.5, np.radians(80)), 20_000)
+    assert np.mean(reco.track["muonID"] > det.PID_CUT) == 0.0
+
+
+def test_pions_fake_muons_at_the_stated_rate(monkeypatch):
+    _no_beam_background(monkeypatch)
+    reco = detector.simulate(np.random.default_rng(3), _single(c.PDG_PI_PLUS, 2.0, np.radians(60), n=200_000), 200_000)
+    assert np.mean(reco.track["muonID"] > det.PID_CUT) == pytest.approx(det.PION_MUON_FAKE_RATE, abs=0.002)
+
+
+@pytest.mark.parametrize("theta_deg", [10.0, 155.0])
+def test_tracks_outside_the_cdc_are_lost(monkeypatch, theta_deg):
+    _no_beam_background(monkeypatch)
+    reco = detector.simulate(np.random.default_rng(4), _single(c.PDG_MUON, 3.0, np.radians(theta_deg)), 1000)
+    assert np.all(reco.n_track == 0)
+
+
+@pytest.mark.parametrize("theta_deg,seen", [(20.0, True), (31.8, False), (90.0, True), (129.7, False), (140.0, True), (160.0, False), (5.0, False)])
+def test_photons_in_ecl_gaps_or_the_beam_pipe_leave_no_cluster(monkeypatch, theta_deg, seen):
+    _no_beam_background(monkeypatch)
+    reco = detector.simulate(np.random.default_rng(5), _single(c.PDG_PHOTON, 2.0, np.radians(theta_deg), n=2000), 2000)
+    assert np.all(reco.n_cluster == (1 if seen else 0))
+    if seen:
+        e = reco.cluster["E"]
+        assert np.mean(e) == pytest.approx(2.0, rel=0.01)
+        assert np.std(e) == pytest.approx(det.ecl_energy_resolution_gev(2.0), rel=0.1)
+
+
+def test_electron_below_cdc_but_in_ecl_leaves_an_unmatched_cluster(monkeypatch):
+    _no_beam_background(monkeypatch)
+    reco = detector.simulate(np.random.default_rng(6), _single(c.PDG_ELECTRON, 4.0, np.radians(14.0), n=1000), 1000)
+    assert np.all(reco.n_track == 0) and np.all(reco.n_cluster == 1)
+    assert np.mean(reco.cluster["E"]) == pytest.approx(4.0, rel=0.02)
+
+
+def test_beam_background_clusters_are_poisson_and_soft():
+    n = 50_000
+    empty = ParticleTable.empty()
+    reco = detector.simulate(np.random.default_rng(7), empty, n)
+    acceptance = np.mean(det.in_ecl_acceptance(np.arccos(np.random.default_rng(0).uniform(np.cos(np.radians(155.1)), np.cos(np.radians(12.4)), 100_000))))
+    assert np.mean(reco.n_cluster) == pytest.approx(det.BEAM_BACKGROUND_CLUSTERS_MEAN * acceptance, rel=0.03)
+    assert np.var(reco.n_cluster) == pytest.approx(np.mean(reco.n_cluster), rel=0.05)
+    assert np.median(reco.cluster["E"]) < 0.1
+
+
+def test_impact_parameters_of_a_prompt_track_follow_the_beam_spot_and_resolution(monkeypatch):
+    _no_beam_background(monkeypatch)
+    n = 50_000
+    parts = _single(c.PDG_MUON, 3.0, np.radians(90), n=n, phi=np.pi / 2)  # track along +y: dr measures x
+    x = np.random.default_rng(0).normal(0, 0.01, n)
+    parts.x4[:, 1] = x
+    reco = detector.simulate(np.random.default_rng(8), parts, n)
+    sigma = det.dr_resolution_cm(3.0, 1.0, np.pi / 2)
+    assert np.std(reco.track["dr"] - x) == pytest.approx(sigma, rel=0.05)
+    assert abs(np.mean(reco.track["dr"] - x)) < 5 * sigma / np.sqrt(n)
+    assert np.std(reco.track["dz"]) == pytest.approx(det.dz_resolution_cm(3.0, 1.0, np.pi / 2), rel=0.05)
