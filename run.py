@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args)
     except InputError as err:
-        print(f"run.py: error: {err}", file=sys.stderr)
+        print(f"run.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     write_pickle_atomic(result, args.output)
     print_cutflow(result)

@@ -1,0 +1,113 @@
+"""run.py end to end on a small generated sample, and its errors on bad input."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def result(small_sample_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "out.pkl"
+    res = run("--fileset", str(small_sample_dir / "fileset.json"), "--executor", "iterative", "--chunksize", "3000", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    with open(out, "rb") as fh:
+        return pickle.load(fh)
+
+
+def test_every_event_in_the_files_is_counted(result, small_sample_dir, small_fileset):
+    for name, entry in small_fileset.items():
+        entries = sum(uproot.open(small_sample_dir / p)["events"].num_entries for p in entry["files"])
+        assert result["datasets"][name]["cutflow"]["all"] == entries
+
+
+def test_histogram_counts_match_cutflow_and_weights_normalise_to_lumi(result, small_fileset):
+    lumi = result["metadata"]["lumi_fb"]
+    assert result["metadata"]["skipped_files"] == []
+    for name, out in result["datasets"].items():
+        meta = small_fileset[name]["metadata"]
+        h = out["recoil_mass2"]
+        assert h.axes[0].name == "mrecoil2"
+        w = meta["xsec_pb"] * lumi * 1000 / meta["n_generated"]
+        total = h.sum(flow=True)
+        assert total.value / w == pytest.approx(out["cutflow"]["two_muon_id"], rel=1e-9)
+        assert total.variance == pytest.approx(out["cutflow"]["two_muon_id"] * w * w, rel=1e-9)
+
+
+def test_signal_recoil_peak_is_at_the_zprime_mass(result):
+    h = result["datasets"]["signal_mzp_2p0"]["recoil_mass2"]
+    centers = h.axes[0].centers
+    assert centers[np.argmax(h.values())] == pytest.approx(4.0, abs=0.5)
+
+
+def _copy_fileset(src_dir, dst, mutate):
+    fileset = json.loads((src_dir / "fileset.json").read_text())
+    entry = fileset["signal_mzp_2p0"]
+    entry["files"] = {str(src_dir / p): t for p, t in entry["files"].items()}
+    fs = {"signal_mzp_2p0": entry}
+    mutate(fs, dst)
+    path = dst / "fileset.json"
+    path.write_text(json.dumps(fs))
+    return path
+
+
+def _with_file(fs, dst, make):
+    path = dst / "bad.root"
+    make(path)
+    fs["signal_mzp_2p0"]["files"][str(path)] = "events"
+
+
+def _write_tree(path, branches):
+    with uproot.recreate(path) as f:
+        f.mktree("events", {k: v.dtype for k, v in branches.items()}).extend(branches)
+
+
+BAD_INPUTS = {
+    "missing file": (lambda fs, d: fs["signal_mzp_2p0"]["files"].update({str(d / "nope.root"): "events"}), "nope.root"),
+    "corrupt file": (lambda fs, d: _with_file(fs, d, lambda p: p.write_bytes(b"root" * 100)), "bad.root"),
+    "truncated file": (
+        lambda fs, d: _with_file(fs, d, lambda p: p.write_bytes(Path(next(iter(fs["signal_mzp_2p0"]["files"]))).read_bytes()[:5000])),
+        "bad.root",
+    ),
+    "wrong tree": (lambda fs, d: fs["signal_mzp_2p0"]["files"].update({k: "variables" for k in fs["signal_mzp_2p0"]["files"]}), "variables"),
+    "missing branch": (lambda fs, d: _with_file(fs, d, lambda p: _write_tree(p, {"exp": np.zeros(3, np.int32)})), "run"),
+    "unknown channel": (lambda fs, d: fs["signal_mzp_2p0"]["metadata"].update({"channel": "bhabha"}), "bhabha"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_stops_with_one_line_naming_it(small_sample_dir, tmp_path, case):
+    mutate, needle = BAD_INPUTS[case]
+    path = _copy_fileset(small_sample_dir, tmp_path, mutate)
+    res = run("--fileset", str(path), "--executor", "iterative", "--output", str(tmp_path / "o.pkl"))
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("run.py: error:") and needle in last, res.stderr[-2000:]
+    assert not (tmp_path / "o.pkl").exists()
+
+
+def test_skip_bad_files_completes_and_records_them(small_sample_dir, tmp_path):
+    mutate, _ = BAD_INPUTS["corrupt file"]
+    path = _copy_fileset(small_sample_dir, tmp_path, mutate)
+    res = run("--fileset", str(path), "--executor", "iterative", "--skip-bad-files", "--output", str(tmp_path / "o.pkl"))
+    assert res.returncode == 0, res.stderr
+    out = pickle.loads((tmp_path / "o.pkl").read_bytes())
+    assert [Path(p).name for p in out["metadata"]["skipped_files"]] == ["bad.root"]
+
+
+@pytest.mark.parametrize("args", [["--chunksize", "0"], ["--lumi", "-3"], ["--executor", "spark"], ["--workers", "two"]])
+def test_nonsense_options_are_rejected(args):
+    res = run(*args)
+    assert res.returncode == 2
+    assert "error" in res.stderr.strip().splitlines()[-1]
