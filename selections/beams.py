@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
 
 from selections import constants as c
@@ -44,6 +45,24 @@ def cms_boost_vector() -> np.ndarray:
     return beta
 
 
+@numba.njit(cache=True, fastmath=False)
+def _boost_kernel(p4: np.ndarray, beta: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - jitted
+    """Boost rows of p4 [n, 4] by rows of beta [n or 1, 3] into out [n, 4]."""
+    one_beta = beta.shape[0] == 1
+    for i in range(p4.shape[0]):
+        j = 0 if one_beta else i
+        bx, by, bz = beta[j, 0], beta[j, 1], beta[j, 2]
+        b2 = bx * bx + by * by + bz * bz
+        gamma = 1.0 / np.sqrt(1.0 - b2)
+        bp = bx * p4[i, 1] + by * p4[i, 2] + bz * p4[i, 3]
+        k = gamma * gamma / (gamma + 1.0)  # (gamma - 1) / beta^2, stable at small beta
+        f = k * bp + gamma * p4[i, 0]
+        out[i, 0] = gamma * (p4[i, 0] + bp)
+        out[i, 1] = p4[i, 1] + f * bx
+        out[i, 2] = p4[i, 2] + f * by
+        out[i, 3] = p4[i, 3] + f * bz
+
+
 def boost(p4: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Lorentz-boost four-vectors ``p4`` (shape [..., 4]) by velocity ``beta`` (shape [3] or [..., 3]).
 
@@ -52,15 +71,15 @@ def boost(p4: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """
     p4 = np.asarray(p4, dtype=np.float64)
     beta = np.asarray(beta, dtype=np.float64)
-    b2 = np.sum(beta * beta, axis=-1)
-    gamma = 1.0 / np.sqrt(1.0 - b2)
-    bp = np.sum(beta * p4[..., 1:], axis=-1)
-    # (gamma - 1) / b2 written stably for small beta
-    k = np.where(b2 > 0, gamma**2 / (gamma + 1.0), 0.0)
-    out = np.empty(np.broadcast_shapes(p4.shape, beta.shape[:-1] + (4,)))
-    out[..., 0] = gamma * (p4[..., 0] + bp)
-    out[..., 1:] = p4[..., 1:] + ((k * bp + gamma * p4[..., 0])[..., None]) * beta
-    return out
+    shape = np.broadcast_shapes(p4.shape[:-1], beta.shape[:-1]) + (4,)
+    rows = np.ascontiguousarray(np.broadcast_to(p4, shape).reshape(-1, 4))
+    if beta.ndim == 1:
+        b = np.ascontiguousarray(beta.reshape(1, 3))
+    else:
+        b = np.ascontiguousarray(np.broadcast_to(beta, shape[:-1] + (3,)).reshape(-1, 3))
+    out = np.empty_like(rows)
+    _boost_kernel(rows, b, out)
+    return out.reshape(shape)
 
 
 def lab_to_cms(p4_lab: np.ndarray) -> np.ndarray:

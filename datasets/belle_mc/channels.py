@@ -37,8 +37,14 @@ AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
 class MixtureProcess:
     """Sum of processes with the same payload keys; each gets a fixed share of the proposals."""
 
-    def __init__(self, components: list[tuple[object, float]]):
-        self.components = components
+    def __init__(self, components: list[object], pilot_points: int = 200_000, seed: int = 1):
+        # give each component a share proportional to its largest weight, so that one
+        # hit-or-miss threshold serves all of them efficiently
+        from .montecarlo import integrate
+
+        wmax = np.array([integrate(p, pilot_points, seed=seed).max_weight for p in components])
+        shares = wmax / wmax.sum()
+        self.components = list(zip(components, shares))
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         counts = [int(round(n * frac)) for _, frac in self.components[:-1]]
@@ -146,9 +152,7 @@ class Channel:
 
 
 def _mumutautau_process(_mass=None):
-    return MixtureProcess(
-        [(PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV), 0.5), (PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV), 0.5)]
-    )
+    return MixtureProcess([PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV), PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV)])
 
 
 CHANNELS: dict[str, Channel] = {

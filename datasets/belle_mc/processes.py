@@ -73,9 +73,11 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
     """
     n = len(sqrt_s)
     mu = m_vector**2 / sqrt_s**2
-    ln_mu = np.log(mu)
-    y1 = np.exp(rng.random(n) * ln_mu)
-    y2 = np.exp(rng.random(n) * ln_mu)
+    # 1 - x_i lies between mu (collinear limit) and 1 - 2 m_l / sqrt(s) (lepton at rest)
+    y_max = 1.0 - 2.0 * m_lepton / sqrt_s
+    log_range = np.log(y_max / mu)
+    y1 = mu * np.exp(rng.random(n) * log_range)
+    y2 = mu * np.exp(rng.random(n) * log_range)
     x1, x2 = 1.0 - y1, 1.0 - y2
     e1, e2 = 0.5 * x1 * sqrt_s, 0.5 * x2 * sqrt_s
     e3 = sqrt_s - e1 - e2
@@ -91,7 +93,7 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
     sin1 = np.sqrt(1.0 - cos1**2)
     cos2 = cos12 * cos1 - np.sqrt(1.0 - cos12**2) * np.cos(psi) * sin1
     dens = np.where(ok, fsr_vector_density(x1, x2, mu), 0.0)
-    w = dens * y1 * y2 * ln_mu**2 * orientation_weight(x1, x2, cos1, cos2)
+    w = dens * y1 * y2 * log_range**2 * orientation_weight(x1, x2, cos1, cos2)
     state = {"sqrt_s": sqrt_s, "x1": x1, "x2": x2, "cos12": cos12, "cos1": cos1, "psi": psi,
              "phi1": rng.uniform(0.0, 2.0 * np.pi, n)}
     return np.where(ok, np.clip(w, 0.0, None), 0.0), state
