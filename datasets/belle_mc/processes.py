@@ -366,11 +366,12 @@ class TwoPhotonLeptonPair:
         self.energy_spread = float(energy_spread)
         self.z_min = self.w_min**2 / (self.sqrt_s + 5 * max(energy_spread, 0.0)) ** 2
 
-    def _photon_variables(self, rng, n):
-        """Energy fraction z, virtuality Q^2 (GeV^2), azimuth and flux weight of one beam's photon."""
+    def _photon_variables(self, rng, u):
+        """Energy fraction z = z_min^u, virtuality Q^2 (GeV^2), azimuth and flux weight of one beam's photon."""
         m_e = c.ELECTRON_MASS_GEV
+        n = len(u)
         log_z = np.log(1.0 / self.z_min)
-        z = np.minimum(self.z_min * np.exp(rng.random(n) * log_z), 1.0 - 1e-6)
+        z = np.minimum(self.z_min**u, 1.0 - 1e-6)
         q2_min = m_e**2 * z**2 / (1.0 - z)
         log_q2 = np.log(np.clip(self.q2_max / q2_min, 1.0, None))
         q2 = q2_min * np.exp(rng.random(n) * log_q2)
@@ -395,14 +396,19 @@ class TwoPhotonLeptonPair:
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
-        z1, q2_1, phi1, flux1 = self._photon_variables(rng, n)
-        z2, q2_2, phi2, flux2 = self._photon_variables(rng, n)
+        # ln z1 + ln z2 >= ln z_min is needed for W^2 <= z1 z2 s to reach w_min^2: sample
+        # (ln z1, ln z2) uniformly in that triangle (half the square, hence the factor 1/2 below)
+        u1, u2 = rng.random(n), rng.random(n)
+        flip = u1 + u2 > 1.0
+        u1[flip], u2[flip] = 1.0 - u1[flip], 1.0 - u2[flip]
+        z1, q2_1, phi1, flux1 = self._photon_variables(rng, u1)
+        z2, q2_2, phi2, flux2 = self._photon_variables(rng, u2)
         _, q1 = self._photon_vectors(0.5 * rs, z1, q2_1, phi1, +1.0)
         _, q2 = self._photon_vectors(0.5 * rs, z2, q2_2, phi2, -1.0)
         w2 = invariant_mass2(q1 + q2)
         ok = w2 > self.w_min**2
         w = np.sqrt(np.clip(w2, self.w_min**2, None))
-        weight = np.where(ok, flux1 * flux2 * breit_wheeler_pb(w, self.m_lepton), 0.0)
+        weight = np.where(ok, 0.5 * flux1 * flux2 * breit_wheeler_pb(w, self.m_lepton), 0.0)
         state = {"sqrt_s": rs, "z1": z1, "q2_1": q2_1, "phi1": phi1, "z2": z2, "q2_2": q2_2, "phi2": phi2}
         return Proposal(weight, state)
 
