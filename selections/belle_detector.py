@@ -8,6 +8,7 @@ two can never drift apart. Angles in rad, momenta in GeV, lengths in cm.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 DEG = np.pi / 180.0
@@ -69,45 +70,57 @@ PID_CUT = 0.9
 """Likelihood-ratio value above which a track counts as identified (muonID, electronID)."""
 
 
-def in_cdc_acceptance(theta_lab: np.ndarray) -> np.ndarray:
+# The functions below are numba-compiled so that the generator's jitted detector
+# kernels and plain numpy callers use the very same formulas; each works on
+# scalars and on numpy arrays alike.
+
+
+@numba.njit(cache=True)
+def in_cdc_acceptance(theta_lab):
     """True where a polar angle (lab, rad) lies in the CDC acceptance 17-150 deg."""
     return (theta_lab > CDC_THETA_MIN_RAD) & (theta_lab < CDC_THETA_MAX_RAD)
 
 
-def in_ecl_acceptance(theta_lab: np.ndarray) -> np.ndarray:
+_ECL = ECL_REGIONS_RAD
+
+
+@numba.njit(cache=True)
+def in_ecl_acceptance(theta_lab):
     """True where a polar angle (lab, rad) hits an ECL crystal (not a gap, not the beam pipe)."""
-    inside = np.zeros(np.shape(theta_lab), dtype=bool)
-    for lo, hi in ECL_REGIONS_RAD:
-        inside |= (theta_lab > lo) & (theta_lab < hi)
-    return inside
+    return (
+        ((theta_lab > _ECL[0][0]) & (theta_lab < _ECL[0][1]))
+        | ((theta_lab > _ECL[1][0]) & (theta_lab < _ECL[1][1]))
+        | ((theta_lab > _ECL[2][0]) & (theta_lab < _ECL[2][1]))
+    )
 
 
-def in_klm_acceptance(theta_lab: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def in_klm_acceptance(theta_lab):
     """True where a polar angle (lab, rad) lies in the KLM acceptance 20-155 deg."""
     return (theta_lab > KLM_THETA_MIN_RAD) & (theta_lab < KLM_THETA_MAX_RAD)
 
 
-def pt_resolution_gev(pt_gev: np.ndarray, beta: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def pt_resolution_gev(pt_gev, beta):
     """Absolute transverse-momentum resolution sigma(pt), GeV: pt * (0.19% pt (+) 0.30%/beta)."""
-    rel = np.hypot(PT_RESOLUTION_LINEAR * pt_gev, PT_RESOLUTION_MS / beta)
-    return rel * pt_gev
+    return np.hypot(PT_RESOLUTION_LINEAR * pt_gev, PT_RESOLUTION_MS / beta) * pt_gev
 
 
-def dr_resolution_cm(p_gev: np.ndarray, beta: np.ndarray, theta_lab: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def dr_resolution_cm(p_gev, beta, theta_lab):
     """Transverse impact-parameter resolution sigma(dr), cm."""
-    a, b = DR_RESOLUTION_CM
-    return np.hypot(a, b / (p_gev * beta * np.sin(theta_lab) ** 1.5))
+    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * np.sin(theta_lab) ** 1.5))
 
 
-def dz_resolution_cm(p_gev: np.ndarray, beta: np.ndarray, theta_lab: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def dz_resolution_cm(p_gev, beta, theta_lab):
     """Longitudinal impact-parameter resolution sigma(dz), cm."""
-    a, b = DZ_RESOLUTION_CM
-    return np.hypot(a, b / (p_gev * beta * np.sin(theta_lab) ** 2.5))
+    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * np.sin(theta_lab) ** 2.5))
 
 
-def ecl_energy_resolution_gev(e_gev: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def ecl_energy_resolution_gev(e_gev):
     """Absolute ECL cluster energy resolution sigma_E, GeV."""
     a, b, c = ECL_RESOLUTION
     e = np.maximum(e_gev, 1e-6)
-    rel = np.sqrt((a / e) ** 2 + (b / e**0.25) ** 2 + c**2)
-    return rel * e
+    return np.sqrt((a / e) ** 2 + (b / e**0.25) ** 2 + c**2) * e

@@ -28,11 +28,11 @@ def test_muons_in_acceptance_are_tracks_with_the_stated_pt_resolution(monkeypatc
     assert np.all(reco.n_track == 1)
     assert np.all(reco.track["charge"] == -1)
     pt_true = p * np.sin(theta)
-    pt = np.hypot(reco.track["px"], reco.track["py"])
+    pt = np.hypot(reco.track["px"].astype(np.float64), reco.track["py"].astype(np.float64))
     beta = p / np.hypot(p, c.MUON_MASS_GEV)
     expected = det.pt_resolution_gev(pt_true, beta)
     assert np.std(pt) == pytest.approx(expected, rel=0.05)
-    assert np.mean(pt) == pytest.approx(pt_true, abs=3 * expected / np.sqrt(len(pt)) + 1e-5)
+    assert np.mean(pt) == pytest.approx(pt_true, abs=4 * expected / np.sqrt(len(pt)))
     # muon ID efficiency above the KLM threshold; no neutral cluster for a track
     assert np.mean(reco.track["muonID"] > det.PID_CUT) == pytest.approx(det.MUON_ID_EFFICIENCY, abs=0.01)
     assert np.mean(reco.track["electronID"] > det.PID_CUT) < 0.005

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from selections import belle_detector as det
@@ -53,99 +54,168 @@ class DetectorEvents:
         )
 
 
-def _polar(p3):
-    pt = np.hypot(p3[:, 0], p3[:, 1])
-    return pt, np.arctan2(pt, p3[:, 2]), np.arctan2(p3[:, 1], p3[:, 0])
+_PID_HIGH = det.PID_CUT
 
 
-def _pid_likelihood(rng, identified):
-    """Likelihood-ratio values: near 1 (above the PID cut) when identified, near 0 otherwise."""
-    n = len(identified)
-    u = rng.random(n)
-    high = det.PID_CUT + (1.0 - det.PID_CUT) * (1.0 - u**2)
-    low = det.PID_CUT * u**3
-    return np.where(identified, high, low).astype(np.float32)
+@numba.njit(cache=True)
+def _charge(pdg: int) -> int:
+    apdg = abs(pdg)
+    sign = 1 if pdg > 0 else -1
+    if apdg == c.PDG_ELECTRON or apdg == c.PDG_MUON or apdg == c.PDG_TAU:
+        return -sign
+    if apdg == c.PDG_PI_PLUS:
+        return sign
+    return 0
 
 
-def muon_id_efficiency(abs_pdg: np.ndarray, p_lab: np.ndarray, theta_lab: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def muon_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> float:
     """Probability that a track passes muonID > 0.9, by true species, lab momentum (GeV) and polar angle (rad)."""
     lo, hi = det.MUON_KLM_MOMENTUM_THRESHOLD_GEV
-    turn_on = np.clip((p_lab - lo) / (hi - lo), 0.0, 1.0) * det.in_klm_acceptance(theta_lab)
-    eff = np.where(abs_pdg == c.PDG_MUON, det.MUON_ID_EFFICIENCY * turn_on, 0.0)
-    eff = np.where(abs_pdg == c.PDG_PI_PLUS, det.PION_MUON_FAKE_RATE * turn_on, eff)
-    return np.where(abs_pdg == c.PDG_ELECTRON, det.ELECTRON_MUON_FAKE_RATE, eff)
+    turn_on = min(max((p_lab - lo) / (hi - lo), 0.0), 1.0) if det.in_klm_acceptance(theta_lab) else 0.0
+    if abs_pdg == c.PDG_MUON:
+        return det.MUON_ID_EFFICIENCY * turn_on
+    if abs_pdg == c.PDG_PI_PLUS:
+        return det.PION_MUON_FAKE_RATE * turn_on
+    if abs_pdg == c.PDG_ELECTRON:
+        return det.ELECTRON_MUON_FAKE_RATE
+    return 0.0
 
 
-def electron_id_efficiency(abs_pdg: np.ndarray, p_lab: np.ndarray, theta_lab: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def electron_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> float:
     """Probability that a track passes electronID > 0.9, by true species, lab momentum (GeV) and polar angle (rad)."""
-    usable = (p_lab > det.ELECTRON_ID_MOMENTUM_MIN_GEV) & det.in_ecl_acceptance(theta_lab)
-    eff = np.where(abs_pdg == c.PDG_ELECTRON, det.ELECTRON_ID_EFFICIENCY * usable, 0.0)
-    eff = np.where(abs_pdg == c.PDG_PI_PLUS, det.PION_ELECTRON_FAKE_RATE, eff)
-    return np.where(abs_pdg == c.PDG_MUON, det.MUON_ELECTRON_FAKE_RATE, eff)
+    if abs_pdg == c.PDG_ELECTRON:
+        usable = p_lab > det.ELECTRON_ID_MOMENTUM_MIN_GEV and det.in_ecl_acceptance(theta_lab)
+        return det.ELECTRON_ID_EFFICIENCY if usable else 0.0
+    if abs_pdg == c.PDG_PI_PLUS:
+        return det.PION_ELECTRON_FAKE_RATE
+    if abs_pdg == c.PDG_MUON:
+        return det.MUON_ELECTRON_FAKE_RATE
+    return 0.0
+
+
+@numba.njit(cache=True)
+def _pid_likelihood(identified: bool, u: float) -> float:
+    """Likelihood-ratio value: near 1 (above the PID cut) when identified, near 0 otherwise."""
+    if identified:
+        return _PID_HIGH + (1.0 - _PID_HIGH) * (1.0 - u * u)
+    return _PID_HIGH * u * u * u
+
+
+KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER = 0, 1, 2, 3
+
+
+@numba.njit(cache=True)
+def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
+    """What the detector makes of each particle: nothing, a track, or an unmatched ECL cluster."""
+    n_track = 0
+    n_cluster = 0
+    for i in range(len(pdg)):
+        kind[i] = KIND_NONE
+        q = _charge(pdg[i])
+        is_photon = pdg[i] == c.PDG_PHOTON
+        if q == 0 and not is_photon:
+            continue
+        pt = np.hypot(p4[i, 1], p4[i, 2])
+        theta = np.arctan2(pt, p4[i, 3])
+        if q != 0 and det.in_cdc_acceptance(theta):
+            if pt > det.TRACK_PT_MIN_GEV:
+                kind[i] = KIND_TRACK
+                n_track += 1
+        elif det.in_ecl_acceptance(theta):
+            kind[i] = KIND_PHOTON_CLUSTER if is_photon else KIND_CHARGED_CLUSTER
+            n_cluster += 1
+    return n_track, n_cluster
+
+
+@numba.njit(cache=True)
+def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_id, electron_id, dr, dz):  # pragma: no cover
+    """Smear momentum and angles, compute impact parameters and PID of the track particles ``rows``."""
+    a0, a1 = det.ANGLE_RESOLUTION_RAD
+    for k in range(len(rows)):
+        i = rows[k]
+        pt = np.hypot(p4[i, 1], p4[i, 2])
+        p = np.sqrt(pt * pt + p4[i, 3] * p4[i, 3])
+        theta = np.arctan2(pt, p4[i, 3])
+        phi = np.arctan2(p4[i, 2], p4[i, 1])
+        beta = p / p4[i, 0]
+        pt_meas = abs(pt + det.pt_resolution_gev(pt, beta) * normal[k, 0])
+        sigma_angle = np.hypot(a0, a1 / p)
+        theta_meas = min(max(theta + sigma_angle * normal[k, 1], 1e-3), np.pi - 1e-3)
+        phi_meas = phi + sigma_angle * normal[k, 2]
+        px[k] = pt_meas * np.cos(phi_meas)
+        py[k] = pt_meas * np.sin(phi_meas)
+        pz[k] = pt_meas / np.tan(theta_meas)
+        charge[k] = _charge(pdg[i])
+        # straight-line point of closest approach to the z axis from the true production point
+        ux, uy = np.cos(phi), np.sin(phi)
+        x0, y0, z0 = x4[i, 1], x4[i, 2], x4[i, 3]
+        dr[k] = x0 * uy - y0 * ux + det.dr_resolution_cm(p, beta, theta) * normal[k, 3]
+        dz[k] = z0 - (x0 * ux + y0 * uy) / np.tan(theta) + det.dz_resolution_cm(p, beta, theta) * normal[k, 4]
+        apdg = abs(pdg[i])
+        muon_id[k] = _pid_likelihood(uniform[k, 0] < muon_id_efficiency(apdg, p, theta), uniform[k, 1])
+        electron_id[k] = _pid_likelihood(uniform[k, 2] < electron_id_efficiency(apdg, p, theta), uniform[k, 3])
+
+
+@numba.njit(cache=True)
+def _cluster_kernel(rows, kind, pdg, p4, normal, energy, theta_out, phi_out):  # pragma: no cover - jitted
+    """Deposit, smear and place the ECL clusters of the particles ``rows``."""
+    b0, b1 = det.ECL_POSITION_RESOLUTION_RAD
+    for k in range(len(rows)):
+        i = rows[k]
+        e = p4[i, 0]
+        if kind[i] == KIND_CHARGED_CLUSTER and abs(pdg[i]) != c.PDG_ELECTRON:
+            e = min(det.ECL_MIP_ENERGY_GEV * (1.0 + 0.1 * normal[k, 0]), e)  # minimum-ionising deposit
+        energy[k] = e + det.ecl_energy_resolution_gev(e) * normal[k, 1]
+        pt = np.hypot(p4[i, 1], p4[i, 2])
+        sigma_pos = np.hypot(b0, b1 / np.sqrt(max(e, 1e-3)))
+        theta_out[k] = min(max(np.arctan2(pt, p4[i, 3]) + sigma_pos * normal[k, 2], 0.0), np.pi)
+        phi = np.arctan2(p4[i, 2], p4[i, 1]) + sigma_pos * normal[k, 3]
+        phi_out[k] = np.arctan2(np.sin(phi), np.cos(phi))
+
+
+@numba.njit(cache=True)
+def _merge_order(event_a, event_b):  # pragma: no cover - jitted
+    """Order that merges two event-sorted index lists into one (a before b within an event)."""
+    na, nb = len(event_a), len(event_b)
+    order = np.empty(na + nb, dtype=np.int64)
+    i = j = 0
+    for k in range(na + nb):
+        if j >= nb or (i < na and event_a[i] <= event_b[j]):
+            order[k] = i
+            i += 1
+        else:
+            order[k] = na + j
+            j += 1
+    return order
 
 
 def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) -> DetectorEvents:
-    """Detector response to ``particles`` (lab frame, production points relative to the nominal IP)."""
-    visible = particles.select(particles.visible)
-    charge = visible.charge
-    apdg = np.abs(visible.pdg)
-    p3 = visible.p4[:, 1:]
-    p = np.linalg.norm(p3, axis=1)
-    pt, theta, phi = _polar(p3)
+    """Detector response to ``particles`` (lab frame, production points relative to the nominal IP).
 
-    # ---------------- tracks ----------------
-    is_track = (charge != 0) & det.in_cdc_acceptance(theta) & (pt > det.TRACK_PT_MIN_GEV)
-    t = np.flatnonzero(is_track)
-    t_event = visible.event[t]
-    t_p, t_pt, t_theta, t_phi = p[t], pt[t], theta[t], phi[t]
-    t_beta = t_p / visible.p4[t, 0]
-    pt_meas = t_pt + det.pt_resolution_gev(t_pt, t_beta) * rng.standard_normal(len(t))
-    pt_meas = np.abs(pt_meas)
-    a0, a1 = det.ANGLE_RESOLUTION_RAD
-    sigma_angle = np.hypot(a0, a1 / t_p)
-    theta_meas = np.clip(t_theta + sigma_angle * rng.standard_normal(len(t)), 1e-3, np.pi - 1e-3)
-    phi_meas = t_phi + sigma_angle * rng.standard_normal(len(t))
+    ``particles`` must be ordered by event (as :meth:`ParticleTable.concatenate` leaves them).
+    """
+    pdg = np.ascontiguousarray(particles.pdg)
+    p4 = np.ascontiguousarray(particles.p4)
+    x4 = np.ascontiguousarray(particles.x4)
+    kind = np.empty(len(pdg), dtype=np.int8)
+    n_trk, n_cl = _classify_kernel(pdg, p4, kind)
 
-    # straight-line point of closest approach to the z axis from the true production point
-    x0, y0, z0 = visible.x4[t, 1], visible.x4[t, 2], visible.x4[t, 3]
-    ux, uy = np.cos(t_phi), np.sin(t_phi)
-    dr_true = x0 * uy - y0 * ux  # signed transverse distance, cm
-    dz_true = z0 - (x0 * ux + y0 * uy) / np.tan(t_theta)
-    dr = dr_true + det.dr_resolution_cm(t_p, t_beta, t_theta) * rng.standard_normal(len(t))
-    dz = dz_true + det.dz_resolution_cm(t_p, t_beta, t_theta) * rng.standard_normal(len(t))
+    rows = np.flatnonzero(kind == KIND_TRACK)
+    normal = rng.standard_normal((n_trk, 5))
+    uniform = rng.random((n_trk, 4))
+    f32 = lambda: np.empty(n_trk, dtype=np.float32)  # noqa: E731
+    px, py, pz, muon_id, electron_id, dr, dz = (f32() for _ in range(7))
+    charge = np.empty(n_trk, dtype=np.int32)
+    _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_id, electron_id, dr, dz)
+    track = {"px": px, "py": py, "pz": pz, "charge": charge, "muonID": muon_id, "electronID": electron_id, "dr": dr, "dz": dz}
+    n_track = np.bincount(particles.event[rows], minlength=n_events).astype(np.int32)
 
-    t_apdg = apdg[t]
-    muon_id = _pid_likelihood(rng, rng.random(len(t)) < muon_id_efficiency(t_apdg, t_p, t_theta))
-    electron_id = _pid_likelihood(rng, rng.random(len(t)) < electron_id_efficiency(t_apdg, t_p, t_theta))
-
-    track = {
-        "px": (pt_meas * np.cos(phi_meas)).astype(np.float32),
-        "py": (pt_meas * np.sin(phi_meas)).astype(np.float32),
-        "pz": (pt_meas / np.tan(theta_meas)).astype(np.float32),
-        "charge": charge[t].astype(np.int32),
-        "muonID": muon_id,
-        "electronID": electron_id,
-        "dr": dr.astype(np.float32),
-        "dz": dz.astype(np.float32),
-    }
-
-    # ---------------- ECL clusters ----------------
-    in_ecl = det.in_ecl_acceptance(theta)
-    is_photon = (visible.pdg == c.PDG_PHOTON) & in_ecl
-    charged_unmatched = (charge != 0) & ~det.in_cdc_acceptance(theta) & in_ecl
-    deposit = np.where(
-        is_photon | (charged_unmatched & (apdg == c.PDG_ELECTRON)),
-        visible.p4[:, 0],
-        np.minimum(det.ECL_MIP_ENERGY_GEV * (1.0 + 0.1 * rng.standard_normal(len(visible))), visible.p4[:, 0]),
-    )
-    cl = np.flatnonzero(is_photon | charged_unmatched)
-    cl_e_true = deposit[cl]
-    cl_e = cl_e_true + det.ecl_energy_resolution_gev(cl_e_true) * rng.standard_normal(len(cl))
-    b0, b1 = det.ECL_POSITION_RESOLUTION_RAD
-    sigma_pos = np.hypot(b0, b1 / np.sqrt(np.maximum(cl_e_true, 1e-3)))
-    cl_theta = theta[cl] + sigma_pos * rng.standard_normal(len(cl))
-    cl_phi = phi[cl] + sigma_pos * rng.standard_normal(len(cl))
-    cl_event = visible.event[cl]
+    cl_rows = np.flatnonzero(kind >= KIND_PHOTON_CLUSTER)
+    cl_e, cl_theta, cl_phi = np.empty(n_cl), np.empty(n_cl), np.empty(n_cl)
+    _cluster_kernel(cl_rows, kind, pdg, p4, rng.standard_normal((n_cl, 4)), cl_e, cl_theta, cl_phi)
+    cl_event = particles.event[cl_rows]
 
     # beam background: Poisson number per event, energy exponential above threshold, flat in cos(theta) over the ECL
     n_bkg = rng.poisson(det.BEAM_BACKGROUND_CLUSTERS_MEAN, n_events)
@@ -153,21 +223,18 @@ def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) 
     nb = len(bkg_event)
     lo, hi = det.ECL_REGIONS_RAD[0][0], det.ECL_REGIONS_RAD[-1][1]
     bkg_theta = np.arccos(rng.uniform(np.cos(hi), np.cos(lo), nb))
-    bkg_keep = det.in_ecl_acceptance(bkg_theta)
     bkg_e = det.ECL_CLUSTER_E_MIN_GEV + rng.exponential(det.BEAM_BACKGROUND_CLUSTER_E_MEAN_GEV, nb)
     bkg_phi = rng.uniform(-np.pi, np.pi, nb)
+    in_ecl = det.in_ecl_acceptance(bkg_theta)
 
-    all_event = np.concatenate([cl_event, bkg_event[bkg_keep]])
-    all_e = np.concatenate([cl_e, bkg_e[bkg_keep]])
-    all_theta = np.concatenate([cl_theta, bkg_theta[bkg_keep]])
-    all_phi = np.concatenate([cl_phi, bkg_phi[bkg_keep]])
+    order = _merge_order(cl_event, bkg_event)
+    all_event = np.concatenate([cl_event, bkg_event])[order]
+    all_e = np.concatenate([cl_e, np.where(in_ecl, bkg_e, 0.0)])[order]
     keep = all_e > det.ECL_CLUSTER_E_MIN_GEV
-    order = np.argsort(all_event[keep], kind="stable")
     cluster = {
-        "E": all_e[keep][order].astype(np.float32),
-        "theta": np.clip(all_theta[keep][order], 0.0, np.pi).astype(np.float32),
-        "phi": np.angle(np.exp(1j * all_phi[keep][order])).astype(np.float32),
+        "E": all_e[keep].astype(np.float32),
+        "theta": np.concatenate([cl_theta, bkg_theta])[order][keep].astype(np.float32),
+        "phi": np.concatenate([cl_phi, bkg_phi])[order][keep].astype(np.float32),
     }
     n_cluster = np.bincount(all_event[keep], minlength=n_events).astype(np.int32)
-    n_track = np.bincount(t_event, minlength=n_events).astype(np.int32)
     return DetectorEvents(n_events, n_track, track, n_cluster, cluster)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from selections import constants as c
@@ -45,19 +46,19 @@ class ParticleTable:
         return cls(event, pdg, p4, x4)
 
     @classmethod
-    def concatenate(cls, tables: list[ParticleTable]) -> ParticleTable:
-        """Join tables and order the rows by event (stable, so order within an event is kept)."""
+    def concatenate(cls, tables: list[ParticleTable], sort: bool = True) -> ParticleTable:
+        """Join tables; with ``sort``, order the rows by event (stable: order within an event is kept)."""
         tables = [t for t in tables if len(t)]
         if not tables:
             return cls.empty()
         event = np.concatenate([t.event for t in tables])
-        order = np.argsort(event, kind="stable")
-        return cls(
-            event[order],
-            np.concatenate([t.pdg for t in tables])[order],
-            np.concatenate([t.p4 for t in tables])[order],
-            np.concatenate([t.x4 for t in tables])[order],
-        )
+        pdg = np.concatenate([t.pdg for t in tables])
+        p4 = np.concatenate([t.p4 for t in tables])
+        x4 = np.concatenate([t.x4 for t in tables])
+        if not sort:
+            return cls(event, pdg, p4, x4)
+        order = _stable_order_by_event(event)
+        return cls(event[order], pdg[order], p4[order], x4[order])
 
     def select(self, mask: np.ndarray) -> ParticleTable:
         return ParticleTable(self.event[mask], self.pdg[mask], self.p4[mask], self.x4[mask])
@@ -75,6 +76,23 @@ class ParticleTable:
     def visible(self) -> np.ndarray:
         """True for particles the detector can see (not neutrinos or the invisible Z')."""
         return ~np.isin(np.abs(self.pdg), _INVISIBLE_ABS_PDG)
+
+
+@numba.njit(cache=True)
+def _stable_order_by_event(event: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
+    """Stable counting sort of non-negative event indices: the permutation that orders them."""
+    n_events = event.max() + 1 if len(event) else 0
+    start = np.zeros(n_events + 1, dtype=np.int64)
+    for e in event:
+        start[e + 1] += 1
+    for k in range(n_events):
+        start[k + 1] += start[k]
+    order = np.empty(len(event), dtype=np.int64)
+    for i in range(len(event)):
+        e = event[i]
+        order[start[e]] = i
+        start[e] += 1
+    return order
 
 
 def four_vector(energy: np.ndarray, momentum: np.ndarray) -> np.ndarray:

@@ -184,11 +184,16 @@ class PairEmission:
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
-        log_range = np.log(self.m2_max / self.m2_min)
-        m_pair = np.sqrt(self.m2_min * np.exp(rng.random(n) * log_range))
+        # The (x1, x2) volume of _emission_propose grows as L^2, L = ln(y_max s / M^2), so
+        # t = ln M^2 is proposed with density 3 L^2 / (L0^3 - L1^3) to keep the weights flat.
+        a = np.log((1.0 - 2.0 * self.m_emitter / self.sqrt_s) * self.sqrt_s**2)
+        l0, l1 = a - np.log(self.m2_min), a - np.log(self.m2_max)
+        big_l = np.cbrt(l1**3 + rng.random(n) * (l0**3 - l1**3))
+        m_pair = np.exp(0.5 * (a - big_l))
+        density_t = 3.0 * big_l**2 / (l0**3 - l1**3)
         w, state = _emission_propose(rng, rs, self.m_emitter, m_pair)
         state["m_pair"] = m_pair
-        pair_factor = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada_factor(m_pair, self.m_pair_lepton) * log_range
+        pair_factor = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada_factor(m_pair, self.m_pair_lepton) / density_t
         return Proposal(w * pair_factor * _sigma_point_pb(rs) * c.ALPHA_EM / (2.0 * np.pi), state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:

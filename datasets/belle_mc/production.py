@@ -18,10 +18,11 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from selections import belle_detector as det
-from selections.beams import beam_frame_to_cms_rotation, cms_boost_vector, boost
+from selections.beams import _boost_kernel, beam_frame_to_cms_rotation, cms_boost_vector
 
 from . import detector
 from .channels import CHANNELS, Channel
@@ -52,20 +53,30 @@ def dataset_name(channel: str, mass: float | None = None) -> str:
     return f"{channel}_{'mzp' if channel == 'signal' else 'mphi'}_{text.replace('.', 'p')}"
 
 
+@numba.njit(cache=True)
+def _rotate_boost_kernel(v4, rot, beta, out):  # pragma: no cover - jitted
+    """out = boost(rot . v4, beta) for rows of four-vectors v4 [n, 4]."""
+    for i in range(v4.shape[0]):
+        x, y, z = v4[i, 1], v4[i, 2], v4[i, 3]
+        out[i, 0] = v4[i, 0]
+        out[i, 1] = rot[0, 0] * x + rot[0, 1] * y + rot[0, 2] * z
+        out[i, 2] = rot[1, 0] * x + rot[1, 1] * y + rot[1, 2] * z
+        out[i, 3] = rot[2, 0] * x + rot[2, 1] * y + rot[2, 2] * z
+    _boost_kernel(out, beta, out)  # safe in place: each row is read before it is written
+
+
 def to_lab(rng: np.random.Generator, particles: ParticleTable, n_events: int) -> ParticleTable:
     """Move particles from the generator's beam frame to the Belle lab frame.
 
     Rotate the e- beam axis onto its CM-frame direction, boost with the CM
     velocity, and place each event's primary vertex in the luminous region.
     """
-    rot = beam_frame_to_cms_rotation()
-    beta = cms_boost_vector()
-    p4 = particles.p4.copy()
-    x4 = particles.x4.copy()
-    p4[:, 1:] = p4[:, 1:] @ rot.T
-    x4[:, 1:] = x4[:, 1:] @ rot.T
-    p4 = boost(p4, beta)
-    x4 = boost(x4, beta)
+    rot = np.ascontiguousarray(beam_frame_to_cms_rotation())
+    beta = np.ascontiguousarray(cms_boost_vector()).reshape(1, 3)
+    p4 = np.empty_like(particles.p4)
+    x4 = np.empty_like(particles.x4)
+    _rotate_boost_kernel(np.ascontiguousarray(particles.p4), rot, beta, p4)
+    _rotate_boost_kernel(np.ascontiguousarray(particles.x4), rot, beta, x4)
     vertex = rng.standard_normal((n_events, 3)) * np.asarray(det.BEAM_SPOT_SIGMA_CM)
     x4[:, 1:] += vertex[particles.event]
     return ParticleTable(particles.event, particles.pdg, p4, x4)

@@ -47,8 +47,8 @@ def decay_taus(
     """Decay taus (four-momenta [n, 4], charges +-1, owning events [n]).
 
     Returns the visible daughters as a :class:`ParticleTable` (in the frame of
-    ``tau_p4``, with displaced production points) and the mode index of each tau
-    (into :data:`MODES`).
+    ``tau_p4``, with displaced production points; rows grouped by decay mode, not
+    ordered by event) and the mode index of each tau (into :data:`MODES`).
     """
     n = len(tau_p4)
     m_tau = c.TAU_MASS_GEV
@@ -107,4 +107,4 @@ def decay_taus(
             tables.append(ParticleTable.from_arrays(event[sel], q * c.PDG_PI_PLUS, bachelor, x4_all[sel]))
             tables.append(ParticleTable.from_arrays(event[sel], c.PDG_PI_PLUS, pa, x4_all[sel]))
             tables.append(ParticleTable.from_arrays(event[sel], -c.PDG_PI_PLUS, pb, x4_all[sel]))
-    return ParticleTable.concatenate(tables), mode
+    return ParticleTable.concatenate(tables, sort=False), mode
