@@ -109,13 +109,15 @@ def pt_resolution_gev(pt_gev, beta):
 @numba.njit(cache=True)
 def dr_resolution_cm(p_gev, beta, theta_lab):
     """Transverse impact-parameter resolution sigma(dr), cm."""
-    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * np.sin(theta_lab) ** 1.5))
+    sin_t = np.sin(theta_lab)
+    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * sin_t * np.sqrt(sin_t)))
 
 
 @numba.njit(cache=True)
 def dz_resolution_cm(p_gev, beta, theta_lab):
     """Longitudinal impact-parameter resolution sigma(dz), cm."""
-    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * np.sin(theta_lab) ** 2.5))
+    sin_t = np.sin(theta_lab)
+    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * sin_t * sin_t * np.sqrt(sin_t)))
 
 
 @numba.njit(cache=True)

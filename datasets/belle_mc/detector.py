@@ -138,21 +138,26 @@ def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_i
         pt = np.hypot(p4[i, 1], p4[i, 2])
         p = np.sqrt(pt * pt + p4[i, 3] * p4[i, 3])
         theta = np.arctan2(pt, p4[i, 3])
-        phi = np.arctan2(p4[i, 2], p4[i, 1])
         beta = p / p4[i, 0]
+        cos_phi, sin_phi = p4[i, 1] / pt, p4[i, 2] / pt
+        cos_t, sin_t = p4[i, 3] / p, pt / p
         pt_meas = abs(pt + det.pt_resolution_gev(pt, beta) * normal[k, 0])
+        # small-angle smearing: rotate (cos, sin) by d with 4th-order series (|d| < 0.05 rad)
         sigma_angle = np.hypot(a0, a1 / p)
-        theta_meas = min(max(theta + sigma_angle * normal[k, 1], 1e-3), np.pi - 1e-3)
-        phi_meas = phi + sigma_angle * normal[k, 2]
-        px[k] = pt_meas * np.cos(phi_meas)
-        py[k] = pt_meas * np.sin(phi_meas)
-        pz[k] = pt_meas / np.tan(theta_meas)
+        d_t = sigma_angle * normal[k, 1]
+        d_p = sigma_angle * normal[k, 2]
+        cd_t, sd_t = 1.0 - 0.5 * d_t * d_t * (1.0 - d_t * d_t / 12.0), d_t * (1.0 - d_t * d_t / 6.0)
+        cd_p, sd_p = 1.0 - 0.5 * d_p * d_p * (1.0 - d_p * d_p / 12.0), d_p * (1.0 - d_p * d_p / 6.0)
+        cos_pm, sin_pm = cos_phi * cd_p - sin_phi * sd_p, sin_phi * cd_p + cos_phi * sd_p
+        cot_tm = (cos_t * cd_t - sin_t * sd_t) / (sin_t * cd_t + cos_t * sd_t)
+        px[k] = pt_meas * cos_pm
+        py[k] = pt_meas * sin_pm
+        pz[k] = pt_meas * cot_tm
         charge[k] = _charge(pdg[i])
         # straight-line point of closest approach to the z axis from the true production point
-        ux, uy = np.cos(phi), np.sin(phi)
         x0, y0, z0 = x4[i, 1], x4[i, 2], x4[i, 3]
-        dr[k] = x0 * uy - y0 * ux + det.dr_resolution_cm(p, beta, theta) * normal[k, 3]
-        dz[k] = z0 - (x0 * ux + y0 * uy) / np.tan(theta) + det.dz_resolution_cm(p, beta, theta) * normal[k, 4]
+        dr[k] = x0 * sin_phi - y0 * cos_phi + det.dr_resolution_cm(p, beta, theta) * normal[k, 3]
+        dz[k] = z0 - (x0 * cos_phi + y0 * sin_phi) * cos_t / sin_t + det.dz_resolution_cm(p, beta, theta) * normal[k, 4]
         apdg = abs(pdg[i])
         muon_id[k] = _pid_likelihood(uniform[k, 0] < muon_id_efficiency(apdg, p, theta), uniform[k, 1])
         electron_id[k] = _pid_likelihood(uniform[k, 2] < electron_id_efficiency(apdg, p, theta), uniform[k, 3])

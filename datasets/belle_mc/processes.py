@@ -17,6 +17,7 @@ weight is its cross section in pb. Formulas are those of physics.md:
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from selections import constants as c
@@ -46,22 +47,55 @@ def _sigma_point_pb(sqrt_s: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 # Final-state emission of a massive vector (physics.md §3)
 # ----------------------------------------------------------------------------------
-def fsr_vector_density(x1: np.ndarray, x2: np.ndarray, mu: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def fsr_vector_density(x1, x2, mu):
     """(1/sigma_0) d^2 sigma / dx1 dx2 divided by alpha'/(2 pi) for emission of a vector of mass^2 = mu s.
 
-    x_i = 2 E_i / sqrt(s) are the lepton energy fractions in the CM frame.
+    x_i = 2 E_i / sqrt(s) are the lepton energy fractions in the CM frame (scalars or arrays).
     """
     y1 = 1.0 - x1
     y2 = 1.0 - x2
     return ((x1 + mu) ** 2 + (x2 + mu) ** 2) / (y1 * y2) - mu / y1**2 - mu / y2**2
 
 
+@numba.njit(cache=True)
 def orientation_weight(x1, x2, cos1, cos2):
     """Event-plane orientation weight [x1^2 (1+cos^2 th1) + x2^2 (1+cos^2 th2)] / (4/3 (x1^2 + x2^2)).
 
     Its average over orientations is 1, so it shapes angles without changing the cross section.
     """
     return (x1**2 * (1 + cos1**2) + x2**2 * (1 + cos2**2)) / (4.0 / 3.0 * (x1**2 + x2**2))
+
+
+@numba.njit(cache=True)
+def _emission_propose_kernel(sqrt_s, m_lepton, m_vector, u, weight, x1_out, x2_out, cos12_out, cos1_out, psi_out):  # pragma: no cover
+    """Dalitz x orientation weights of proposals from uniform numbers u [n, 4]; see _emission_propose."""
+    for i in range(len(sqrt_s)):
+        rs, m_v = sqrt_s[i], m_vector[i]
+        mu = m_v * m_v / (rs * rs)
+        # 1 - x_i lies between mu (collinear limit) and 1 - 2 m_l / sqrt(s) (lepton at rest)
+        log_range = np.log((1.0 - 2.0 * m_lepton / rs) / mu)
+        y1 = mu * np.exp(u[i, 0] * log_range)
+        y2 = mu * np.exp(u[i, 1] * log_range)
+        x1, x2 = 1.0 - y1, 1.0 - y2
+        cos1 = 2.0 * u[i, 2] - 1.0
+        psi = 2.0 * np.pi * u[i, 3]
+        x1_out[i], x2_out[i], cos1_out[i], psi_out[i] = x1, x2, cos1, psi
+        cos12_out[i] = 1.0
+        weight[i] = 0.0
+        e1, e2 = 0.5 * x1 * rs, 0.5 * x2 * rs
+        e3 = rs - e1 - e2
+        if e1 <= m_lepton or e2 <= m_lepton or e3 <= m_v:
+            continue
+        p1sq, p2sq = e1 * e1 - m_lepton * m_lepton, e2 * e2 - m_lepton * m_lepton
+        cos12 = (e3 * e3 - m_v * m_v - p1sq - p2sq) / (2.0 * np.sqrt(p1sq * p2sq))
+        if abs(cos12) > 1.0:
+            continue
+        cos12_out[i] = cos12
+        # lepton 2 at azimuth psi about lepton 1 (theta-hat / phi-hat basis)
+        cos2 = cos12 * cos1 - np.sqrt(1.0 - cos12 * cos12) * np.cos(psi) * np.sqrt(1.0 - cos1 * cos1)
+        w = fsr_vector_density(x1, x2, mu) * y1 * y2 * log_range**2 * orientation_weight(x1, x2, cos1, cos2)
+        weight[i] = max(w, 0.0)
 
 
 def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
@@ -72,31 +106,15 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
     weight (0 outside phase space); ``state`` is what :func:`_emission_build` needs.
     """
     n = len(sqrt_s)
-    mu = m_vector**2 / sqrt_s**2
-    # 1 - x_i lies between mu (collinear limit) and 1 - 2 m_l / sqrt(s) (lepton at rest)
-    y_max = 1.0 - 2.0 * m_lepton / sqrt_s
-    log_range = np.log(y_max / mu)
-    y1 = mu * np.exp(rng.random(n) * log_range)
-    y2 = mu * np.exp(rng.random(n) * log_range)
-    x1, x2 = 1.0 - y1, 1.0 - y2
-    e1, e2 = 0.5 * x1 * sqrt_s, 0.5 * x2 * sqrt_s
-    e3 = sqrt_s - e1 - e2
-    ok = (e1 > m_lepton) & (e2 > m_lepton) & (e3 > m_vector)
-    p1sq = np.clip(e1**2 - m_lepton**2, 1e-300, None)
-    p2sq = np.clip(e2**2 - m_lepton**2, 1e-300, None)
-    cos12 = (e3**2 - m_vector**2 - p1sq - p2sq) / (2.0 * np.sqrt(p1sq) * np.sqrt(p2sq))
-    ok &= np.abs(cos12) <= 1.0
-    cos12 = np.clip(cos12, -1.0, 1.0)
-    # orientation: lepton 1 isotropic; lepton 2 at azimuth psi about it (theta-hat / phi-hat basis)
-    cos1 = rng.uniform(-1.0, 1.0, n)
-    psi = rng.uniform(0.0, 2.0 * np.pi, n)
-    sin1 = np.sqrt(1.0 - cos1**2)
-    cos2 = cos12 * cos1 - np.sqrt(1.0 - cos12**2) * np.cos(psi) * sin1
-    dens = np.where(ok, fsr_vector_density(x1, x2, mu), 0.0)
-    w = dens * y1 * y2 * log_range**2 * orientation_weight(x1, x2, cos1, cos2)
-    state = {"sqrt_s": sqrt_s, "x1": x1, "x2": x2, "cos12": cos12, "cos1": cos1, "psi": psi,
-             "phi1": rng.uniform(0.0, 2.0 * np.pi, n)}
-    return np.where(ok, np.clip(w, 0.0, None), 0.0), state
+    m_vector = np.broadcast_to(np.asarray(m_vector, dtype=np.float64), (n,))
+    weight = np.empty(n)
+    state = {"sqrt_s": sqrt_s, **{k: np.empty(n) for k in ("x1", "x2", "cos12", "cos1", "psi")}}
+    _emission_propose_kernel(
+        sqrt_s, float(m_lepton), np.ascontiguousarray(m_vector), rng.random((n, 4)), weight,
+        state["x1"], state["x2"], state["cos12"], state["cos1"], state["psi"],
+    )
+    state["phi1"] = rng.uniform(0.0, 2.0 * np.pi, n)
+    return weight, state
 
 
 def _emission_build(state, m_lepton, m_vector):
@@ -329,17 +347,96 @@ def _collinear_fsr(rng, lepton, m_lepton, exponent):
 # ----------------------------------------------------------------------------------
 # Two-photon production (AAFH-like e+e- -> e+e- l+l-)
 # ----------------------------------------------------------------------------------
-def breit_wheeler_pb(w: np.ndarray, m_lepton: float) -> np.ndarray:
-    """sigma(gamma gamma -> l+ l-) at invariant mass w, pb (Breit-Wheeler).
+@numba.njit(cache=True)
+def _breit_wheeler_scalar_pb(w: float, m_lepton: float) -> float:
+    b2 = 1.0 - 4.0 * m_lepton * m_lepton / (w * w)
+    if b2 <= 0.0:
+        return 0.0
+    b = np.sqrt(b2)
+    log_term = np.log((1.0 + b) / max(1.0 - b, 1e-300))
+    sigma = 2.0 * np.pi * c.ALPHA_EM**2 / (w * w) * ((3.0 - b2 * b2) * log_term - 2.0 * b * (2.0 - b2))
+    return sigma * c.HBARC2_PB_GEV2
+
+
+@numba.njit(cache=True)
+def _breit_wheeler_array_pb(w: np.ndarray, m_lepton: float) -> np.ndarray:  # pragma: no cover - jitted
+    out = np.empty(w.shape)
+    for i in range(w.size):
+        out.flat[i] = _breit_wheeler_scalar_pb(w.flat[i], m_lepton)
+    return out
+
+
+def breit_wheeler_pb(w, m_lepton: float):
+    """sigma(gamma gamma -> l+ l-) at invariant mass w (GeV), pb (Breit-Wheeler).
 
     sigma = (2 pi alpha^2 / W^2) [(3 - beta^4) ln((1+beta)/(1-beta)) - 2 beta (2 - beta^2)].
     """
-    w = np.asarray(w, dtype=np.float64)
-    b2 = np.clip(1.0 - 4.0 * m_lepton**2 / w**2, 0.0, 1.0)
-    b = np.sqrt(b2)
-    log_term = np.log((1.0 + b) / np.clip(1.0 - b, 1e-300, None))
-    sigma = 2.0 * np.pi * c.ALPHA_EM**2 / w**2 * ((3.0 - b2**2) * log_term - 2.0 * b * (2.0 - b2))
-    return np.where(b > 0, sigma, 0.0) * c.HBARC2_PB_GEV2
+    return _breit_wheeler_array_pb(np.asarray(w, dtype=np.float64), float(m_lepton))
+
+
+@numba.njit(cache=True)
+def _scattered_lepton(e_beam, z, q2, phi, direction):
+    """Beam lepton (energy e_beam along direction * z) after radiating a photon of fraction z, virtuality q2.
+
+    Returns (E', px', py', pz') of the scattered lepton; Q^2 = 2 (E E' - p p' cos) - 2 m_e^2.
+    """
+    m_e = c.ELECTRON_MASS_GEV
+    e_out = e_beam * (1.0 - z)
+    p_beam = np.sqrt(e_beam * e_beam - m_e * m_e)
+    p_out = np.sqrt(max(e_out * e_out - m_e * m_e, 1e-300))
+    cos_t = min(max((e_beam * e_out - m_e * m_e - 0.5 * q2) / (p_beam * p_out), -1.0), 1.0)
+    sin_t = np.sqrt(1.0 - cos_t * cos_t)
+    return e_out, p_out * sin_t * np.cos(phi), p_out * sin_t * np.sin(phi), direction * p_out * cos_t
+
+
+@numba.njit(cache=True)
+def _scattered_lepton_kernel(e_beam, z, q2, phi, direction, out):  # pragma: no cover - jitted
+    for i in range(len(z)):
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _scattered_lepton(e_beam[i], z[i], q2[i], phi[i], direction)
+
+
+@numba.njit(cache=True)
+def _epa_flux(z, q2):
+    """Photon flux per d(ln z) d(ln Q^2) in the equivalent-photon approximation (without alpha's running)."""
+    m_e = c.ELECTRON_MASS_GEV
+    return c.ALPHA_EM / (2 * np.pi) * ((1 + (1 - z) ** 2) - 2 * m_e * m_e * z * z / q2)
+
+
+@numba.njit(cache=True)
+def _two_photon_propose_kernel(rs, u, z_min, q2_max, w_min, m_lepton, weight, z1, q2_1, z2, q2_2, phi1, phi2):  # pragma: no cover
+    """Weights (pb) of two-photon proposals from uniform numbers u [n, 6] (see TwoPhotonLeptonPair)."""
+    m_e = c.ELECTRON_MASS_GEV
+    log_z = np.log(1.0 / z_min)
+    for i in range(len(rs)):
+        a, b = u[i, 0], u[i, 1]
+        if a + b > 1.0:  # (ln z1, ln z2) uniform in the triangle ln z1 + ln z2 >= ln z_min
+            a, b = 1.0 - a, 1.0 - b
+        e_beam = 0.5 * rs[i]
+        p_beam = np.sqrt(e_beam * e_beam - m_e * m_e)
+        w = log_z * log_z * 0.5
+        qe = 0.0
+        qx = 0.0
+        qy = 0.0
+        qz = 0.0
+        for k in range(2):
+            z = min(z_min ** (a if k == 0 else b), 1.0 - 1e-6)
+            q2_min = m_e * m_e * z * z / (1.0 - z)
+            log_q2 = np.log(max(q2_max / q2_min, 1.0))
+            q2 = q2_min * np.exp(u[i, 2 + k] * log_q2)
+            phi = 2.0 * np.pi * u[i, 4 + k]
+            direction = 1.0 if k == 0 else -1.0
+            w *= _epa_flux(z, q2) * log_q2
+            e_out, px, py, pz = _scattered_lepton(e_beam, z, q2, phi, direction)
+            qe += e_beam - e_out
+            qx -= px
+            qy -= py
+            qz += direction * p_beam - pz
+            if k == 0:
+                z1[i], q2_1[i], phi1[i] = z, q2, phi
+            else:
+                z2[i], q2_2[i], phi2[i] = z, q2, phi
+        w2 = qe * qe - qx * qx - qy * qy - qz * qz
+        weight[i] = w * _breit_wheeler_scalar_pb(np.sqrt(w2), m_lepton) if w2 > w_min * w_min else 0.0
 
 
 class TwoPhotonLeptonPair:
@@ -371,50 +468,25 @@ class TwoPhotonLeptonPair:
         self.energy_spread = float(energy_spread)
         self.z_min = self.w_min**2 / (self.sqrt_s + 5 * max(energy_spread, 0.0)) ** 2
 
-    def _photon_variables(self, rng, u):
-        """Energy fraction z = z_min^u, virtuality Q^2 (GeV^2), azimuth and flux weight of one beam's photon."""
-        m_e = c.ELECTRON_MASS_GEV
-        n = len(u)
-        log_z = np.log(1.0 / self.z_min)
-        z = np.minimum(self.z_min**u, 1.0 - 1e-6)
-        q2_min = m_e**2 * z**2 / (1.0 - z)
-        log_q2 = np.log(np.clip(self.q2_max / q2_min, 1.0, None))
-        q2 = q2_min * np.exp(rng.random(n) * log_q2)
-        flux = c.ALPHA_EM / (2 * np.pi) * ((1 + (1 - z) ** 2) - 2 * m_e**2 * z**2 / q2) * log_z * log_q2
-        return z, q2, rng.uniform(0, 2 * np.pi, n), flux
-
     @staticmethod
     def _photon_vectors(e_beam, z, q2, phi, direction):
-        """Scattered lepton and photon four-momenta for beam energy ``e_beam`` along ``direction`` (+1/-1) z."""
-        m_e = c.ELECTRON_MASS_GEV
+        """Scattered lepton and photon four-momenta for beam energies ``e_beam`` along ``direction`` (+1/-1) z."""
         n = len(z)
-        e_out = e_beam * (1.0 - z)
-        p_beam = np.sqrt(e_beam**2 - m_e**2)
-        p_out = np.sqrt(np.clip(e_out**2 - m_e**2, 1e-300, None))
-        # Q^2 = 2 (E E' - p p' cos) - 2 m_e^2
-        cos_t = np.clip((e_beam * e_out - m_e**2 - 0.5 * q2) / (p_beam * p_out), -1.0, 1.0)
-        sin_t = np.sqrt(1.0 - cos_t**2)
-        mom = np.stack([p_out * sin_t * np.cos(phi), p_out * sin_t * np.sin(phi), direction * p_out * cos_t], -1)
-        scattered = four_vector(e_out, mom)
+        scattered = np.empty((n, 4))
+        _scattered_lepton_kernel(e_beam, z, q2, phi, direction, scattered)
+        p_beam = np.sqrt(e_beam**2 - c.ELECTRON_MASS_GEV**2)
         beam = four_vector(e_beam, np.stack([np.zeros(n), np.zeros(n), direction * p_beam], -1))
         return scattered, beam - scattered
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
-        # ln z1 + ln z2 >= ln z_min is needed for W^2 <= z1 z2 s to reach w_min^2: sample
-        # (ln z1, ln z2) uniformly in that triangle (half the square, hence the factor 1/2 below)
-        u1, u2 = rng.random(n), rng.random(n)
-        flip = u1 + u2 > 1.0
-        u1[flip], u2[flip] = 1.0 - u1[flip], 1.0 - u2[flip]
-        z1, q2_1, phi1, flux1 = self._photon_variables(rng, u1)
-        z2, q2_2, phi2, flux2 = self._photon_variables(rng, u2)
-        _, q1 = self._photon_vectors(0.5 * rs, z1, q2_1, phi1, +1.0)
-        _, q2 = self._photon_vectors(0.5 * rs, z2, q2_2, phi2, -1.0)
-        w2 = invariant_mass2(q1 + q2)
-        ok = w2 > self.w_min**2
-        w = np.sqrt(np.clip(w2, self.w_min**2, None))
-        weight = np.where(ok, 0.5 * flux1 * flux2 * breit_wheeler_pb(w, self.m_lepton), 0.0)
-        state = {"sqrt_s": rs, "z1": z1, "q2_1": q2_1, "phi1": phi1, "z2": z2, "q2_2": q2_2, "phi2": phi2}
+        u = rng.random((n, 6))
+        weight = np.empty(n)
+        state = {"sqrt_s": rs, **{k: np.empty(n) for k in ("z1", "q2_1", "z2", "q2_2", "phi1", "phi2")}}
+        _two_photon_propose_kernel(
+            rs, u, self.z_min, self.q2_max, self.w_min, self.m_lepton, weight,
+            state["z1"], state["q2_1"], state["z2"], state["q2_2"], state["phi1"], state["phi2"],
+        )
         return Proposal(weight, state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
