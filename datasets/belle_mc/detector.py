@@ -208,8 +208,8 @@ def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) 
     n_trk, n_cl = _classify_kernel(pdg, p4, kind)
 
     rows = np.flatnonzero(kind == KIND_TRACK)
-    normal = rng.standard_normal((n_trk, 5))
-    uniform = rng.random((n_trk, 4))
+    normal = rng.standard_normal((n_trk, 5), dtype=np.float32)
+    uniform = rng.random((n_trk, 4), dtype=np.float32)
     f32 = lambda: np.empty(n_trk, dtype=np.float32)  # noqa: E731
     px, py, pz, muon_id, electron_id, dr, dz = (f32() for _ in range(7))
     charge = np.empty(n_trk, dtype=np.int32)
@@ -219,7 +219,7 @@ def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) 
 
     cl_rows = np.flatnonzero(kind >= KIND_PHOTON_CLUSTER)
     cl_e, cl_theta, cl_phi = np.empty(n_cl), np.empty(n_cl), np.empty(n_cl)
-    _cluster_kernel(cl_rows, kind, pdg, p4, rng.standard_normal((n_cl, 4)), cl_e, cl_theta, cl_phi)
+    _cluster_kernel(cl_rows, kind, pdg, p4, rng.standard_normal((n_cl, 4), dtype=np.float32), cl_e, cl_theta, cl_phi)
     cl_event = particles.event[cl_rows]
 
     # beam background: Poisson number per event, energy exponential above threshold, flat in cos(theta) over the ECL

@@ -55,7 +55,7 @@ def dataset_name(channel: str, mass: float | None = None) -> str:
 
 @numba.njit(cache=True)
 def _rotate_boost_kernel(v4, rot, beta, out):  # pragma: no cover - jitted
-    """out = boost(rot . v4, beta) for rows of four-vectors v4 [n, 4]."""
+    """out = boost(rot . v4, beta) for rows of four-vectors v4 [n, 4] (v4 and out may be the same array)."""
     for i in range(v4.shape[0]):
         x, y, z = v4[i, 1], v4[i, 2], v4[i, 3]
         out[i, 0] = v4[i, 0]
@@ -78,8 +78,16 @@ def to_lab(rng: np.random.Generator, particles: ParticleTable, n_events: int) ->
     _rotate_boost_kernel(np.ascontiguousarray(particles.p4), rot, beta, p4)
     _rotate_boost_kernel(np.ascontiguousarray(particles.x4), rot, beta, x4)
     vertex = rng.standard_normal((n_events, 3)) * np.asarray(det.BEAM_SPOT_SIGMA_CM)
-    x4[:, 1:] += vertex[particles.event]
+    _add_vertex_kernel(x4, vertex, particles.event)
     return ParticleTable(particles.event, particles.pdg, p4, x4)
+
+
+@numba.njit(cache=True)
+def _add_vertex_kernel(x4, vertex, event):  # pragma: no cover - jitted
+    for i in range(len(event)):
+        x4[i, 1] += vertex[event[i], 0]
+        x4[i, 2] += vertex[event[i], 1]
+        x4[i, 3] += vertex[event[i], 2]
 
 
 @dataclass
