@@ -94,6 +94,26 @@ def in_ecl_acceptance(theta_lab):
     )
 
 
+_CDC_COS = (float(np.cos(CDC_THETA_MAX_RAD)), float(np.cos(CDC_THETA_MIN_RAD)))
+_ECL_COS = tuple((float(np.cos(hi)), float(np.cos(lo))) for lo, hi in ECL_REGIONS_RAD)
+
+
+@numba.njit(cache=True)
+def in_cdc_acceptance_cos(cos_theta_lab):
+    """:func:`in_cdc_acceptance` in terms of cos(theta) (no arctangent in hot loops)."""
+    return (cos_theta_lab > _CDC_COS[0]) & (cos_theta_lab < _CDC_COS[1])
+
+
+@numba.njit(cache=True)
+def in_ecl_acceptance_cos(cos_theta_lab):
+    """:func:`in_ecl_acceptance` in terms of cos(theta) (no arctangent in hot loops)."""
+    return (
+        ((cos_theta_lab > _ECL_COS[0][0]) & (cos_theta_lab < _ECL_COS[0][1]))
+        | ((cos_theta_lab > _ECL_COS[1][0]) & (cos_theta_lab < _ECL_COS[1][1]))
+        | ((cos_theta_lab > _ECL_COS[2][0]) & (cos_theta_lab < _ECL_COS[2][1]))
+    )
+
+
 @numba.njit(cache=True)
 def in_klm_acceptance(theta_lab):
     """True where a polar angle (lab, rad) lies in the KLM acceptance 20-155 deg."""
@@ -125,4 +145,4 @@ def ecl_energy_resolution_gev(e_gev):
     """Absolute ECL cluster energy resolution sigma_E, GeV."""
     a, b, c = ECL_RESOLUTION
     e = np.maximum(e_gev, 1e-6)
-    return np.sqrt((a / e) ** 2 + (b / e**0.25) ** 2 + c**2) * e
+    return np.sqrt((a / e) ** 2 + b * b / np.sqrt(e) + c**2) * e

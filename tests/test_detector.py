@@ -97,3 +97,10 @@ def test_impact_parameters_of_a_prompt_track_follow_the_beam_spot_and_resolution
     assert np.std(reco.track["dr"] - x) == pytest.approx(sigma, rel=0.05)
     assert abs(np.mean(reco.track["dr"] - x)) < 5 * sigma / np.sqrt(n)
     assert np.std(reco.track["dz"]) == pytest.approx(det.dz_resolution_cm(3.0, 1.0, np.pi / 2), rel=0.05)
+
+
+def test_cosine_acceptance_helpers_agree_with_the_angle_definitions():
+    theta = np.linspace(0.0, np.pi, 200_001)
+    theta = theta[np.abs(theta[:, None] - np.array([det.CDC_THETA_MIN_RAD, det.CDC_THETA_MAX_RAD])).min(1) > 1e-9]
+    np.testing.assert_array_equal(det.in_cdc_acceptance(theta), det.in_cdc_acceptance_cos(np.cos(theta)))
+    np.testing.assert_array_equal(det.in_ecl_acceptance(theta), det.in_ecl_acceptance_cos(np.cos(theta)))

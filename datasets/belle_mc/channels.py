@@ -17,7 +17,7 @@ import numpy as np
 
 from selections import constants as c
 
-from .montecarlo import Proposal
+from .montecarlo import MixtureProcess
 from .particles import ParticleTable
 from .processes import LeptonPairISR, PairEmission, TwoPhotonLeptonPair, VectorEmission
 from .tau_decays import decay_taus
@@ -32,44 +32,6 @@ AAFH_EEMUMU_W_MIN_GEV = 0.5
 """Generator-level cut m(mu mu) > 0.5 GeV of the two-photon e e mu mu sample (as AAFH in physics.md §4)."""
 AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
 """Largest photon virtuality in the equivalent-photon approximation, GeV^2."""
-
-
-class MixtureProcess:
-    """Sum of processes with the same payload keys; each gets a fixed share of the proposals."""
-
-    def __init__(self, components: list[object], pilot_points: int = 200_000, seed: int = 1):
-        # give each component a share proportional to its largest weight, so that one
-        # hit-or-miss threshold serves all of them efficiently
-        from .montecarlo import integrate
-
-        wmax = np.array([integrate(p, pilot_points, seed=seed).max_weight for p in components])
-        shares = wmax / wmax.sum()
-        self.components = list(zip(components, shares))
-
-    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
-        counts = [int(round(n * frac)) for _, frac in self.components[:-1]]
-        counts.append(n - sum(counts))
-        weights, states = [], []
-        for k, ((proc, frac), m) in enumerate(zip(self.components, counts)):
-            prop = proc.propose(rng, m)
-            weights.append(prop.weight / frac)
-            states.append({**prop.state, "component": np.full(m, k, dtype=np.int8)})
-        keys = set.intersection(*(set(s) for s in states))
-        return Proposal(np.concatenate(weights), {key: np.concatenate([s[key] for s in states]) for key in keys})
-
-    def build(self, rng: np.random.Generator, state: dict) -> dict:
-        component = state["component"]
-        order = np.argsort(component, kind="stable")
-        parts = []
-        for k, (proc, _) in enumerate(self.components):
-            sel = np.flatnonzero(component == k)
-            parts.append(proc.build(rng, {key: v[sel] for key, v in state.items()}))
-        payload = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-        inverse = np.empty_like(order)
-        inverse[order] = np.arange(len(order))
-        out = {key: v[inverse] for key, v in payload.items()}
-        out["component"] = component
-        return out
 
 
 def _event_index(n: int) -> np.ndarray:

@@ -106,7 +106,7 @@ def _pid_likelihood(identified: bool, u: float) -> float:
 KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER = 0, 1, 2, 3
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
     """What the detector makes of each particle: nothing, a track, or an unmatched ECL cluster."""
     n_track = 0
@@ -117,19 +117,19 @@ def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
         is_photon = pdg[i] == c.PDG_PHOTON
         if q == 0 and not is_photon:
             continue
-        pt = np.hypot(p4[i, 1], p4[i, 2])
-        theta = np.arctan2(pt, p4[i, 3])
-        if q != 0 and det.in_cdc_acceptance(theta):
-            if pt > det.TRACK_PT_MIN_GEV:
+        pt2 = p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2]
+        cos_theta = p4[i, 3] / np.sqrt(pt2 + p4[i, 3] * p4[i, 3])
+        if q != 0 and det.in_cdc_acceptance_cos(cos_theta):
+            if pt2 > det.TRACK_PT_MIN_GEV**2:
                 kind[i] = KIND_TRACK
                 n_track += 1
-        elif det.in_ecl_acceptance(theta):
+        elif det.in_ecl_acceptance_cos(cos_theta):
             kind[i] = KIND_PHOTON_CLUSTER if is_photon else KIND_CHARGED_CLUSTER
             n_cluster += 1
     return n_track, n_cluster
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_id, electron_id, dr, dz):  # pragma: no cover
     """Smear momentum and angles, compute impact parameters and PID of the track particles ``rows``."""
     a0, a1 = det.ANGLE_RESOLUTION_RAD
@@ -163,7 +163,7 @@ def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_i
         electron_id[k] = _pid_likelihood(uniform[k, 2] < electron_id_efficiency(apdg, p, theta), uniform[k, 3])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _cluster_kernel(rows, kind, pdg, p4, normal, energy, theta_out, phi_out):  # pragma: no cover - jitted
     """Deposit, smear and place the ECL clusters of the particles ``rows``."""
     b0, b1 = det.ECL_POSITION_RESOLUTION_RAD
@@ -177,7 +177,11 @@ def _cluster_kernel(rows, kind, pdg, p4, normal, energy, theta_out, phi_out):  #
         sigma_pos = np.hypot(b0, b1 / np.sqrt(max(e, 1e-3)))
         theta_out[k] = min(max(np.arctan2(pt, p4[i, 3]) + sigma_pos * normal[k, 2], 0.0), np.pi)
         phi = np.arctan2(p4[i, 2], p4[i, 1]) + sigma_pos * normal[k, 3]
-        phi_out[k] = np.arctan2(np.sin(phi), np.cos(phi))
+        if phi > np.pi:
+            phi -= 2.0 * np.pi
+        elif phi < -np.pi:
+            phi += 2.0 * np.pi
+        phi_out[k] = phi
 
 
 @numba.njit(cache=True)

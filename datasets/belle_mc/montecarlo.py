@@ -54,8 +54,15 @@ def integrate(process: Process, n_points: int = 2_000_000, seed: int = 20231028,
     """Cross section (pb) of ``process`` with its statistical error, from ``n_points`` weighted points.
 
     The seed is fixed by default so that a cross section is a property of the model,
-    not of a production run.
+    not of a production run. A :class:`MixtureProcess` reports the sum of its
+    components (its ``max_weight`` is not used: each component has its own).
     """
+    if isinstance(process, MixtureProcess):
+        parts = process.cross_sections
+        return CrossSection(
+            sum(p.xsec_pb for p in parts), float(np.sqrt(sum(p.error_pb**2 for p in parts))), float("nan"),
+            sum(p.n_points for p in parts),
+        )
     rng = np.random.default_rng(seed)
     total = total2 = 0.0
     wmax = 0.0
@@ -87,6 +94,8 @@ def sample_unweighted(
     stats: UnweightingStats | None = None,
 ) -> dict[str, np.ndarray]:
     """Exactly ``n`` unweighted events of ``process`` (hit-or-miss against ``max_weight``), built."""
+    if isinstance(process, MixtureProcess):
+        return process.sample_unweighted(rng, n, stats)
     stats = stats if stats is not None else UnweightingStats()
     pieces: list[dict[str, np.ndarray]] = []
     have = 0
@@ -116,3 +125,30 @@ def sample_unweighted(
         )
     state = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
     return process.build(rng, state)
+
+
+class MixtureProcess:
+    """A sum of processes whose events have the same payload keys (e.g. two diagrams' classes).
+
+    Each component is integrated once; an unweighted sample takes a multinomial
+    number of events from each component in proportion to its cross section,
+    unweighted against the component's own maximum weight, and shuffles them.
+    The payload gains a ``component`` index.
+    """
+
+    def __init__(self, components: list, n_points: int = 1_000_000, seed: int = 20231028):
+        self.components = list(components)
+        self.cross_sections = [integrate(p, n_points, seed=seed + k) for k, p in enumerate(self.components)]
+
+    def sample_unweighted(self, rng: np.random.Generator, n: int, stats: UnweightingStats | None = None) -> dict:
+        xsec = np.array([cs.xsec_pb for cs in self.cross_sections])
+        counts = rng.multinomial(n, xsec / xsec.sum())
+        parts = []
+        for k, (proc, cs, m) in enumerate(zip(self.components, self.cross_sections, counts)):
+            if m == 0:
+                continue
+            events = sample_unweighted(proc, rng, int(m), cs.max_weight, stats)
+            events["component"] = np.full(int(m), k, dtype=np.int8)
+            parts.append(events)
+        order = rng.permutation(n)
+        return {key: np.concatenate([p[key] for p in parts])[order] for key in parts[0]}

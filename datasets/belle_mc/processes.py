@@ -47,7 +47,7 @@ def _sigma_point_pb(sqrt_s: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 # Final-state emission of a massive vector (physics.md §3)
 # ----------------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def fsr_vector_density(x1, x2, mu):
     """(1/sigma_0) d^2 sigma / dx1 dx2 divided by alpha'/(2 pi) for emission of a vector of mass^2 = mu s.
 
@@ -58,7 +58,7 @@ def fsr_vector_density(x1, x2, mu):
     return ((x1 + mu) ** 2 + (x2 + mu) ** 2) / (y1 * y2) - mu / y1**2 - mu / y2**2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def orientation_weight(x1, x2, cos1, cos2):
     """Event-plane orientation weight [x1^2 (1+cos^2 th1) + x2^2 (1+cos^2 th2)] / (4/3 (x1^2 + x2^2)).
 
@@ -67,7 +67,7 @@ def orientation_weight(x1, x2, cos1, cos2):
     return (x1**2 * (1 + cos1**2) + x2**2 * (1 + cos2**2)) / (4.0 / 3.0 * (x1**2 + x2**2))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _emission_propose_kernel(sqrt_s, m_lepton, m_vector, u, weight, x1_out, x2_out, cos12_out, cos1_out, psi_out):  # pragma: no cover
     """Dalitz x orientation weights of proposals from uniform numbers u [n, 4]; see _emission_propose."""
     for i in range(len(sqrt_s)):
@@ -177,6 +177,20 @@ def kroll_wada_factor(m_pair: np.ndarray, m_lepton: float) -> np.ndarray:
     return (1.0 + 0.5 * r) * np.sqrt(1.0 - r)
 
 
+@numba.njit(cache=True, fastmath=True)
+def _pair_mass_kernel(u, a, l0, l1, m_pair_lepton, m_pair, pair_factor):  # pragma: no cover - jitted
+    """Virtual-photon masses with ln M^2 = a - L, L^3 uniform in [l1^3, l0^3] (density 3 L^2 / (l0^3 - l1^3)),
+    and the pair-emission factor (alpha / 3 pi) * Kroll-Wada / density."""
+    span = l0**3 - l1**3
+    for i in range(len(u)):
+        big_l = np.cbrt(l1**3 + u[i] * span)
+        m = np.exp(0.5 * (a - big_l))
+        m_pair[i] = m
+        r = min(4.0 * m_pair_lepton**2 / (m * m), 1.0)
+        kroll_wada = (1.0 + 0.5 * r) * np.sqrt(1.0 - r)
+        pair_factor[i] = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada * span / (3.0 * big_l * big_l)
+
+
 class PairEmission:
     """e+e- -> l+ l- gamma*, gamma* -> l'+ l'- (four leptons by final-state pair emission).
 
@@ -206,13 +220,12 @@ class PairEmission:
         # t = ln M^2 is proposed with density 3 L^2 / (L0^3 - L1^3) to keep the weights flat.
         a = np.log((1.0 - 2.0 * self.m_emitter / self.sqrt_s) * self.sqrt_s**2)
         l0, l1 = a - np.log(self.m2_min), a - np.log(self.m2_max)
-        big_l = np.cbrt(l1**3 + rng.random(n) * (l0**3 - l1**3))
-        m_pair = np.exp(0.5 * (a - big_l))
-        density_t = 3.0 * big_l**2 / (l0**3 - l1**3)
+        m_pair = np.empty(n)
+        pair_factor = np.empty(n)
+        _pair_mass_kernel(rng.random(n), a, l0, l1, self.m_pair_lepton, m_pair, pair_factor)
         w, state = _emission_propose(rng, rs, self.m_emitter, m_pair)
         state["m_pair"] = m_pair
-        pair_factor = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada_factor(m_pair, self.m_pair_lepton) / density_t
-        return Proposal(w * pair_factor * _sigma_point_pb(rs) * c.ALPHA_EM / (2.0 * np.pi), state)
+        return Proposal(w * pair_factor * _sigma_point_pb(rs) * (c.ALPHA_EM / (2.0 * np.pi)), state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         n = len(state["sqrt_s"])
@@ -347,7 +360,7 @@ def _collinear_fsr(rng, lepton, m_lepton, exponent):
 # ----------------------------------------------------------------------------------
 # Two-photon production (AAFH-like e+e- -> e+e- l+l-)
 # ----------------------------------------------------------------------------------
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _breit_wheeler_scalar_pb(w: float, m_lepton: float) -> float:
     b2 = 1.0 - 4.0 * m_lepton * m_lepton / (w * w)
     if b2 <= 0.0:
@@ -374,7 +387,7 @@ def breit_wheeler_pb(w, m_lepton: float):
     return _breit_wheeler_array_pb(np.asarray(w, dtype=np.float64), float(m_lepton))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _scattered_lepton(e_beam, z, q2, phi, direction):
     """Beam lepton (energy e_beam along direction * z) after radiating a photon of fraction z, virtuality q2.
 
@@ -395,14 +408,14 @@ def _scattered_lepton_kernel(e_beam, z, q2, phi, direction, out):  # pragma: no 
         out[i, 0], out[i, 1], out[i, 2], out[i, 3] = _scattered_lepton(e_beam[i], z[i], q2[i], phi[i], direction)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _epa_flux(z, q2):
     """Photon flux per d(ln z) d(ln Q^2) in the equivalent-photon approximation (without alpha's running)."""
     m_e = c.ELECTRON_MASS_GEV
     return c.ALPHA_EM / (2 * np.pi) * ((1 + (1 - z) ** 2) - 2 * m_e * m_e * z * z / q2)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _two_photon_propose_kernel(rs, u, z_min, q2_max, w_min, m_lepton, weight, z1, q2_1, z2, q2_2, phi1, phi2):  # pragma: no cover
     """Weights (pb) of two-photon proposals from uniform numbers u [n, 6] (see TwoPhotonLeptonPair)."""
     m_e = c.ELECTRON_MASS_GEV

@@ -34,7 +34,7 @@ _M_PI = c.CHARGED_PION_MASS_GEV
 _M_PI0 = c.NEUTRAL_PION_MASS_GEV
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def michel_fraction_from_uniform(u: float, x_min: float) -> float:
     """Inverse CDF of x^2 (3 - 2x) on [x_min, 1]: the lepton energy fraction for a uniform number u."""
     g0 = 2.0 * x_min**3 - x_min**4
@@ -62,7 +62,7 @@ def _michel_array(u, x_min):  # pragma: no cover - jitted
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _breit_wigner(u, mass, width, lo, hi):
     half = 0.5 * width
     a = np.arctan((lo - mass) / half)
@@ -70,7 +70,7 @@ def _breit_wigner(u, mass, width, lo, hi):
     return mass + half * np.tan(a + u * (b - a))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _two_body(parent, m1, m2, u_cos, u_phi):
     """Daughters (tuples E, px, py, pz) of a two-body decay, isotropic in the rest frame of ``parent``."""
     e, px, py, pz = parent
@@ -95,7 +95,7 @@ def _two_body(parent, m1, m2, u_cos, u_phi):
     return d1, d2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _decay_kernel(tau_p4, charge, event, u, cumulative_bf, mode_out, out_event, out_pdg, out_p4, out_x4):  # pragma: no cover
     """Decay every tau; fills the output rows and returns how many were written."""
     m_tau = _M_TAU
