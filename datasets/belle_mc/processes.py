@@ -73,10 +73,12 @@ def _emission_propose_kernel(sqrt_s, m_lepton, m_vector, u, weight, x1_out, x2_o
     for i in range(len(sqrt_s)):
         rs, m_v = sqrt_s[i], m_vector[i]
         mu = m_v * m_v / (rs * rs)
-        # 1 - x_i lies between mu (collinear limit) and 1 - 2 m_l / sqrt(s) (lepton at rest)
-        log_range = np.log((1.0 - 2.0 * m_lepton / rs) / mu)
-        y1 = mu * np.exp(u[i, 0] * log_range)
-        y2 = mu * np.exp(u[i, 1] * log_range)
+        # 1 - x_i lies between (M^2 + 2 m_l M) / s (the recoiling lepton + V system at threshold)
+        # and 1 - 2 m_l / sqrt(s) (lepton at rest)
+        y_lo = mu + 2.0 * m_lepton * m_v / (rs * rs)
+        log_range = np.log((1.0 - 2.0 * m_lepton / rs) / y_lo)
+        y1 = y_lo * np.exp(u[i, 0] * log_range)
+        y2 = y_lo * np.exp(u[i, 1] * log_range)
         x1, x2 = 1.0 - y1, 1.0 - y2
         cos1 = 2.0 * u[i, 2] - 1.0
         psi = 2.0 * np.pi * u[i, 3]
