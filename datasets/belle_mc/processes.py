@@ -119,24 +119,42 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
     return weight, state
 
 
+@numba.njit(cache=True)
+def _emission_build_kernel(rs, x1, x2, cos12, cos1, phi1, psi, m_lepton, m_vector, lm, lp, v):  # pragma: no cover
+    for i in range(len(rs)):
+        e1, e2 = 0.5 * x1[i] * rs[i], 0.5 * x2[i] * rs[i]
+        e3 = rs[i] - e1 - e2
+        p1 = np.sqrt(e1 * e1 - m_lepton * m_lepton)
+        p2 = np.sqrt(e2 * e2 - m_lepton * m_lepton)
+        c1 = cos1[i]
+        s1 = np.sqrt(1.0 - c1 * c1)
+        cphi, sphi = np.cos(phi1[i]), np.sin(phi1[i])
+        c12 = cos12[i]
+        s12 = np.sqrt(max(1.0 - c12 * c12, 0.0))
+        cpsi, spsi = np.cos(psi[i]), np.sin(psi[i])
+        # lepton 1 along u1; lepton 2 at angle arccos(c12) from it, azimuth psi in the (theta-hat, phi-hat) basis
+        u1x, u1y, u1z = s1 * cphi, s1 * sphi, c1
+        u2x = c12 * u1x + s12 * (cpsi * c1 * cphi - spsi * sphi)
+        u2y = c12 * u1y + s12 * (cpsi * c1 * sphi + spsi * cphi)
+        u2z = c12 * u1z - s12 * cpsi * s1
+        lm[i, 0], lm[i, 1], lm[i, 2], lm[i, 3] = e1, p1 * u1x, p1 * u1y, p1 * u1z
+        lp[i, 0], lp[i, 1], lp[i, 2], lp[i, 3] = e2, p2 * u2x, p2 * u2y, p2 * u2z
+        v[i, 0] = e3
+        v[i, 1] = -(lm[i, 1] + lp[i, 1])
+        v[i, 2] = -(lm[i, 2] + lp[i, 2])
+        v[i, 3] = -(lm[i, 3] + lp[i, 3])
+
+
 def _emission_build(state, m_lepton, m_vector):
     """Four-momenta (lepton-, lepton+, vector) of proposals from :func:`_emission_propose`."""
-    rs, cos12, cos1 = state["sqrt_s"], state["cos12"], state["cos1"]
-    e1, e2 = 0.5 * state["x1"] * rs, 0.5 * state["x2"] * rs
-    e3 = rs - e1 - e2
-    p1 = np.sqrt(e1**2 - m_lepton**2)
-    p2 = np.sqrt(e2**2 - m_lepton**2)
-    sin1 = np.sqrt(1.0 - cos1**2)
-    cphi, sphi = np.cos(state["phi1"]), np.sin(state["phi1"])
-    u1 = np.stack([sin1 * cphi, sin1 * sphi, cos1], axis=-1)
-    theta_hat = np.stack([cos1 * cphi, cos1 * sphi, -sin1], axis=-1)
-    phi_hat = np.stack([-sphi, cphi, np.zeros_like(cphi)], axis=-1)
-    sin12 = np.sqrt(1.0 - cos12**2)
-    psi = state["psi"]
-    u2 = cos12[:, None] * u1 + sin12[:, None] * (np.cos(psi)[:, None] * theta_hat + np.sin(psi)[:, None] * phi_hat)
-    mom1 = p1[:, None] * u1
-    mom2 = p2[:, None] * u2
-    return four_vector(e1, mom1), four_vector(e2, mom2), four_vector(e3, -(mom1 + mom2))
+    n = len(state["sqrt_s"])
+    lm, lp, v = np.empty((n, 4)), np.empty((n, 4)), np.empty((n, 4))
+    m_vector = np.ascontiguousarray(np.broadcast_to(np.asarray(m_vector, dtype=np.float64), (n,)))
+    _emission_build_kernel(
+        state["sqrt_s"], state["x1"], state["x2"], state["cos12"], state["cos1"], state["phi1"], state["psi"],
+        float(m_lepton), m_vector, lm, lp, v,
+    )
+    return lm, lp, v
 
 
 class VectorEmission:
