@@ -52,6 +52,9 @@ PDG_ZPRIME = 9900023  # user-defined code for the invisible Z'
 PDG_NEUTRINO = 12  # used for every invisible neutrino (nu_e, nu_mu, nu_tau alike)
 
 
-def sigma_point_pb(sqrt_s_gev: float) -> float:
-    """Point cross section sigma_0 = 4 pi alpha^2 / (3 s) in pb (e+e- -> mu+mu- at Born level)."""
+def sigma_point_pb(sqrt_s_gev):
+    """Point cross section sigma_0 = 4 pi alpha^2 / (3 s) in pb (e+e- -> mu+mu- at Born level).
+
+    ``sqrt_s_gev`` (GeV) may be a number or a numpy array.
+    """
     return 4.0 * math.pi * ALPHA_EM**2 / (3.0 * sqrt_s_gev**2) * HBARC2_PB_GEV2

@@ -28,7 +28,7 @@ import numpy as np
 from selections import belle_detector as det
 from selections import constants as c
 
-from .particles import ParticleTable
+from .particles import ParticleTable, charge_of_pdg
 
 
 @dataclass
@@ -52,20 +52,6 @@ class DetectorEvents:
             self.n_cluster[keep],
             {k: v[c_keep] for k, v in self.cluster.items()},
         )
-
-
-_PID_HIGH = det.PID_CUT
-
-
-@numba.njit(cache=True)
-def _charge(pdg: int) -> int:
-    apdg = abs(pdg)
-    sign = 1 if pdg > 0 else -1
-    if apdg == c.PDG_ELECTRON or apdg == c.PDG_MUON or apdg == c.PDG_TAU:
-        return -sign
-    if apdg == c.PDG_PI_PLUS:
-        return sign
-    return 0
 
 
 @numba.njit(cache=True)
@@ -99,8 +85,8 @@ def electron_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> floa
 def _pid_likelihood(identified: bool, u: float) -> float:
     """Likelihood-ratio value: near 1 (above the PID cut) when identified, near 0 otherwise."""
     if identified:
-        return _PID_HIGH + (1.0 - _PID_HIGH) * (1.0 - u * u)
-    return _PID_HIGH * u * u * u
+        return det.PID_CUT + (1.0 - det.PID_CUT) * (1.0 - u * u)
+    return det.PID_CUT * u * u * u
 
 
 KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER = 0, 1, 2, 3
@@ -113,7 +99,7 @@ def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
     n_cluster = 0
     for i in range(len(pdg)):
         kind[i] = KIND_NONE
-        q = _charge(pdg[i])
+        q = charge_of_pdg(pdg[i])
         is_photon = pdg[i] == c.PDG_PHOTON
         if q == 0 and not is_photon:
             continue
@@ -153,7 +139,7 @@ def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_i
         px[k] = pt_meas * cos_pm
         py[k] = pt_meas * sin_pm
         pz[k] = pt_meas * cot_tm
-        charge[k] = _charge(pdg[i])
+        charge[k] = charge_of_pdg(pdg[i])
         # straight-line point of closest approach to the z axis from the true production point
         x0, y0, z0 = x4[i, 1], x4[i, 2], x4[i, 3]
         dr[k] = x0 * sin_phi - y0 * cos_phi + det.dr_resolution_cm(p, beta, theta) * normal[k, 3]

@@ -69,17 +69,6 @@ def two_body_decay(
     return boost(d1, beta), boost(d2, beta)
 
 
-def breit_wigner_mass(
-    rng: np.random.Generator, n: int, mass: float, width: float, lo: np.ndarray | float, hi: np.ndarray | float
-) -> np.ndarray:
-    """Masses from a (non-relativistic) Breit-Wigner truncated to [lo, hi], GeV (inverse CDF)."""
-    half = 0.5 * width
-    a = np.arctan((np.asarray(lo) - mass) / half)
-    b = np.arctan((np.asarray(hi) - mass) / half)
-    u = rng.uniform(0.0, 1.0, n)
-    return mass + half * np.tan(a + u * (b - a))
-
-
 def sample_cos_theta_1_plus_a_cos2(rng: np.random.Generator, a: np.ndarray | float, n: int) -> np.ndarray:
     """cos(theta) distributed as 1 + a cos^2(theta) on [-1, 1] for 0 <= a <= 1 (rejection)."""
     a = np.broadcast_to(np.asarray(a, dtype=np.float64), (n,))

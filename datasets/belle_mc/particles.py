@@ -16,8 +16,26 @@ import numpy as np
 
 from selections import constants as c
 
-_CHARGE_BY_ABS_PDG = {c.PDG_ELECTRON: -1, c.PDG_MUON: -1, c.PDG_TAU: -1, c.PDG_PI_PLUS: +1}
-_INVISIBLE_ABS_PDG = (c.PDG_NEUTRINO, 14, 16, c.PDG_ZPRIME)
+
+
+@numba.njit(cache=True)
+def charge_of_pdg(pdg: int) -> int:
+    """Electric charge (+1, -1, 0) of a particle from its PDG code (leptons, charged pions, the rest neutral)."""
+    apdg = abs(pdg)
+    sign = 1 if pdg > 0 else -1
+    if apdg == c.PDG_ELECTRON or apdg == c.PDG_MUON or apdg == c.PDG_TAU:
+        return -sign
+    if apdg == c.PDG_PI_PLUS:
+        return sign
+    return 0
+
+
+@numba.njit(cache=True)
+def _charges(pdg: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
+    out = np.empty(len(pdg), dtype=np.int32)
+    for i in range(len(pdg)):
+        out[i] = charge_of_pdg(pdg[i])
+    return out
 
 
 @dataclass
@@ -65,17 +83,8 @@ class ParticleTable:
 
     @property
     def charge(self) -> np.ndarray:
-        """Electric charge (+1, -1, 0) from the PDG code."""
-        apdg = np.abs(self.pdg)
-        base = np.zeros(len(self), dtype=np.int32)
-        for code, q in _CHARGE_BY_ABS_PDG.items():
-            base[apdg == code] = q
-        return base * np.sign(self.pdg).astype(np.int32)
-
-    @property
-    def visible(self) -> np.ndarray:
-        """True for particles the detector can see (not neutrinos or the invisible Z')."""
-        return ~np.isin(np.abs(self.pdg), _INVISIBLE_ABS_PDG)
+        """Electric charge (+1, -1, 0) of each particle, from its PDG code."""
+        return _charges(self.pdg)
 
 
 @numba.njit(cache=True)

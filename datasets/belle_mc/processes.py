@@ -27,7 +27,6 @@ from .kinematics import (
     sample_collinear_cos,
     sample_cos_theta_1_plus_a_cos2,
     two_body_decay,
-    two_body_momentum,
 )
 from .montecarlo import Proposal
 from .particles import four_vector, invariant_mass2
@@ -38,10 +37,6 @@ def _sqrt_s_per_event(rng: np.random.Generator, sqrt_s: float, spread: float, n:
     if spread <= 0:
         return np.full(n, sqrt_s)
     return sqrt_s + spread * rng.standard_normal(n)
-
-
-def _sigma_point_pb(sqrt_s: np.ndarray) -> np.ndarray:
-    return 4.0 * np.pi * c.ALPHA_EM**2 / (3.0 * sqrt_s**2) * c.HBARC2_PB_GEV2
 
 
 # ----------------------------------------------------------------------------------
@@ -184,16 +179,17 @@ class VectorEmission:
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
         w, state = _emission_propose(rng, rs, self.m_lepton, self.m_vector)
-        return Proposal(w * _sigma_point_pb(rs) * self.coupling_alpha / (2.0 * np.pi), state)
+        return Proposal(w * c.sigma_point_pb(rs) * self.coupling_alpha / (2.0 * np.pi), state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         lm, lp, v = _emission_build(state, self.m_lepton, self.m_vector)
         return {"lepton_minus": lm, "lepton_plus": lp, "vector": v, "sqrt_s": state["sqrt_s"]}
 
 
-def kroll_wada_factor(m_pair: np.ndarray, m_lepton: float) -> np.ndarray:
+@numba.njit(cache=True)
+def kroll_wada_factor(m_pair: float, m_lepton: float) -> float:
     """(1 + 2 m^2/M^2) sqrt(1 - 4 m^2/M^2): the gamma* -> l+ l- spectral factor (0 below threshold)."""
-    r = np.clip(4.0 * m_lepton**2 / m_pair**2, 0.0, 1.0)
+    r = min(4.0 * m_lepton**2 / m_pair**2, 1.0)
     return (1.0 + 0.5 * r) * np.sqrt(1.0 - r)
 
 
@@ -206,9 +202,7 @@ def _pair_mass_kernel(u, a, l0, l1, m_pair_lepton, m_pair, pair_factor):  # prag
         big_l = np.cbrt(l1**3 + u[i] * span)
         m = np.exp(0.5 * (a - big_l))
         m_pair[i] = m
-        r = min(4.0 * m_pair_lepton**2 / (m * m), 1.0)
-        kroll_wada = (1.0 + 0.5 * r) * np.sqrt(1.0 - r)
-        pair_factor[i] = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada * span / (3.0 * big_l * big_l)
+        pair_factor[i] = c.ALPHA_EM / (3.0 * np.pi) * kroll_wada_factor(m, m_pair_lepton) * span / (3.0 * big_l * big_l)
 
 
 class PairEmission:
@@ -245,7 +239,7 @@ class PairEmission:
         _pair_mass_kernel(rng.random(n), a, l0, l1, self.m_pair_lepton, m_pair, pair_factor)
         w, state = _emission_propose(rng, rs, self.m_emitter, m_pair)
         state["m_pair"] = m_pair
-        return Proposal(w * pair_factor * _sigma_point_pb(rs) * (c.ALPHA_EM / (2.0 * np.pi)), state)
+        return Proposal(w * pair_factor * c.sigma_point_pb(rs) * (c.ALPHA_EM / (2.0 * np.pi)), state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         n = len(state["sqrt_s"])
@@ -260,9 +254,12 @@ class PairEmission:
 # ----------------------------------------------------------------------------------
 # Lepton pairs with initial-state radiation (KKMC-like)
 # ----------------------------------------------------------------------------------
-def isr_beta(s: float) -> float:
-    """ISR radiator exponent beta = (2 alpha / pi) (ln(s / m_e^2) - 1) (0.0877 at the Upsilon(4S))."""
-    return 2.0 * c.ALPHA_EM / np.pi * (np.log(s / c.ELECTRON_MASS_GEV**2) - 1.0)
+def isr_beta(s, m_radiator: float = c.ELECTRON_MASS_GEV):
+    """Radiator exponent beta = (2 alpha / pi) (ln(s / m^2) - 1) of a pair of charged leptons of mass m.
+
+    With the electron mass (default) it is the ISR exponent, 0.0877 at the Upsilon(4S).
+    """
+    return 2.0 * c.ALPHA_EM / np.pi * (np.log(s / m_radiator**2) - 1.0)
 
 
 def isr_radiator(x: np.ndarray, beta: float) -> np.ndarray:
@@ -274,7 +271,7 @@ def isr_radiator(x: np.ndarray, beta: float) -> np.ndarray:
 def born_lepton_pair_pb(sqrt_s: np.ndarray, m_lepton: float) -> np.ndarray:
     """Born cross section of e+e- -> gamma* -> l+ l-: sigma_0 beta (3 - beta^2) / 2, pb."""
     b2 = np.clip(1.0 - 4.0 * m_lepton**2 / sqrt_s**2, 0.0, None)
-    return _sigma_point_pb(sqrt_s) * np.sqrt(b2) * (3.0 - b2) / 2.0
+    return c.sigma_point_pb(sqrt_s) * np.sqrt(b2) * (3.0 - b2) / 2.0
 
 
 class LeptonPairISR:
@@ -352,7 +349,7 @@ class LeptonPairISR:
 
         payload = {"lepton_minus": lm, "lepton_plus": lp, "isr_photon": photon, "sqrt_s": rs, "x_isr": x}
         if self.final_state_radiation:
-            beta_f = 2.0 * c.ALPHA_EM / np.pi * (np.log(s_prime / self.m_lepton**2) - 1.0)
+            beta_f = isr_beta(s_prime, self.m_lepton)
             payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, lm, self.m_lepton, 0.5 * beta_f)
             payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, lp, self.m_lepton, 0.5 * beta_f)
         return payload
