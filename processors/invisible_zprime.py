@@ -1,22 +1,57 @@
-"""The invisible-Z' processor: Belle ntuple chunks -> cutflow and recoil-mass histograms.
+"""The invisible-Z' processor: Belle ntuple chunks -> cutflows and histograms per dataset.
 
-Output per chunk (interfaces.md §4): ``{dataset: {"cutflow": {...}, "recoil_mass2": Hist}}``.
-Accumulators merge with ``+`` (coffea's accumulate), so chunks, files and workers
-add up to the same result however the work is split.
+Per chunk, ``process`` reads the twelve branches the analysis needs as flat
+buffers, runs one fused numba pass for the variables
+(:func:`selections.zprime_variables.dimuon_event_variables`) and one for the
+ten cuts of every mass hypothesis (:func:`selections.zprime_selection.selection_codes`),
+and fills the histograms declared in :mod:`processors.histograms`. The output
+follows interfaces.md §4::
+
+    {dataset: {
+        "cutflow": {"all": n, "two_opposite_charge_tracks": n, "two_muon_id": n},
+        "cutflow_mzp": {mzp_mev: {"two_muon_id": n, <cut 2>: n, ..., <cut 10>: n, "recoil_mass_window": n}},
+        "recoil_mass2": Hist(mrecoil2),                       # after the preselection
+        "recoil_mass2_selected": Hist(mzp_mev, mrecoil2),     # after all ten cuts of each hypothesis
+        "control_preselection": {variable: Hist(variable)},
+        "control_selected": {variable: Hist(mzp_mev, variable)},  # all cuts + recoil-mass window
+        "features_files": [parquet paths],                    # only with features_dir
+    }}
+
+Counts are raw events; histograms carry the weight xsec * lumi / n_generated
+(1 for data). Everything merges with ``+`` (coffea's ``accumulate``), so the
+result does not depend on how the work was split.
 """
 
 from __future__ import annotations
 
-import awkward as ak
+import os
+from pathlib import Path
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from coffea import processor
 
-from processors.histograms import make_recoil_mass2
-from selections import constants as c
-from selections.cuts import both_muon_identified, two_opposite_charge_tracks
-from selections.kinematics import four_momenta_lab, recoil_mass_squared
-
-BRANCHES = ("nTrack", "Track_px", "Track_py", "Track_pz", "Track_charge", "Track_muonID")
+from processors import histograms
+from processors.ntuple_schema import flat_buffers
+from selections.zprime_selection import (
+    CODE_ALL_CUTS,
+    CODE_IN_WINDOW,
+    CUTS,
+    PRESELECTION,
+    WINDOW,
+    CutTable,
+    cutflow_from_codes,
+    load_cut_table,
+    selection_codes,
+)
+from selections.zprime_variables import (
+    COLUMN,
+    NETWORK_FEATURES,
+    STAGE_TWO_MUON_ID,
+    STAGE_TWO_OPPOSITE_CHARGE_TRACKS,
+    dimuon_event_variables,
+)
 
 
 def event_weight(metadata: dict, lumi_fb: float) -> float:
@@ -27,28 +62,94 @@ def event_weight(metadata: dict, lumi_fb: float) -> float:
 
 
 class InvisibleZPrimeProcessor(processor.ProcessorABC):
-    """Dimuon recoil analysis; configuration is frozen at construction, ``process`` keeps no state."""
+    """Dimuon recoil analysis over all Z' mass hypotheses of a cut table.
 
-    def __init__(self, lumi_fb: float):
+    Configuration is frozen at construction; ``process`` keeps no state.
+
+    Parameters
+    ----------
+    lumi_fb:
+        Integrated luminosity (fb^-1) the MC weights are normalised to.
+    cut_table:
+        Mass hypotheses and cut values (default: :data:`selections.zprime_selection.DEFAULT_CUT_TABLE`).
+    features_dir:
+        If given, every chunk writes its preselected events' 14 network features,
+        recoil mass squared, weight, dataset and true Z' mass to a parquet file there.
+    """
+
+    def __init__(self, lumi_fb: float, cut_table: CutTable | None = None, features_dir: str | os.PathLike | None = None):
         self.lumi_fb = float(lumi_fb)
+        self.cut_table = cut_table if cut_table is not None else load_cut_table()
+        self.features_dir = None if features_dir is None else str(features_dir)
 
     def process(self, events):
-        dataset = events.metadata["dataset"]
-        pair = two_opposite_charge_tracks(events.nTrack, events.Track_charge)
-        muons = pair & both_muon_identified(events.Track_muonID)
+        meta = events.metadata
+        dataset = meta["dataset"]
+        weight = event_weight(meta, self.lumi_fb)
+        table = self.cut_table
+        masses_mev = table.masses_mev
+        masses = np.asarray(masses_mev)
 
-        sel = events[muons]
-        p4 = four_momenta_lab(_pair(sel.Track_px), _pair(sel.Track_py), _pair(sel.Track_pz), c.MUON_MASS_GEV)
-        m2 = recoil_mass_squared(p4.sum(axis=1))
-        h = make_recoil_mass2()
-        h.fill(mrecoil2=m2, weight=np.full(len(m2), event_weight(events.metadata, self.lumi_fb)))
-        cutflow = {"all": len(events), "two_opposite_charge_tracks": int(pair.sum()), "two_muon_id": int(muons.sum())}
-        return {dataset: {"cutflow": cutflow, "recoil_mass2": h}}
+        n_track, tracks, n_cluster, clusters = flat_buffers(events.__getitem__)
+        stage, variables = dimuon_event_variables(n_track, tracks, n_cluster, clusters)
+        codes = selection_codes(variables, table)
+
+        n_stage = np.bincount(stage, minlength=STAGE_TWO_MUON_ID + 1)
+        cutflow = {
+            "all": len(stage),
+            PRESELECTION[0]: int(n_stage[STAGE_TWO_OPPOSITE_CHARGE_TRACKS:].sum()),
+            PRESELECTION[1]: int(n_stage[STAGE_TWO_MUON_ID]),
+        }
+        remaining = cutflow_from_codes(codes)
+        cutflow_mzp = {
+            mzp: {PRESELECTION[1]: variables.shape[1], **dict(zip((*CUTS, WINDOW), map(int, remaining[h])))}
+            for h, mzp in enumerate(masses_mev)
+        }
+
+        m2 = variables[COLUMN["recoil_mass2"]]
+        recoil_mass2 = histograms.make_recoil_mass2()
+        recoil_mass2.fill(mrecoil2=m2, weight=weight)
+        control_pre = histograms.make_control_preselection()
+        for name, h in control_pre.items():
+            h.fill(variables[COLUMN[name]], weight=weight)
+
+        # after all cuts: one entry per (hypothesis, event) that passes them
+        hyps, rows = np.nonzero(codes >= CODE_ALL_CUTS)
+        recoil_mass2_selected = histograms.make_recoil_mass2_selected(masses_mev)
+        recoil_mass2_selected.fill(masses[hyps], m2[rows], weight=weight)
+        # control distributions of the selected candidates: all cuts and the recoil-mass window
+        hyps, rows = np.nonzero(codes == CODE_IN_WINDOW)
+        control_sel = histograms.make_control_selected(masses_mev)
+        for name, h in control_sel.items():
+            h.fill(masses[hyps], variables[COLUMN[name], rows], weight=weight)
+
+        out = {
+            "cutflow": cutflow,
+            "cutflow_mzp": cutflow_mzp,
+            "recoil_mass2": recoil_mass2,
+            "recoil_mass2_selected": recoil_mass2_selected,
+            "control_preselection": control_pre,
+            "control_selected": control_sel,
+        }
+        if self.features_dir is not None:
+            out["features_files"] = [self._write_features(meta, variables, weight)]
+        return {dataset: out}
 
     def postprocess(self, accumulator):
         return accumulator
 
-
-def _pair(jagged: ak.Array) -> np.ndarray:
-    """A track field of two-track events as a dense [n, 2] float64 array."""
-    return ak.to_numpy(ak.flatten(jagged, axis=1)).astype(np.float64).reshape(-1, 2)
+    def _write_features(self, meta: dict, variables: np.ndarray, weight: float) -> str:
+        """Write one chunk's network inputs to parquet (atomically); return the file path."""
+        dataset = meta["dataset"]
+        n = variables.shape[1]
+        columns = {name: variables[COLUMN[name]] for name in (*NETWORK_FEATURES, "recoil_mass2")}
+        columns["weight"] = np.full(n, weight)
+        columns["mzp_true_gev"] = np.full(n, float(meta.get("mzp", np.nan)))
+        table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
+        directory = Path(self.features_dir) / dataset
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{Path(meta['filename']).stem}_{meta['entrystart']}_{meta['entrystop']}.parquet"
+        tmp = path.with_suffix(f".parquet.{os.getpid()}.part")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        return str(path)

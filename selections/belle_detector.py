@@ -129,15 +129,26 @@ def pt_resolution_gev(pt_gev, beta):
 @numba.njit(cache=True)
 def dr_resolution_cm(p_gev, beta, theta_lab):
     """Transverse impact-parameter resolution sigma(dr), cm."""
-    sin_t = np.sin(theta_lab)
-    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * sin_t * np.sqrt(sin_t)))
+    return dr_resolution_sin_cm(p_gev, beta, np.sin(theta_lab))
 
 
 @numba.njit(cache=True)
 def dz_resolution_cm(p_gev, beta, theta_lab):
     """Longitudinal impact-parameter resolution sigma(dz), cm."""
-    sin_t = np.sin(theta_lab)
-    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * sin_t * sin_t * np.sqrt(sin_t)))
+    return dz_resolution_sin_cm(p_gev, beta, np.sin(theta_lab))
+
+
+@numba.njit(cache=True)
+def dr_resolution_sin_cm(p_gev, beta, sin_theta_lab):
+    """:func:`dr_resolution_cm` in terms of sin(theta): a (+) b / (p beta sin^(3/2) theta), cm."""
+    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * sin_theta_lab * np.sqrt(sin_theta_lab)))
+
+
+@numba.njit(cache=True)
+def dz_resolution_sin_cm(p_gev, beta, sin_theta_lab):
+    """:func:`dz_resolution_cm` in terms of sin(theta): a (+) b / (p beta sin^(5/2) theta), cm."""
+    s = sin_theta_lab
+    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * s * s * np.sqrt(s)))
 
 
 @numba.njit(cache=True)
