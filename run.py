@@ -64,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks)")
     p.add_argument("--lumi", type=_positive_float, default=DEFAULT_LUMI_FB, help="integrated luminosity, fb^-1")
     p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files and record them")
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle")
+    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle; the figure goes next to it")
+    p.add_argument("--cut-table", type=Path, default=None, help="cut table JSON (default: selections/zprime_cut_table.json)")
+    p.add_argument("--features", type=Path, metavar="DIR", help="also write the 14 network features of preselected events to parquet under DIR")
     return p
 
 
@@ -165,6 +167,8 @@ def run(args) -> dict:
     from coffea.nanoevents import BaseSchema
 
     from processors.invisible_zprime import InvisibleZPrimeProcessor
+    from processors.ntuple_schema import dimuon_branches
+    from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 
     if args.scheduler:
         args.executor = "dask"
@@ -173,8 +177,14 @@ def run(args) -> dict:
 
         args.fileset = ensure_default_sample()
     fileset = load_fileset(args.fileset)
+    table_path = args.cut_table or DEFAULT_CUT_TABLE
+    try:
+        cut_table = load_cut_table(table_path)
+    except (OSError, ValueError, TypeError) as err:
+        raise InputError(f"cut table {table_path}: {err}") from None
     skipped = check_inputs(fileset, args.skip_bad_files)
-    fileset = {k: v for k, v in fileset.items() if v["files"]}
+    # read the analysis branches of a chunk in one go (coffea's bulk preload) rather than one by one
+    fileset = {k: {**v, "preload": dimuon_branches()} for k, v in fileset.items() if v["files"]}
 
     executor, dask_handles = make_executor(args)
     runner = processor.Runner(
@@ -187,7 +197,9 @@ def run(args) -> dict:
     )
     t0 = time.perf_counter()
     try:
-        out, metrics = runner(fileset, processor_instance=InvisibleZPrimeProcessor(args.lumi))
+        out, metrics = runner(
+            fileset, processor_instance=InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+        )
     finally:
         if dask_handles:
             client, cluster = dask_handles
@@ -206,6 +218,8 @@ def run(args) -> dict:
             "chunksize": args.chunksize,
             "maxchunks": args.maxchunks,
             "fileset": str(args.fileset),
+            "dataset_metadata": {name: entry["metadata"] for name, entry in fileset.items()},
+            "cut_table": cut_table.to_json(),
         },
         "datasets": out,
     }
@@ -228,12 +242,15 @@ def _code_version() -> str:
 
 
 def print_cutflow(result: dict) -> None:
+    """Terminal summary: preselection cutflow per dataset, and expected events in each mass window."""
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     datasets = result["datasets"]
+    lumi = result["metadata"]["lumi_fb"]
     cuts = list(next(iter(datasets.values()))["cutflow"])
-    table = Table(title=f"Cutflow (raw events); weighted yield at {result['metadata']['lumi_fb']:g} fb^-1")
+    table = Table(title=f"Preselection cutflow (raw events); expected events at {lumi:g} fb^-1")
     table.add_column("dataset")
     for cut in cuts:
         table.add_column(cut, justify="right")
@@ -241,12 +258,32 @@ def print_cutflow(result: dict) -> None:
     for name in sorted(datasets):
         d = datasets[name]
         table.add_row(name, *(str(d["cutflow"][c]) for c in cuts), f"{d['recoil_mass2'].sum().value:.4g}")
-    Console().print(table)
+    console.print(table)
+
+    from processors.invisible_zprime import event_weight
+    from selections.zprime_selection import WINDOW
+
+    meta = result["metadata"]["dataset_metadata"]
+    masses = list(next(iter(datasets.values()))["cutflow_mzp"])
+    channels = sorted({m["channel"] for m in meta.values() if m["channel"] != "signal"})
+    windows = Table(title=f"Selected events per m_Z' window (ten cuts, +-3 sigma): raw counts; expected background at {lumi:g} fb^-1")
+    for column in ("m_Z' [GeV]", "signal eff.", *channels, "exp. bkg"):
+        windows.add_column(column, justify="right")
+    for m in masses:
+        own = [n for n, md in meta.items() if md["channel"] == "signal" and round(md["mzp"] * 1000) == m]
+        eff = sum(datasets[n]["cutflow_mzp"][m][WINDOW] for n in own) / sum(meta[n]["n_generated"] for n in own) if own else None
+        raw = {ch: sum(datasets[n]["cutflow_mzp"][m][WINDOW] for n, md in meta.items() if md["channel"] == ch) for ch in channels}
+        expected = sum(
+            datasets[n]["cutflow_mzp"][m][WINDOW] * event_weight(md, lumi) for n, md in meta.items() if md["channel"] != "signal"
+        )
+        windows.add_row(f"{m / 1000:g}", "-" if eff is None else f"{eff:.3f}", *(str(raw[ch]) for ch in channels), f"{expected:.3g}")
+    console.print(windows)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         result = run(args)
     except InputError as err:
@@ -255,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     write_pickle_atomic(result, args.output)
     print_cutflow(result)
     print(f"wrote {args.output}")
+    from processors.plots import plot_recoil_mass
+
+    figure = plot_recoil_mass(
+        result["datasets"], result["metadata"]["dataset_metadata"], args.lumi, args.output.with_name(f"{args.output.stem}_recoil_mass2.png")
+    )
+    print(f"wrote {figure}")
     return 0
 
 

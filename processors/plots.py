@@ -1,0 +1,118 @@
+"""Figures of the invisible-Z' search from the processor output (mplhep, Belle-style labels).
+
+:func:`plot_recoil_mass` draws the stacked background recoil-mass distributions
+after the preselection and after the full selection of one mass hypothesis, with
+signal overlays, and the cutflow of that hypothesis as a table of expected events.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hist
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mplhep  # noqa: E402
+
+from processors.invisible_zprime import event_weight  # noqa: E402
+from selections.zprime_selection import CUTS, PRESELECTION, WINDOW  # noqa: E402
+
+BACKGROUND_LABELS = {
+    "kkmc_mumu": r"KKMC $\mu\mu(\gamma)$",
+    "kkmc_tautau": r"KKMC $\tau\tau(\gamma)$",
+    "aafh_eemumu": r"AAFH $ee\mu\mu$",
+    "aafh_mumumumu": r"AAFH $\mu\mu\mu\mu$",
+    "aafh_mumutautau": r"AAFH $\mu\mu\tau\tau$",
+}
+"""Background channels in stacking order (largest on top), with legend labels."""
+
+SIGNAL_COUPLING = 0.01
+"""g' of the signal overlays; the signal histograms are normalised to g' = 1 and scale as g'^2."""
+
+
+def plot_recoil_mass(
+    datasets: dict[str, dict],
+    metadata: dict[str, dict],
+    lumi_fb: float,
+    path: str | os.PathLike,
+    mzp_gev: float = 2.0,
+) -> Path:
+    """Write the recoil-mass figure of the processor output ``datasets`` to ``path``; return the path.
+
+    ``metadata`` maps each dataset name to its fileset metadata (``channel``, ``mzp``),
+    ``lumi_fb`` is the luminosity the histograms were normalised to (fb^-1) and
+    ``mzp_gev`` the hypothesis of the selected panel and the cutflow table.
+    """
+    path = Path(path)
+    mzp_mev = round(mzp_gev * 1000)
+    scale = SIGNAL_COUPLING**2
+    backgrounds = {ch: [n for n, m in metadata.items() if m.get("channel") == ch and n in datasets] for ch in BACKGROUND_LABELS}
+    backgrounds = {ch: names for ch, names in backgrounds.items() if names}
+    signals = sorted(
+        (m["mzp"], n) for n, m in metadata.items() if m.get("channel") == "signal" and n in datasets
+    )
+
+    plt.style.use(mplhep.style.ROOT)
+    fig = plt.figure(figsize=(20, 15))
+    grid = fig.add_gridspec(2, 2, height_ratios=(2.2, 1.0), hspace=0.25, wspace=0.25)
+    ax_pre, ax_sel, ax_tab = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
+
+    def summed(names, key, select=None):
+        total = None
+        for n in names:
+            h = datasets[n][key]
+            h = h[select] if select else h
+            total = h if total is None else total + h
+        return total
+
+    # preselection: every background, signal overlays at a few masses
+    select = {"mzp_mev": hist.loc(mzp_mev)}
+    for ax, key, sel, title in (
+        (ax_pre, "recoil_mass2", None, "two opposite-charge muons"),
+        (ax_sel, "recoil_mass2_selected", select, f"all cuts of $m_{{Z'}}$ = {mzp_gev:g} GeV"),
+    ):
+        stack = [summed(names, key, sel) for names in backgrounds.values()]
+        if stack:
+            mplhep.histplot(stack, stack=True, histtype="fill", label=[BACKGROUND_LABELS[c] for c in backgrounds], ax=ax)
+        overlays = signals if key == "recoil_mass2" else [(m, n) for m, n in signals if round(m * 1000) == mzp_mev]
+        for m, n in overlays[:: max(1, len(overlays) // 4)] if key == "recoil_mass2" else overlays:
+            h = datasets[n][key][sel] if sel else datasets[n][key]
+            mplhep.histplot(h * scale, histtype="step", linewidth=2, label=f"$Z'$ {m:g} GeV, $g'$={SIGNAL_COUPLING:g}", ax=ax)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.1)
+        ax.set_ylabel(f"events / {datasets[next(iter(datasets))]['recoil_mass2'].axes[0].widths[0]:g} GeV$^2$")
+        ax.legend(fontsize=14, loc="upper right", title=title, title_fontsize=15)
+        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$ ($E_{{\mathrm{{CM}}}}$ = 10.58 GeV)", ax=ax, fontsize=16)
+
+    # cutflow of the hypothesis as expected events
+    columns = {BACKGROUND_LABELS[c]: names for c, names in backgrounds.items()}
+    own = [n for m, n in signals if round(m * 1000) == mzp_mev]
+    rows = ["all", *PRESELECTION, *CUTS, WINDOW]
+    cells = []
+    for row in rows:
+        line = []
+        for names in [*columns.values(), own]:
+            total = 0.0
+            for n in names:
+                out = datasets[n]
+                count = out["cutflow"][row] if row in out["cutflow"] else out["cutflow_mzp"][mzp_mev][row]
+                weight = event_weight(metadata[n], lumi_fb)
+                total += count * weight * (scale if n in own else 1.0)
+            line.append(f"{total:.3g}")
+        cells.append(line)
+    ax_tab.axis("off")
+    table = ax_tab.table(
+        cellText=cells, rowLabels=rows, colLabels=[*columns, f"$Z'$ {mzp_gev:g} GeV, $g'$={SIGNAL_COUPLING:g}"], loc="center"
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(12)
+    table.scale(1.0, 1.25)
+    ax_tab.set_title(f"cutflow for $m_{{Z'}}$ = {mzp_gev:g} GeV (expected events, {lumi_fb:g} fb$^{{-1}}$)", fontsize=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
