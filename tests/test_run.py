@@ -18,12 +18,27 @@ def run(*args, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def result(small_sample_dir, tmp_path_factory):
+def run_output(small_sample_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "out.pkl"
     res = run("--fileset", str(small_sample_dir / "fileset.json"), "--executor", "iterative", "--chunksize", "3000", "--output", str(out))
     assert res.returncode == 0, res.stderr
-    with open(out, "rb") as fh:
+    return out, res
+
+
+@pytest.fixture(scope="module")
+def result(run_output):
+    with open(run_output[0], "rb") as fh:
         return pickle.load(fh)
+
+
+def test_figure_and_summary_are_written(run_output, result):
+    out, res = run_output
+    figure = out.with_name("out_recoil_mass2.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
+    assert "Selected events per m_Z' window" in res.stdout
+    # the configuration that made the histograms travels with them
+    table = result["metadata"]["cut_table"]
+    assert [h["mzp_gev"] for h in table["hypotheses"]][:3] == [0.1, 0.25, 0.5]
 
 
 def test_every_event_in_the_files_is_counted(result, small_sample_dir, small_fileset):
