@@ -133,6 +133,12 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> list[str]:
     return bad
 
 
+def uproot_options(fileset: dict) -> dict:
+    """Options for ``uproot.open``: memory-mapped reading when every file is local (faster than fsspec)."""
+    local = all("://" not in path for entry in fileset.values() for path in entry["files"])
+    return {"handler": uproot.MemmapSource} if local else {}
+
+
 def make_executor(args):
     from coffea import processor
 
@@ -198,7 +204,9 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     try:
         out, metrics = runner(
-            fileset, processor_instance=InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+            fileset,
+            processor_instance=InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features),
+            uproot_options=uproot_options(fileset),
         )
     finally:
         if dask_handles:

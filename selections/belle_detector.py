@@ -141,14 +141,16 @@ def dz_resolution_cm(p_gev, beta, theta_lab):
 @numba.njit(cache=True)
 def dr_resolution_sin_cm(p_gev, beta, sin_theta_lab):
     """:func:`dr_resolution_cm` in terms of sin(theta): a (+) b / (p beta sin^(3/2) theta), cm."""
-    return np.hypot(DR_RESOLUTION_CM[0], DR_RESOLUTION_CM[1] / (p_gev * beta * sin_theta_lab * np.sqrt(sin_theta_lab)))
+    b = DR_RESOLUTION_CM[1] / (p_gev * beta * sin_theta_lab * np.sqrt(sin_theta_lab))
+    return np.sqrt(DR_RESOLUTION_CM[0] ** 2 + b * b)
 
 
 @numba.njit(cache=True)
 def dz_resolution_sin_cm(p_gev, beta, sin_theta_lab):
     """:func:`dz_resolution_cm` in terms of sin(theta): a (+) b / (p beta sin^(5/2) theta), cm."""
     s = sin_theta_lab
-    return np.hypot(DZ_RESOLUTION_CM[0], DZ_RESOLUTION_CM[1] / (p_gev * beta * s * s * np.sqrt(s)))
+    b = DZ_RESOLUTION_CM[1] / (p_gev * beta * s * s * np.sqrt(s))
+    return np.sqrt(DZ_RESOLUTION_CM[0] ** 2 + b * b)
 
 
 @numba.njit(cache=True)

@@ -46,41 +46,41 @@ def two_track_vertex_chi2(dr0, dz0, c0, s0, cot0, sdr0, sdz0, dr1, dz1, c1, s1, 
     Per track: impact parameters ``dr``, ``dz`` (cm), cos and sin of the azimuth
     ``c``, ``s`` and cot(theta) at the IP, and the errors ``sdr``, ``sdz`` of dr and dz (cm).
     ``sigma_x``, ``sigma_y``: transverse beam-spot sizes (cm). Scalar code (no
-    allocation): the normal equations of the six linear rows are summed by hand
-    and solved with the adjugate of the symmetric 3x3 matrix.
+    allocation): the normal equations of the six linear rows, track rows
+    dr = (s, -c, 0) . v and dz = (-c k, -s k, 1) . v with k = cot(theta), are
+    summed by hand and solved with the adjugate of the symmetric 3x3 matrix.
     """
-    n00 = 1.0 / (sigma_x * sigma_x)
-    n11 = 1.0 / (sigma_y * sigma_y)
-    n01 = n02 = n12 = n22 = 0.0
-    r0 = r1 = r2 = 0.0
-    for dr, dz, c, s, k, sdr, sdz in ((dr0, dz0, c0, s0, cot0, sdr0, sdz0), (dr1, dz1, c1, s1, cot1, sdr1, sdz1)):
-        wr, wz = 1.0 / (sdr * sdr), 1.0 / (sdz * sdz)
-        # rows: dr = (s, -c, 0) . v  and  dz = (-c k, -s k, 1) . v
-        n00 += wr * s * s + wz * c * c * k * k
-        n01 += -wr * s * c + wz * c * s * k * k
-        n02 += -wz * c * k
-        n11 += wr * c * c + wz * s * s * k * k
-        n12 += -wz * s * k
-        n22 += wz
-        r0 += wr * s * dr - wz * c * k * dz
-        r1 += -wr * c * dr - wz * s * k * dz
-        r2 += wz * dz
+    wx, wy = 1.0 / (sigma_x * sigma_x), 1.0 / (sigma_y * sigma_y)
+    wr0, wz0 = 1.0 / (sdr0 * sdr0), 1.0 / (sdz0 * sdz0)
+    wr1, wz1 = 1.0 / (sdr1 * sdr1), 1.0 / (sdz1 * sdz1)
+    ck0, sk0, ck1, sk1 = c0 * cot0, s0 * cot0, c1 * cot1, s1 * cot1
+    n00 = wx + wr0 * s0 * s0 + wz0 * ck0 * ck0 + wr1 * s1 * s1 + wz1 * ck1 * ck1
+    n01 = -wr0 * s0 * c0 + wz0 * ck0 * sk0 - wr1 * s1 * c1 + wz1 * ck1 * sk1
+    n02 = -wz0 * ck0 - wz1 * ck1
+    n11 = wy + wr0 * c0 * c0 + wz0 * sk0 * sk0 + wr1 * c1 * c1 + wz1 * sk1 * sk1
+    n12 = -wz0 * sk0 - wz1 * sk1
+    n22 = wz0 + wz1
+    r0 = wr0 * s0 * dr0 - wz0 * ck0 * dz0 + wr1 * s1 * dr1 - wz1 * ck1 * dz1
+    r1 = -wr0 * c0 * dr0 - wz0 * sk0 * dz0 - wr1 * c1 * dr1 - wz1 * sk1 * dz1
+    r2 = wz0 * dz0 + wz1 * dz1
     a00 = n11 * n22 - n12 * n12
     a01 = n02 * n12 - n01 * n22
     a02 = n01 * n12 - n02 * n11
     a11 = n00 * n22 - n02 * n02
     a12 = n01 * n02 - n00 * n12
     a22 = n00 * n11 - n01 * n01
-    det_n = n00 * a00 + n01 * a01 + n02 * a02
-    x = (a00 * r0 + a01 * r1 + a02 * r2) / det_n
-    y = (a01 * r0 + a11 * r1 + a12 * r2) / det_n
-    z = (a02 * r0 + a12 * r1 + a22 * r2) / det_n
-    chi2 = x * x / (sigma_x * sigma_x) + y * y / (sigma_y * sigma_y)
-    for dr, dz, c, s, k, sdr, sdz in ((dr0, dz0, c0, s0, cot0, sdr0, sdz0), (dr1, dz1, c1, s1, cot1, sdr1, sdz1)):
-        res_r = dr - (s * x - c * y)
-        res_z = dz - (z - (c * x + s * y) * k)
-        chi2 += res_r * res_r / (sdr * sdr) + res_z * res_z / (sdz * sdz)
-    return chi2
+    inv_det = 1.0 / (n00 * a00 + n01 * a01 + n02 * a02)
+    x = (a00 * r0 + a01 * r1 + a02 * r2) * inv_det
+    y = (a01 * r0 + a11 * r1 + a12 * r2) * inv_det
+    z = (a02 * r0 + a12 * r1 + a22 * r2) * inv_det
+    res_r0 = dr0 - (s0 * x - c0 * y)
+    res_z0 = dz0 - (z - ck0 * x - sk0 * y)
+    res_r1 = dr1 - (s1 * x - c1 * y)
+    res_z1 = dz1 - (z - ck1 * x - sk1 * y)
+    return (
+        wx * x * x + wy * y * y
+        + wr0 * res_r0 * res_r0 + wz0 * res_z0 * res_z0 + wr1 * res_r1 * res_r1 + wz1 * res_z1 * res_z1
+    )  # fmt: skip
 
 
 @numba.njit(cache=True, inline="always")
