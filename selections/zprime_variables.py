@@ -166,9 +166,11 @@ def _variables_kernel(
     for i in range(stage.shape[0]):
         nc = n_cluster[i]
         if stage[i] == STAGE_TWO_MUON_ID:
+            # the ntuple stores float32; convert so that all arithmetic is float64 (numba's float() keeps float32)
+            f64 = np.float64
             _fill_column(
-                t_px[t0], t_py[t0], t_pz[t0], t_dr[t0], t_dz[t0], t_charge[t0],
-                t_px[t0 + 1], t_py[t0 + 1], t_pz[t0 + 1], t_dr[t0 + 1], t_dz[t0 + 1],
+                f64(t_px[t0]), f64(t_py[t0]), f64(t_pz[t0]), f64(t_dr[t0]), f64(t_dz[t0]), t_charge[t0],
+                f64(t_px[t0 + 1]), f64(t_py[t0 + 1]), f64(t_pz[t0 + 1]), f64(t_dr[t0 + 1]), f64(t_dz[t0 + 1]),
                 c_e, c_theta, c_phi, k0, k0 + nc, sqrt_s, to_cms, to_lab, muon_mass, photon_e_min, out, n,
             )  # fmt: skip
             n += 1
@@ -206,11 +208,9 @@ def _fill_column(
     e_n, x_n, y_n, z_n = 0.0, 0.0, 0.0, 0.0
     cos_dphi_max = -2.0  # cosine of the smallest azimuthal angle recoil - photon candidate
     for k in range(k_start, k_stop):
-        e = c_e[k]
-        sin_t = math.sin(c_theta[k])
-        ge, gx, gy, gz = lorentz_transform(
-            e, e * sin_t * math.cos(c_phi[k]), e * sin_t * math.sin(c_phi[k]), e * math.cos(c_theta[k]), to_cms
-        )
+        e, theta, phi = np.float64(c_e[k]), np.float64(c_theta[k]), np.float64(c_phi[k])
+        sin_t = math.sin(theta)
+        ge, gx, gy, gz = lorentz_transform(e, e * sin_t * math.cos(phi), e * sin_t * math.sin(phi), e * math.cos(theta), to_cms)
         e_sum += e
         e_n += ge
         x_n += gx
