@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +32,15 @@ log = logging.getLogger("run")
 
 class InputError(Exception):
     """Bad user input: reported as one line naming the thing at fault."""
+
+
+class ProcessingError(Exception):
+    """The run did not process every event it should have: reported as one line, nonzero exit."""
+
+
+def checkpoint_directory(output: Path) -> Path:
+    """Where a run keeps its per-chunk results until the output is written (for --resume)."""
+    return output.with_name(f"{output.name}.chunks")
 
 
 def _positive_int(text: str) -> int:
@@ -56,14 +66,28 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fileset", type=Path, help="fileset JSON (default: the embedded default sample, made if missing)")
-    p.add_argument("--executor", choices=("iterative", "futures", "dask"), default="futures", help="coffea executor")
-    p.add_argument("--workers", type=_positive_int, default=min(2, os.cpu_count() or 1), help="worker processes")
-    p.add_argument("--cluster", choices=("local",), default="local", help="Dask cluster behind --executor dask")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler to join (implies --executor dask)")
-    p.add_argument("--chunksize", type=_positive_int, default=200_000, help="events per chunk")
-    p.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks)")
-    p.add_argument("--lumi", type=_positive_float, default=DEFAULT_LUMI_FB, help="integrated luminosity, fb^-1")
-    p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files and record them")
+    p.add_argument(
+        "--executor", choices=("iterative", "futures", "dask"), default="futures",
+        help="coffea executor: iterative (one process), futures (local processes), dask (a Dask cluster, see --cluster)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=_positive_int, default=min(2, os.cpu_count() or 1),
+        help="worker processes (futures, dask local) or HTCondor jobs (dask condor)",
+    )  # fmt: skip
+    p.add_argument(
+        "--cluster", choices=("local", "condor"), default=None,
+        help="Dask cluster: a LocalCluster, or an HTCondorCluster configured from condor/ "
+        "(default: condor where a pool answers and condor_submit is on PATH, else local)",
+    )  # fmt: skip
+    p.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler to join (implies --executor dask)")
+    p.add_argument("--chunksize", type=_positive_int, default=200_000, help="events per chunk (default 200000)")
+    p.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks; a partial run)")
+    p.add_argument("--lumi", type=_positive_float, default=DEFAULT_LUMI_FB, help="integrated luminosity, fb^-1 (default 626)")
+    p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files and list them in metadata.skipped_files")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run: reuse the chunk results it saved next to --output (same options and inputs)",
+    )  # fmt: skip
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle; the figure goes next to it")
     p.add_argument("--cut-table", type=Path, default=None, help="cut table JSON (default: selections/zprime_cut_table.json)")
     p.add_argument("--features", type=Path, metavar="DIR", help="also write the 14 network features of preselected events to parquet under DIR")
@@ -98,12 +122,17 @@ def load_fileset(path: Path) -> dict:
     return fileset
 
 
-def check_inputs(fileset: dict, skip_bad_files: bool) -> list[str]:
-    """Open every file's header and check the tree and branches; return the files to skip."""
+def check_inputs(fileset: dict, skip_bad_files: bool) -> tuple[list[str], dict[str, int]]:
+    """Open every file's header and check tree, entries and branches.
+
+    Returns the files skipped (removed from ``fileset``) and the number of entries of
+    every file kept, against which the run's event count is checked at the end.
+    """
     from processors.ntuple_schema import branch_types
 
     needed = branch_types()
     bad: list[str] = []
+    entries: dict[str, int] = {}
     for name, entry in fileset.items():
         for path, tree in list(entry["files"].items()):
             try:
@@ -111,6 +140,9 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> list[str]:
                     if tree not in f:
                         raise InputError(f"{path}: no tree {tree!r} (has {', '.join(f.keys()) or 'nothing'})")
                     t = f[tree]
+                    if t.num_entries == 0:
+                        raise InputError(f"{path}: tree {tree!r} has no entries")
+                    entries[path] = t.num_entries
                     for branch, (dtype, jagged) in needed.items():
                         if branch not in t:
                             raise InputError(f"{path}: tree {tree!r} has no branch {branch!r}")
@@ -129,8 +161,9 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> list[str]:
                 bad.append(path)
             if path in bad:
                 del entry["files"][path]
+                entries.pop(path, None)
                 log.warning("skipping bad file %s", path)
-    return bad
+    return bad, entries
 
 
 def uproot_options(fileset: dict) -> dict:
@@ -140,6 +173,7 @@ def uproot_options(fileset: dict) -> dict:
 
 
 def make_executor(args):
+    """The coffea executor of the options, and for Dask the (client, cluster) to close afterwards."""
     from coffea import processor
 
     if args.executor == "iterative":
@@ -148,9 +182,14 @@ def make_executor(args):
         return processor.FuturesExecutor(workers=args.workers, status=True), None
     from distributed import Client, LocalCluster
 
+    cluster = None
     if args.scheduler:
         client = Client(args.scheduler)
-        cluster = None
+    elif args.cluster == "condor":
+        from processors.htcondor import make_htcondor_cluster
+
+        cluster = make_htcondor_cluster(args.workers)
+        client = Client(cluster)
     else:
         if args.workers > (os.cpu_count() or 1):
             log.warning("%d workers on %d cores: they will share cores", args.workers, os.cpu_count())
@@ -158,6 +197,13 @@ def make_executor(args):
         client = Client(cluster)
     print(f"Dask dashboard: {client.dashboard_link}", flush=True)
     return processor.DaskExecutor(client=client, status=True), (client, cluster)
+
+
+def default_cluster() -> str:
+    """``condor`` where an HTCondor pool answers and condor_submit is on PATH, ``local`` otherwise."""
+    from processors.htcondor import condor_pool_available
+
+    return "condor" if condor_pool_available() else "local"
 
 
 def write_pickle_atomic(obj, path: Path) -> None:
@@ -172,12 +218,15 @@ def run(args) -> dict:
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
+    from processors.checkpoints import ChunkCheckpointer
     from processors.invisible_zprime import InvisibleZPrimeProcessor
     from processors.ntuple_schema import dimuon_branches
     from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 
     if args.scheduler:
         args.executor = "dask"
+    if args.executor == "dask" and not args.scheduler and args.cluster is None:
+        args.cluster = default_cluster()
     if args.fileset is None:
         from belle_mc.catalog import ensure_default_sample
 
@@ -188,10 +237,26 @@ def run(args) -> dict:
         cut_table = load_cut_table(table_path)
     except (OSError, ValueError, TypeError) as err:
         raise InputError(f"cut table {table_path}: {err}") from None
-    skipped = check_inputs(fileset, args.skip_bad_files)
+    skipped, entries = check_inputs(fileset, args.skip_bad_files)
     # read the analysis branches of a chunk in one go (coffea's bulk preload) rather than one by one
     fileset = {k: {**v, "preload": dimuon_branches()} for k, v in fileset.items() if v["files"]}
 
+    processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+    checkpointer = ChunkCheckpointer(
+        checkpoint_directory(args.output),
+        {
+            "processor": type(processor_instance).__name__,
+            "lumi_fb": args.lumi,
+            "cut_table": cut_table.to_json(),
+            "features": str(args.features),
+            "chunksize": args.chunksize,
+        },
+    )
+    resumed = checkpointer.stored_chunks() if args.resume else 0
+    if args.resume:
+        log.info("resuming: %d chunk results on disk in %s", resumed, checkpointer.directory)
+    else:
+        checkpointer.clear()
     executor, dask_handles = make_executor(args)
     runner = processor.Runner(
         executor=executor,
@@ -200,14 +265,11 @@ def run(args) -> dict:
         schema=BaseSchema,
         skipbadfiles=args.skip_bad_files,
         savemetrics=True,
+        checkpointer=checkpointer,
     )
     t0 = time.perf_counter()
     try:
-        out, metrics = runner(
-            fileset,
-            processor_instance=InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features),
-            uproot_options=uproot_options(fileset),
-        )
+        out, metrics = runner(fileset, processor_instance=processor_instance, uproot_options=uproot_options(fileset))
     finally:
         if dask_handles:
             client, cluster = dask_handles
@@ -215,6 +277,19 @@ def run(args) -> dict:
             if cluster is not None:
                 cluster.close()
     elapsed = time.perf_counter() - t0
+    missing = [name for name in fileset if name not in out]
+    if missing:
+        raise ProcessingError(f"no output for dataset(s) {', '.join(missing)}")
+    if args.maxchunks is None:
+        for name, entry in fileset.items():
+            expected = sum(entries[f] for f in entry["files"])
+            got = out[name]["cutflow"]["all"]
+            if got != expected:
+                shortfall = f"dataset {name}: processed {got} of {expected} events in its files"
+                if not args.skip_bad_files:
+                    raise ProcessingError(shortfall)
+                skipped.append(f"{shortfall} (unreadable chunks skipped)")
+                log.warning(shortfall)
     n_read = sum(d["cutflow"]["all"] for d in out.values())
     log.info("processed %d events in %.1f s (%.0f events/s)", n_read, elapsed, n_read / elapsed)
     return {
@@ -223,6 +298,7 @@ def run(args) -> dict:
             "code_version": _code_version(),
             "executor": args.executor,
             "skipped_files": skipped,
+            "resumed_chunks": resumed,
             "chunksize": args.chunksize,
             "maxchunks": args.maxchunks,
             "fileset": str(args.fileset),
@@ -297,7 +373,19 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"run.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
+    except ProcessingError as err:
+        print(f"run.py: error: {' '.join(str(err).split())}; no output written", file=sys.stderr)
+        return 1
+    except Exception as err:  # a chunk failed after its retries, a cluster could not start, ...
+        saved = checkpoint_directory(args.output)
+        print(
+            f"run.py: error: processing failed ({type(err).__name__}: {' '.join(str(err).split())[:300]}); "
+            f"finished chunks are kept in {saved}, rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 1
     write_pickle_atomic(result, args.output)
+    shutil.rmtree(checkpoint_directory(args.output), ignore_errors=True)  # the run is complete
     print_cutflow(result)
     print(f"wrote {args.output}")
     from processors.plots import plot_recoil_mass

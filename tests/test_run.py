@@ -98,7 +98,29 @@ BAD_INPUTS = {
     "wrong tree": (lambda fs, d: fs["signal_mzp_2p0"]["files"].update({k: "variables" for k in fs["signal_mzp_2p0"]["files"]}), "variables"),
     "missing branch": (lambda fs, d: _with_file(fs, d, lambda p: _write_tree(p, {"exp": np.zeros(3, np.int32)})), "run"),
     "unknown channel": (lambda fs, d: fs["signal_mzp_2p0"]["metadata"].update({"channel": "bhabha"}), "bhabha"),
+    "empty tree": (lambda fs, d: _with_file(fs, d, _write_empty_ntuple), "no entries"),
+    "wrong branch type": (lambda fs, d: _with_file(fs, d, _write_float_event_ntuple), "'event'"),
 }
+
+
+def _write_empty_ntuple(path):
+    """A file in the ntuple format whose tree has every branch and no entry."""
+    from belle_mc.ntuple import NtupleWriter
+
+    NtupleWriter(path).close()
+
+
+def _write_float_event_ntuple(path):
+    """A real ntuple rewritten with its event-number branch as float64 instead of int64."""
+    from belle_mc import ntuple
+
+    types = ntuple._tree_types()
+    types["event"] = np.float64
+    with uproot.recreate(path) as f:
+        tree = f.mktree("events", types, counter_name=lambda c: f"n{c}", field_name=lambda c, x: f"{c}_{x}")
+        empty = {coll: ntuple._jagged_records(np.zeros(2, np.int64), {k: np.zeros(0, dt) for k, dt in fields.items()})
+                 for coll, fields in ntuple.COLLECTIONS.items()}
+        tree.extend({"exp": np.zeros(2, np.int32), "run": np.zeros(2, np.int32), "event": np.zeros(2), **empty})
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
