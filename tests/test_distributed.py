@@ -1,0 +1,141 @@
+"""run.py on every executor: identical histograms, a killed worker, an interrupted and resumed run.
+
+Real components only: coffea's executors, a distributed LocalCluster started by
+run.py, worker processes killed with SIGKILL.
+"""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_py(*args, timeout=600, env=None):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def load(path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def assert_same_histograms(a: dict, b: dict) -> None:
+    """Counts exactly equal, sums of weights equal to 1e-12 relative, for every dataset and histogram."""
+    assert a.keys() == b.keys()
+    for name in a:
+        da, db = a[name], b[name]
+        assert da["cutflow"] == db["cutflow"], name
+        assert da["cutflow_mzp"] == db["cutflow_mzp"], name
+        pairs = [(da["recoil_mass2"], db["recoil_mass2"]), (da["recoil_mass2_selected"], db["recoil_mass2_selected"])]
+        pairs += [(da[group][v], db[group][v]) for group in ("control_preselection", "control_selected") for v in da[group]]
+        for ha, hb in pairs:
+            assert ha.axes == hb.axes
+            np.testing.assert_allclose(ha.values(flow=True), hb.values(flow=True), rtol=1e-12, atol=0)
+            np.testing.assert_allclose(ha.variances(flow=True), hb.variances(flow=True), rtol=1e-12, atol=0)
+
+
+@pytest.fixture(scope="module")
+def fileset_path(small_sample_dir):
+    return small_sample_dir / "fileset.json"
+
+
+@pytest.fixture(scope="module")
+def reference(fileset_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference") / "ref.pkl"
+    res = run_py("--fileset", str(fileset_path), "--executor", "iterative", "--chunksize", "1000000", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    return load(out)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--executor", "iterative", "--chunksize", "2000"],  # divides the 10k-event generation blocks' files unevenly
+        ["--executor", "iterative", "--chunksize", "2999"],
+        ["--executor", "futures", "--workers", "2", "--chunksize", "2999"],
+        ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "2999"],
+    ],
+    ids=["iterative-2000", "iterative-2999", "futures", "dask-local"],
+)
+@pytest.mark.timeout(300)
+def test_every_executor_and_chunking_gives_identical_histograms(fileset_path, reference, tmp_path, options):
+    out = tmp_path / "out.pkl"
+    res = run_py("--fileset", str(fileset_path), *options, "--output", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = load(out)
+    assert_same_histograms(reference["datasets"], result["datasets"])
+    if "dask" in options:
+        assert "Dask dashboard: http" in res.stdout
+    assert not (tmp_path / "out.pkl.chunks").exists()  # chunk results are removed once the output is written
+
+
+def _wait_for_chunks(directory: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    t0 = time.monotonic()
+    while sum(1 for _ in directory.rglob("*.pkl.lz4")) < n:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else "run.py ended early"
+        assert time.monotonic() - t0 < timeout, "no chunk results appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_dask_worker_does_not_change_the_result(fileset_path, reference, tmp_path):
+    out = tmp_path / "out.pkl"
+    cmd = [sys.executable, str(ROOT / "run.py"), "--fileset", str(fileset_path), "--executor", "dask", "--cluster", "local"]
+    cmd += ["--workers", "2", "--chunksize", "300", "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_chunks(tmp_path / "out.pkl.chunks", 20, proc)
+        me = psutil.Process(proc.pid)
+        # LocalCluster(processes=True): the nannies live in run.py and spawn one process per worker
+        workers = [p for p in me.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+        assert workers, [p.cmdline() for p in me.children(recursive=True)]
+        os.kill(workers[0].pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=280)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert f"Worker process {workers[0].pid} was killed by signal 9" in stderr
+    assert_same_histograms(reference["datasets"], load(out)["datasets"])
+
+
+@pytest.mark.timeout(300)
+def test_an_interrupted_run_resumes_from_its_chunks(fileset_path, reference, tmp_path):
+    out = tmp_path / "out.pkl"
+    args = ["--fileset", str(fileset_path), "--executor", "iterative", "--chunksize", "300", "--output", str(out)]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_chunks(tmp_path / "out.pkl.chunks", 30, proc)
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, as when a batch job is evicted
+        proc.wait()
+    assert not out.exists()
+    saved = sum(1 for _ in (tmp_path / "out.pkl.chunks").rglob("*.pkl.lz4"))
+
+    res = run_py(*args, "--resume")
+    assert res.returncode == 0, res.stderr[-3000:]
+    result = load(out)
+    assert result["metadata"]["resumed_chunks"] == saved > 0
+    assert_same_histograms(reference["datasets"], result["datasets"])
+
+
+def test_a_run_without_resume_ignores_old_chunks(fileset_path, reference, tmp_path):
+    out = tmp_path / "out.pkl"
+    stale = tmp_path / "out.pkl.chunks" / "0123456789abcdef" / "stale.pkl.lz4"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"not a chunk")
+    res = run_py("--fileset", str(fileset_path), "--executor", "iterative", "--chunksize", "5000", "--output", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert load(out)["metadata"]["resumed_chunks"] == 0
+    assert not stale.exists()
