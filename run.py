@@ -114,6 +114,9 @@ def load_fileset(path: Path) -> dict:
             raise InputError(f"dataset {name!r} in {path}: MC metadata needs n_generated")
         files = {}
         for f, tree in entry.get("files", {}).items():
+            if "://" in f:  # a URL (root://, https://): read as given, through fsspec
+                files[f] = tree
+                continue
             fp = Path(f) if Path(f).is_absolute() else (path.parent / f)
             files[str(fp.resolve())] = tree
         if not files:

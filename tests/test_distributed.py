@@ -65,13 +65,19 @@ def reference(fileset_path, tmp_path_factory):
         ["--executor", "iterative", "--chunksize", "2999"],
         ["--executor", "futures", "--workers", "2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "2999"],
+        ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2999"],
     ],
-    ids=["iterative-2000", "iterative-2999", "futures", "dask-local"],
+    ids=["iterative-2000", "iterative-2999", "futures", "dask-local", "dask-condor-standin"],
 )
 @pytest.mark.timeout(300)
 def test_every_executor_and_chunking_gives_identical_histograms(fileset_path, reference, tmp_path, options):
     out = tmp_path / "out.pkl"
-    res = run_py("--fileset", str(fileset_path), *options, "--output", str(out))
+    env = None
+    if "condor" in options:
+        # stand-in condor_submit/condor_q/condor_rm run the submitted job scripts as local processes
+        env = {**os.environ, "PATH": f"{ROOT / 'tests' / 'condor_standin'}{os.pathsep}{os.environ['PATH']}"}
+        env["CONDOR_STANDIN_STATE"] = str(tmp_path / "condor-state")
+    res = run_py("--fileset", str(fileset_path), *options, "--output", str(out), env=env)
     assert res.returncode == 0, res.stderr[-3000:]
     result = load(out)
     assert_same_histograms(reference["datasets"], result["datasets"])
