@@ -170,9 +170,15 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> tuple[list[str], dict[s
 
 
 def uproot_options(fileset: dict) -> dict:
-    """Options for ``uproot.open``: memory-mapped reading when every file is local (faster than fsspec)."""
+    """Options for ``uproot.open`` in every chunk.
+
+    No array or object cache: each chunk is read once, and uproot's per-file caches
+    otherwise keep every chunk's arrays alive, so worker memory grew with the number of
+    chunks (measured: 0.5 -> 1.2 GB over 36 chunks of 500k events; flat at 0.5 GB without).
+    Memory-mapped reading when every file is local (faster than the default fsspec source).
+    """
     local = all("://" not in path for entry in fileset.values() for path in entry["files"])
-    return {"handler": uproot.MemmapSource} if local else {}
+    return {"array_cache": None, "object_cache": None} | ({"handler": uproot.MemmapSource} if local else {})
 
 
 def make_executor(args):

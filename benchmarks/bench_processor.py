@@ -71,8 +71,8 @@ def best_of(repeats: int, fn) -> tuple[float, object]:
     return best, out
 
 
-UPROOT_OPTIONS = {"handler": uproot.MemmapSource}
-"""Local files through memory maps (faster than uproot's default fsspec source), for both measurements."""
+UPROOT_OPTIONS = {"handler": uproot.MemmapSource, "array_cache": None, "object_cache": None}
+"""run.py's uproot options for local files (run.uproot_options), used for both measurements."""
 
 
 def raw_read(files, chunksize: int) -> int:
