@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: condor where a pool answers and condor_submit is on PATH, else local)",
     )  # fmt: skip
     p.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler to join (implies --executor dask)")
-    p.add_argument("--chunksize", type=_positive_int, default=200_000, help="events per chunk (default 200000)")
+    p.add_argument("--chunksize", type=_positive_int, default=1_000_000, help="events per chunk (default 1000000; see README for large pools)")
     p.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks; a partial run)")
     p.add_argument("--lumi", type=_positive_float, default=DEFAULT_LUMI_FB, help="integrated luminosity, fb^-1 (default 626)")
     p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable files and list them in metadata.skipped_files")

@@ -166,7 +166,7 @@ def machine_info(cpu: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the embedded default sample)")
-    parser.add_argument("--chunksize", type=int, default=200_000, help="entries per chunk (default 200000, run.py's default)")
+    parser.add_argument("--chunksize", type=int, default=200_000, help="entries per chunk (default 200000)")
     parser.add_argument("--repeats", type=int, default=3, help="best of N timings (default 3)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "out", help="directory for bench_processor.json")
     args = parser.parse_args()
