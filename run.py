@@ -143,6 +143,8 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> tuple[list[str], dict[s
                     if tree not in f:
                         raise InputError(f"{path}: no tree {tree!r} (has {', '.join(f.keys()) or 'nothing'})")
                     t = f[tree]
+                    if not isinstance(t, uproot.behaviors.TTree.TTree):
+                        raise InputError(f"{path}: {tree!r} is a {type(t).__name__}, not a TTree")
                     if t.num_entries == 0:
                         raise InputError(f"{path}: tree {tree!r} has no entries")
                     entries[path] = t.num_entries

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import pytest
 import uproot
@@ -99,7 +100,11 @@ BAD_INPUTS = {
     "missing branch": (lambda fs, d: _with_file(fs, d, lambda p: _write_tree(p, {"exp": np.zeros(3, np.int32)})), "run"),
     "unknown channel": (lambda fs, d: fs["signal_mzp_2p0"]["metadata"].update({"channel": "bhabha"}), "bhabha"),
     "empty tree": (lambda fs, d: _with_file(fs, d, _write_empty_ntuple), "no entries"),
-    "wrong branch type": (lambda fs, d: _with_file(fs, d, _write_float_event_ntuple), "'event'"),
+    "RNTuple instead of TTree": (lambda fs, d: _with_file(fs, d, _write_rntuple), "not a TTree"),
+    "wrong branch type": (
+        lambda fs, d: _with_file(fs, d, lambda p: _write_float_event_ntuple(p, next(iter(fs["signal_mzp_2p0"]["files"])))),
+        "'event'",
+    ),
 }
 
 
@@ -110,17 +115,21 @@ def _write_empty_ntuple(path):
     NtupleWriter(path).close()
 
 
-def _write_float_event_ntuple(path):
-    """A real ntuple rewritten with its event-number branch as float64 instead of int64."""
-    from belle_mc import ntuple
-
-    types = ntuple._tree_types()
-    types["event"] = np.float64
+def _write_rntuple(path):
     with uproot.recreate(path) as f:
-        tree = f.mktree("events", types, counter_name=lambda c: f"n{c}", field_name=lambda c, x: f"{c}_{x}")
-        empty = {coll: ntuple._jagged_records(np.zeros(2, np.int64), {k: np.zeros(0, dt) for k, dt in fields.items()})
-                 for coll, fields in ntuple.COLLECTIONS.items()}
-        tree.extend({"exp": np.zeros(2, np.int32), "run": np.zeros(2, np.int32), "event": np.zeros(2), **empty})
+        f["events"] = {"nTrack": np.zeros(3, np.int32)}  # uproot 5.7 writes an RNTuple here
+
+
+def _write_float_event_ntuple(path, source):
+    """The events of a real ntuple rewritten with the ``event`` branch as float64 instead of int64."""
+    arrays = uproot.open(source)["events"].arrays()
+    data = {name: arrays[name] for name in ("exp", "run")}
+    data["event"] = np.asarray(arrays["event"], dtype=np.float64)
+    for collection in ("Track", "Cluster"):
+        prefix = f"{collection}_"
+        data[collection] = ak.zip({f[len(prefix) :]: arrays[f] for f in arrays.fields if f.startswith(prefix)})
+    with uproot.recreate(path) as f:  # a TTree (uproot's default is RNTuple), counters nTrack, fields Track_px, ...
+        f.mktree("events", {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}).extend(data)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
