@@ -4,6 +4,7 @@ Real components only: coffea's executors, a distributed LocalCluster started by
 run.py, worker processes killed with SIGKILL.
 """
 
+import json
 import os
 import pickle
 import signal
@@ -12,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import psutil
 import pytest
+import uproot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,19 +61,60 @@ def reference(fileset_path, tmp_path_factory):
     return load(out)
 
 
+EVEN_ENTRIES = 6000
+"""Entries of every file of the ``even`` fileset, so that some chunk sizes divide every file exactly."""
+
+
+def _copy_first_entries(source: Path, target: Path, n: int) -> None:
+    """Write the first ``n`` events of an ntuple to a new TTree with the same branches and types."""
+    arrays = uproot.open(source)["events"].arrays(entry_stop=n)
+    data = {name: ak.to_numpy(arrays[name]) for name in ("exp", "run", "event")}
+    for collection in ("Track", "Cluster"):
+        prefix = f"{collection}_"
+        data[collection] = ak.zip({f[len(prefix) :]: arrays[f] for f in arrays.fields if f.startswith(prefix)})
+    with uproot.recreate(target) as f:
+        types = {k: v.type.content if isinstance(v, ak.Array) else v.dtype for k, v in data.items()}
+        f.mktree("events", types).extend(data)
+
+
+@pytest.fixture(scope="module")
+def even(small_sample_dir, tmp_path_factory):
+    """(fileset path, iterative reference) for files of exactly EVEN_ENTRIES events each."""
+    directory = tmp_path_factory.mktemp("even")
+    fileset = json.loads((small_sample_dir / "fileset.json").read_text())
+    for name, entry in fileset.items():
+        files = {}
+        for i, source in enumerate(f for f in entry["files"] if uproot.open(small_sample_dir / f)["events"].num_entries >= EVEN_ENTRIES):
+            target = f"{name}_{i}.root"
+            _copy_first_entries(small_sample_dir / source, directory / target, EVEN_ENTRIES)
+            files[target] = "events"
+        entry["files"] = files
+    fileset = {name: entry for name, entry in fileset.items() if entry["files"]}
+    path = directory / "fileset.json"
+    path.write_text(json.dumps(fileset))
+    out = directory / "ref.pkl"
+    res = run_py("--fileset", str(path), "--executor", "iterative", "--chunksize", "1000000", "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    return path, load(out)
+
+
 @pytest.mark.parametrize(
     "options",
     [
-        ["--executor", "iterative", "--chunksize", "2000"],  # divides the 10k-event generation blocks' files unevenly
-        ["--executor", "iterative", "--chunksize", "2999"],
-        ["--executor", "futures", "--workers", "2", "--chunksize", "2999"],
+        ["--executor", "iterative", "--chunksize", "2000"],  # divides every file (6000 entries)
+        ["--executor", "iterative", "--chunksize", "2999"],  # does not
+        ["--executor", "futures", "--workers", "2", "--chunksize", "1500"],
+        ["--executor", "futures", "--workers", "2", "--chunksize", "4000"],
+        ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "3000"],
         ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "2999"],
+        ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2000"],
         ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2999"],
     ],
-    ids=["iterative-2000", "iterative-2999", "futures", "dask-local", "dask-condor-standin"],
+    ids=lambda o: f"{o[1]}{'-' + o[o.index('--cluster') + 1] if '--cluster' in o else ''}-{o[-1]}",
 )
 @pytest.mark.timeout(300)
-def test_every_executor_and_chunking_gives_identical_histograms(fileset_path, reference, tmp_path, options):
+def test_every_executor_and_chunking_gives_identical_histograms(even, tmp_path, options):
+    fileset_path, reference = even
     out = tmp_path / "out.pkl"
     env = None
     if "condor" in options:
@@ -81,6 +125,8 @@ def test_every_executor_and_chunking_gives_identical_histograms(fileset_path, re
     assert res.returncode == 0, res.stderr[-3000:]
     result = load(out)
     assert_same_histograms(reference["datasets"], result["datasets"])
+    for name, entry in json.loads(fileset_path.read_text()).items():
+        assert result["datasets"][name]["cutflow"]["all"] == EVEN_ENTRIES * len(entry["files"])
     if "dask" in options:
         assert "Dask dashboard: http" in res.stdout
     assert not (tmp_path / "out.pkl.chunks").exists()  # chunk results are removed once the output is written
