@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Generation speed and file size of the Belle-like generator, on one core.
 
-    python benchmarks/bench_generation.py [--events N] [--output benchmarks/out]
+    python benchmarks/bench_generation.py [--events N] [--channels NAME ...] [--output benchmarks/out]
 
 1. Per channel (signal at m_Z' = 2 GeV), generated events/s for
    a. physics sampling + particles + lab transform + detector response
@@ -182,6 +182,9 @@ def print_tables(result: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=300_000, help="generated events per channel (default 300000)")
+    parser.add_argument("--channels", nargs="+", choices=list(CHANNELS), default=list(CHANNELS), metavar="NAME",
+                        help=f"channels to time (default all: {', '.join(CHANNELS)}); the compression study runs for "
+                             f"those of {', '.join(COMPRESSION_SAMPLES)} among them")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "out", help="directory for bench_generation.json")
     args = parser.parse_args()
     if args.events < 2 * BLOCK_SIZE:
@@ -192,20 +195,21 @@ def main() -> None:
     start = Clock()
     result = {
         "machine": machine_info(cpu),
-        "config": {"events": args.events, "block_size": BLOCK_SIZE, "integration_points": INTEGRATION_POINTS,
+        "config": {"events": args.events, "channels": args.channels, "block_size": BLOCK_SIZE,
+                   "integration_points": INTEGRATION_POINTS,
                    "default_compression": DEFAULT_COMPRESSION, "target_events_per_s": TARGET_EVENTS_PER_S,
                    "signal_mass_gev": SIGNAL_MASS_GEV, "seed": SEED},
         "generation": {},
         "compression": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
-        for name in CHANNELS:
+        for name in args.channels:
             r = bench_generation(name, args.events, Path(tmp))
             passed = r["produce_events_per_s_without_setup"] >= TARGET_EVENTS_PER_S
             r["verdict"] = "-" if name == "signal" else ("PASS" if passed else "FAIL")
             result["generation"][name] = r
             print(f"{name}: done", flush=True)
-        for name in COMPRESSION_SAMPLES:
+        for name in (n for n in COMPRESSION_SAMPLES if n in args.channels):
             result["compression"][name] = bench_compression(name, args.events, Path(tmp))
     result["machine"]["load_average_at_end"] = os.getloadavg()
     result["runtime_s"] = start.stop()[0]

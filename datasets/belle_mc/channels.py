@@ -48,9 +48,10 @@ def _photons(event, p4, e_min=FSR_PHOTON_MIN_GEV) -> ParticleTable:
 
 
 def _decayed_pair(rng, event, p4_minus, p4_plus) -> list[ParticleTable]:
-    taus = np.concatenate([p4_minus, p4_plus])
-    charge = np.concatenate([-np.ones(len(event), np.int32), np.ones(len(event), np.int32)])
-    daughters, _ = decay_taus(rng, np.concatenate([event, event]), taus, charge)
+    # taus interleaved event by event (tau-, tau+), so that the daughters come out ordered by event
+    taus = np.stack([p4_minus, p4_plus], axis=1).reshape(-1, 4)
+    charge = np.tile(np.array([-1, 1], dtype=np.int32), len(event))
+    daughters, _ = decay_taus(rng, np.repeat(event, 2), taus, charge)
     return [daughters]
 
 
@@ -91,12 +92,8 @@ def _four_muon_particles(rng, ev) -> ParticleTable:
 
 def _mumutautau_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
-    taus_are_pair = ev["component"] == 0  # component 0: mu mu gamma*(-> tau tau); 1: tau tau gamma*(-> mu mu)
-    mu_minus = np.where(taus_are_pair[:, None], ev["emitter_minus"], ev["pair_minus"])
-    mu_plus = np.where(taus_are_pair[:, None], ev["emitter_plus"], ev["pair_plus"])
-    tau_minus = np.where(taus_are_pair[:, None], ev["pair_minus"], ev["emitter_minus"])
-    tau_plus = np.where(taus_are_pair[:, None], ev["pair_plus"], ev["emitter_plus"])
-    parts = _pair(e, mu_minus, mu_plus, c.PDG_MUON) + _decayed_pair(rng, e, tau_minus, tau_plus)
+    parts = _pair(e, ev["muon_minus"], ev["muon_plus"], c.PDG_MUON)
+    parts += _decayed_pair(rng, e, ev["tau_minus"], ev["tau_plus"])
     return ParticleTable.concatenate(parts)
 
 
@@ -114,7 +111,13 @@ class Channel:
 
 
 def _mumutautau_process(_mass=None):
-    return MixtureProcess([PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV), PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV)])
+    # mu mu gamma*(-> tau tau) and tau tau gamma*(-> mu mu), both with the payload named by flavour
+    return MixtureProcess(
+        [
+            PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV, names=("muon", "tau")),
+            PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV, names=("tau", "muon")),
+        ]
+    )
 
 
 CHANNELS: dict[str, Channel] = {

@@ -53,6 +53,18 @@ class DetectorEvents:
             {k: v[c_keep] for k, v in self.cluster.items()},
         )
 
+    def event_range(self, start: int, stop: int) -> DetectorEvents:
+        """Events ``start`` to ``stop - 1``, as views of these arrays (no copy)."""
+        t0, t1 = int(self.n_track[:start].sum()), int(self.n_track[:stop].sum())
+        c0, c1 = int(self.n_cluster[:start].sum()), int(self.n_cluster[:stop].sum())
+        return DetectorEvents(
+            stop - start,
+            self.n_track[start:stop],
+            {k: v[t0:t1] for k, v in self.track.items()},
+            self.n_cluster[start:stop],
+            {k: v[c0:c1] for k, v in self.cluster.items()},
+        )
+
 
 @numba.njit(cache=True)
 def muon_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> float:
@@ -93,9 +105,13 @@ KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER = 0, 1, 2, 3
 
 
 @numba.njit(cache=True, fastmath=True)
-def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
-    """What the detector makes of each particle: nothing, a track, or an unmatched ECL cluster."""
-    n_track = 0
+def _classify_kernel(event, pdg, p4, kind, n_track):  # pragma: no cover - jitted
+    """What the detector makes of each particle: nothing, a track, or an unmatched ECL cluster.
+
+    Fills ``kind`` per particle and the tracks per event ``n_track``; returns the numbers of tracks
+    and of particle clusters.
+    """
+    n_trk = 0
     n_cluster = 0
     for i in range(len(pdg)):
         kind[i] = KIND_NONE
@@ -108,30 +124,33 @@ def _classify_kernel(pdg, p4, kind):  # pragma: no cover - jitted
         if q != 0 and det.in_cdc_acceptance_cos(cos_theta):
             if pt2 > det.TRACK_PT_MIN_GEV**2:
                 kind[i] = KIND_TRACK
-                n_track += 1
+                n_track[event[i]] += 1
+                n_trk += 1
         elif det.in_ecl_acceptance_cos(cos_theta):
             kind[i] = KIND_PHOTON_CLUSTER if is_photon else KIND_CHARGED_CLUSTER
             n_cluster += 1
-    return n_track, n_cluster
+    return n_trk, n_cluster
 
 
 @numba.njit(cache=True, fastmath=True)
-def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_id, electron_id, dr, dz):  # pragma: no cover
-    """Smear momentum and angles, compute impact parameters and PID of the track particles ``rows``."""
+def _track_kernel(rng, kind, pdg, p4, x4, px, py, pz, charge, muon_id, electron_id, dr, dz):  # pragma: no cover
+    """Smear momentum and angles, compute impact parameters and PID of the particles of kind track, in order."""
     a0, a1 = det.ANGLE_RESOLUTION_RAD
-    for k in range(len(rows)):
-        i = rows[k]
-        pt = np.hypot(p4[i, 1], p4[i, 2])
+    k = 0
+    for i in range(len(kind)):
+        if kind[i] != KIND_TRACK:
+            continue
+        pt = np.sqrt(p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2])  # sqrt, not the slower overflow-safe np.hypot
         p = np.sqrt(pt * pt + p4[i, 3] * p4[i, 3])
         theta = np.arctan2(pt, p4[i, 3])
         beta = p / p4[i, 0]
         cos_phi, sin_phi = p4[i, 1] / pt, p4[i, 2] / pt
         cos_t, sin_t = p4[i, 3] / p, pt / p
-        pt_meas = abs(pt + det.pt_resolution_gev(pt, beta) * normal[k, 0])
+        pt_meas = abs(pt + det.pt_resolution_gev(pt, beta) * rng.standard_normal())
         # small-angle smearing: rotate (cos, sin) by d with 4th-order series (|d| < 0.05 rad)
-        sigma_angle = np.hypot(a0, a1 / p)
-        d_t = sigma_angle * normal[k, 1]
-        d_p = sigma_angle * normal[k, 2]
+        sigma_angle = np.sqrt(a0 * a0 + (a1 / p) ** 2)
+        d_t = sigma_angle * rng.standard_normal()
+        d_p = sigma_angle * rng.standard_normal()
         cd_t, sd_t = 1.0 - 0.5 * d_t * d_t * (1.0 - d_t * d_t / 12.0), d_t * (1.0 - d_t * d_t / 6.0)
         cd_p, sd_p = 1.0 - 0.5 * d_p * d_p * (1.0 - d_p * d_p / 12.0), d_p * (1.0 - d_p * d_p / 6.0)
         cos_pm, sin_pm = cos_phi * cd_p - sin_phi * sd_p, sin_phi * cd_p + cos_phi * sd_p
@@ -142,48 +161,61 @@ def _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_i
         charge[k] = charge_of_pdg(pdg[i])
         # straight-line point of closest approach to the z axis from the true production point
         x0, y0, z0 = x4[i, 1], x4[i, 2], x4[i, 3]
-        dr[k] = x0 * sin_phi - y0 * cos_phi + det.dr_resolution_cm(p, beta, theta) * normal[k, 3]
-        dz[k] = z0 - (x0 * cos_phi + y0 * sin_phi) * cos_t / sin_t + det.dz_resolution_cm(p, beta, theta) * normal[k, 4]
+        sigma_dr, sigma_dz = det.dr_resolution_sin_cm(p, beta, sin_t), det.dz_resolution_sin_cm(p, beta, sin_t)
+        dr[k] = x0 * sin_phi - y0 * cos_phi + sigma_dr * rng.standard_normal()
+        dz[k] = z0 - (x0 * cos_phi + y0 * sin_phi) * cos_t / sin_t + sigma_dz * rng.standard_normal()
         apdg = abs(pdg[i])
-        muon_id[k] = _pid_likelihood(uniform[k, 0] < muon_id_efficiency(apdg, p, theta), uniform[k, 1])
-        electron_id[k] = _pid_likelihood(uniform[k, 2] < electron_id_efficiency(apdg, p, theta), uniform[k, 3])
+        muon_id[k] = _pid_likelihood(rng.random() < muon_id_efficiency(apdg, p, theta), rng.random())
+        electron_id[k] = _pid_likelihood(rng.random() < electron_id_efficiency(apdg, p, theta), rng.random())
+        k += 1
+
+
+_BKG_COS_RANGE = (float(np.cos(det.ECL_REGIONS_RAD[-1][1])), float(np.cos(det.ECL_REGIONS_RAD[0][0])))
+"""cos(theta) range of the beam-background clusters: the whole ECL, gaps included."""
 
 
 @numba.njit(cache=True, fastmath=True)
-def _cluster_kernel(rows, kind, pdg, p4, normal, energy, theta_out, phi_out):  # pragma: no cover - jitted
-    """Deposit, smear and place the ECL clusters of the particles ``rows``."""
+def _cluster_kernel(  # pragma: no cover - jitted
+    rng, event, kind, pdg, p4, n_bkg, bkg_e_mean, energy, theta_out, phi_out, n_cluster
+):
+    """ECL clusters, event by event: the particle clusters (deposited, smeared, placed), then the event's ``n_bkg``
+    beam-background clusters (energy exponential above threshold, flat in cos(theta) over the ECL).
+
+    Clusters in a gap or below threshold are lost. Fills the outputs in event order and returns how many
+    clusters were written.
+    """
     b0, b1 = det.ECL_POSITION_RESOLUTION_RAD
-    for k in range(len(rows)):
-        i = rows[k]
-        e = p4[i, 0]
-        if kind[i] == KIND_CHARGED_CLUSTER and abs(pdg[i]) != c.PDG_ELECTRON:
-            e = min(det.ECL_MIP_ENERGY_GEV * (1.0 + 0.1 * normal[k, 0]), e)  # minimum-ionising deposit
-        energy[k] = e + det.ecl_energy_resolution_gev(e) * normal[k, 1]
-        pt = np.hypot(p4[i, 1], p4[i, 2])
-        sigma_pos = np.hypot(b0, b1 / np.sqrt(max(e, 1e-3)))
-        theta_out[k] = min(max(np.arctan2(pt, p4[i, 3]) + sigma_pos * normal[k, 2], 0.0), np.pi)
-        phi = np.arctan2(p4[i, 2], p4[i, 1]) + sigma_pos * normal[k, 3]
-        if phi > np.pi:
-            phi -= 2.0 * np.pi
-        elif phi < -np.pi:
-            phi += 2.0 * np.pi
-        phi_out[k] = phi
-
-
-@numba.njit(cache=True)
-def _merge_order(event_a, event_b):  # pragma: no cover - jitted
-    """Order that merges two event-sorted index lists into one (a before b within an event)."""
-    na, nb = len(event_a), len(event_b)
-    order = np.empty(na + nb, dtype=np.int64)
-    i = j = 0
-    for k in range(na + nb):
-        if j >= nb or (i < na and event_a[i] <= event_b[j]):
-            order[k] = i
+    i = 0
+    k = 0
+    for ev in range(len(n_bkg)):
+        first = k
+        while i < len(event) and event[i] == ev:
+            if kind[i] >= KIND_PHOTON_CLUSTER:
+                e = p4[i, 0]
+                if kind[i] == KIND_CHARGED_CLUSTER and abs(pdg[i]) != c.PDG_ELECTRON:
+                    e = min(det.ECL_MIP_ENERGY_GEV * (1.0 + 0.1 * rng.standard_normal()), e)  # minimum-ionising deposit
+                e_meas = e + det.ecl_energy_resolution_gev(e) * rng.standard_normal()
+                pt = np.sqrt(p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2])
+                sigma_pos = np.sqrt(b0 * b0 + b1 * b1 / max(e, 1e-3))
+                theta = min(max(np.arctan2(pt, p4[i, 3]) + sigma_pos * rng.standard_normal(), 0.0), np.pi)
+                phi = np.arctan2(p4[i, 2], p4[i, 1]) + sigma_pos * rng.standard_normal()
+                if phi > np.pi:
+                    phi -= 2.0 * np.pi
+                elif phi < -np.pi:
+                    phi += 2.0 * np.pi
+                if e_meas > det.ECL_CLUSTER_E_MIN_GEV:
+                    energy[k], theta_out[k], phi_out[k] = e_meas, theta, phi
+                    k += 1
             i += 1
-        else:
-            order[k] = na + j
-            j += 1
-    return order
+        for _ in range(n_bkg[ev]):
+            cos_theta = rng.uniform(_BKG_COS_RANGE[0], _BKG_COS_RANGE[1])
+            e = det.ECL_CLUSTER_E_MIN_GEV + rng.exponential(bkg_e_mean)
+            phi = rng.uniform(-np.pi, np.pi)
+            if det.in_ecl_acceptance_cos(cos_theta) and e > det.ECL_CLUSTER_E_MIN_GEV:
+                energy[k], theta_out[k], phi_out[k] = e, np.arccos(cos_theta), phi
+                k += 1
+        n_cluster[ev] = k - first
+    return k
 
 
 def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) -> DetectorEvents:
@@ -191,45 +223,27 @@ def simulate(rng: np.random.Generator, particles: ParticleTable, n_events: int) 
 
     ``particles`` must be ordered by event (as :meth:`ParticleTable.concatenate` leaves them).
     """
+    event = np.ascontiguousarray(particles.event)
     pdg = np.ascontiguousarray(particles.pdg)
     p4 = np.ascontiguousarray(particles.p4)
     x4 = np.ascontiguousarray(particles.x4)
     kind = np.empty(len(pdg), dtype=np.int8)
-    n_trk, n_cl = _classify_kernel(pdg, p4, kind)
+    n_track = np.zeros(n_events, dtype=np.int32)
+    n_trk, n_cl = _classify_kernel(event, pdg, p4, kind, n_track)
 
-    rows = np.flatnonzero(kind == KIND_TRACK)
-    normal = rng.standard_normal((n_trk, 5), dtype=np.float32)
-    uniform = rng.random((n_trk, 4), dtype=np.float32)
-    f32 = lambda: np.empty(n_trk, dtype=np.float32)  # noqa: E731
-    px, py, pz, muon_id, electron_id, dr, dz = (f32() for _ in range(7))
-    charge = np.empty(n_trk, dtype=np.int32)
-    _track_kernel(rows, pdg, p4, x4, normal, uniform, px, py, pz, charge, muon_id, electron_id, dr, dz)
-    track = {"px": px, "py": py, "pz": pz, "charge": charge, "muonID": muon_id, "electronID": electron_id, "dr": dr, "dz": dz}
-    n_track = np.bincount(particles.event[rows], minlength=n_events).astype(np.int32)
+    track = {name: np.empty(n_trk, dtype=np.float32) for name in ("px", "py", "pz", "muonID", "electronID", "dr", "dz")}
+    track["charge"] = np.empty(n_trk, dtype=np.int32)
+    _track_kernel(
+        rng, kind, pdg, p4, x4, track["px"], track["py"], track["pz"], track["charge"], track["muonID"],
+        track["electronID"], track["dr"], track["dz"],
+    )
 
-    cl_rows = np.flatnonzero(kind >= KIND_PHOTON_CLUSTER)
-    cl_e, cl_theta, cl_phi = np.empty(n_cl), np.empty(n_cl), np.empty(n_cl)
-    _cluster_kernel(cl_rows, kind, pdg, p4, rng.standard_normal((n_cl, 4), dtype=np.float32), cl_e, cl_theta, cl_phi)
-    cl_event = particles.event[cl_rows]
-
-    # beam background: Poisson number per event, energy exponential above threshold, flat in cos(theta) over the ECL
     n_bkg = rng.poisson(det.BEAM_BACKGROUND_CLUSTERS_MEAN, n_events)
-    bkg_event = np.repeat(np.arange(n_events, dtype=np.int64), n_bkg)
-    nb = len(bkg_event)
-    lo, hi = det.ECL_REGIONS_RAD[0][0], det.ECL_REGIONS_RAD[-1][1]
-    bkg_theta = np.arccos(rng.uniform(np.cos(hi), np.cos(lo), nb))
-    bkg_e = det.ECL_CLUSTER_E_MIN_GEV + rng.exponential(det.BEAM_BACKGROUND_CLUSTER_E_MEAN_GEV, nb)
-    bkg_phi = rng.uniform(-np.pi, np.pi, nb)
-    in_ecl = det.in_ecl_acceptance(bkg_theta)
-
-    order = _merge_order(cl_event, bkg_event)
-    all_event = np.concatenate([cl_event, bkg_event])[order]
-    all_e = np.concatenate([cl_e, np.where(in_ecl, bkg_e, 0.0)])[order]
-    keep = all_e > det.ECL_CLUSTER_E_MIN_GEV
-    cluster = {
-        "E": all_e[keep].astype(np.float32),
-        "theta": np.concatenate([cl_theta, bkg_theta])[order][keep].astype(np.float32),
-        "phi": np.concatenate([cl_phi, bkg_phi])[order][keep].astype(np.float32),
-    }
-    n_cluster = np.bincount(all_event[keep], minlength=n_events).astype(np.int32)
-    return DetectorEvents(n_events, n_track, track, n_cluster, cluster)
+    cap = n_cl + int(n_bkg.sum())
+    cluster = {name: np.empty(cap, dtype=np.float32) for name in ("E", "theta", "phi")}
+    n_cluster = np.empty(n_events, dtype=np.int32)
+    k = _cluster_kernel(
+        rng, event, kind, pdg, p4, n_bkg, det.BEAM_BACKGROUND_CLUSTER_E_MEAN_GEV,
+        cluster["E"], cluster["theta"], cluster["phi"], n_cluster,
+    )
+    return DetectorEvents(n_events, n_track, track, n_cluster, {name: v[:k] for name, v in cluster.items()})

@@ -130,10 +130,10 @@ def sample_unweighted(
 class MixtureProcess:
     """A sum of processes whose events have the same payload keys (e.g. two diagrams' classes).
 
-    Each component is integrated once; an unweighted sample takes a multinomial
-    number of events from each component in proportion to its cross section,
-    unweighted against the component's own maximum weight, and shuffles them.
-    The payload gains a ``component`` index.
+    Each component is integrated once; each event of an unweighted sample comes from
+    component k with probability proportional to its cross section, and its events are
+    unweighted against the component's own maximum weight. The payload gains a
+    ``component`` index.
     """
 
     def __init__(self, components: list, n_points: int = 1_000_000, seed: int = 20231028):
@@ -142,13 +142,16 @@ class MixtureProcess:
 
     def sample_unweighted(self, rng: np.random.Generator, n: int, stats: UnweightingStats | None = None) -> dict:
         xsec = np.array([cs.xsec_pb for cs in self.cross_sections])
-        counts = rng.multinomial(n, xsec / xsec.sum())
-        parts = []
-        for k, (proc, cs, m) in enumerate(zip(self.components, self.cross_sections, counts)):
-            if m == 0:
+        component = rng.choice(len(xsec), n, p=xsec / xsec.sum()).astype(np.int8)
+        out: dict[str, np.ndarray] = {}
+        for k, (proc, cs) in enumerate(zip(self.components, self.cross_sections)):
+            slots = np.flatnonzero(component == k)
+            if len(slots) == 0:
                 continue
-            events = sample_unweighted(proc, rng, int(m), cs.max_weight, stats)
-            events["component"] = np.full(int(m), k, dtype=np.int8)
-            parts.append(events)
-        order = rng.permutation(n)
-        return {key: np.concatenate([p[key] for p in parts])[order] for key in parts[0]}
+            events = sample_unweighted(proc, rng, len(slots), cs.max_weight, stats)
+            for key, v in events.items():
+                if key not in out:
+                    out[key] = np.empty((n,) + v.shape[1:], dtype=v.dtype)
+                out[key][slots] = v  # the slots are increasing: a near-sequential copy, not a shuffle
+        out["component"] = component
+        return out

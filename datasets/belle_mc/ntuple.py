@@ -30,6 +30,15 @@ def _tree_types() -> dict:
     return types
 
 
+def _jagged_records(counts: np.ndarray, fields: dict[str, np.ndarray]) -> ak.Array:
+    """Jagged array of records from per-event counts and flat field arrays, built directly from its layout
+    (one offsets array shared by all fields; ``ak.unflatten`` + ``ak.zip`` would make and check one per field)."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    content = ak.contents.RecordArray([ak.contents.NumpyArray(v) for v in fields.values()], list(fields))
+    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), content))
+
+
 class NtupleWriter:
     """Append detector-level events to one ROOT file holding one TTree (not RNTuple).
 
@@ -58,8 +67,8 @@ class NtupleWriter:
             "event": np.asarray(event_numbers, dtype=np.int64),
         }
         for coll, counts, flat in (("Track", events.n_track, events.track), ("Cluster", events.n_cluster, events.cluster)):
-            fields = {f: ak.unflatten(flat[f].astype(dt, copy=False), counts) for f, dt in COLLECTIONS[coll].items()}
-            data[coll] = ak.zip(fields)
+            fields = {f: flat[f].astype(dt, copy=False) for f, dt in COLLECTIONS[coll].items()}
+            data[coll] = _jagged_records(counts, fields)
         self._tree.extend(data)
         self.n_entries += events.n_events
 

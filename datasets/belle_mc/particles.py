@@ -64,19 +64,21 @@ class ParticleTable:
         return cls(event, pdg, p4, x4)
 
     @classmethod
-    def concatenate(cls, tables: list[ParticleTable], sort: bool = True) -> ParticleTable:
-        """Join tables; with ``sort``, order the rows by event (stable: order within an event is kept)."""
+    def concatenate(cls, tables: list[ParticleTable]) -> ParticleTable:
+        """Join tables that are each ordered by event into one ordered by event.
+
+        Within an event, the rows of the first table come first, then those of the second, and so on
+        (a k-way merge that writes every row once, in its final place).
+        """
         tables = [t for t in tables if len(t)]
-        if not tables:
-            return cls.empty()
-        event = np.concatenate([t.event for t in tables])
-        pdg = np.concatenate([t.pdg for t in tables])
-        p4 = np.concatenate([t.p4 for t in tables])
-        x4 = np.concatenate([t.x4 for t in tables])
-        if not sort:
-            return cls(event, pdg, p4, x4)
-        order = _stable_order_by_event(event)
-        return cls(event[order], pdg[order], _gather_rows(p4, order), _gather_rows(x4, order))
+        n = sum(len(t) for t in tables)
+        out = cls(np.empty(n, np.int64), np.empty(n, np.int32), np.empty((n, 4)), np.empty((n, 4)))
+        if n == 0:
+            return out
+        columns = [tuple(np.ascontiguousarray(getattr(t, col)) for t in tables) for col in ("event", "pdg", "p4", "x4")]
+        if _merge_by_event(*columns, out.event, out.pdg, out.p4, out.x4) != n:
+            raise ValueError("ParticleTable.concatenate needs tables ordered by event")
+        return out
 
     def select(self, mask: np.ndarray) -> ParticleTable:
         return ParticleTable(self.event[mask], self.pdg[mask], self.p4[mask], self.x4[mask])
@@ -88,29 +90,31 @@ class ParticleTable:
 
 
 @numba.njit(cache=True)
-def _stable_order_by_event(event: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
-    """Stable counting sort of non-negative event indices: the permutation that orders them."""
-    n_events = event.max() + 1 if len(event) else 0
-    start = np.zeros(n_events + 1, dtype=np.int64)
-    for e in event:
-        start[e + 1] += 1
-    for k in range(n_events):
-        start[k + 1] += start[k]
-    order = np.empty(len(event), dtype=np.int64)
-    for i in range(len(event)):
-        e = event[i]
-        order[start[e]] = i
-        start[e] += 1
-    return order
+def _merge_by_event(events, pdgs, p4s, x4s, out_event, out_pdg, out_p4, out_x4):  # pragma: no cover - jitted
+    """Merge tables (tuples of their columns), each ordered by event; returns the rows written.
 
-
-@numba.njit(cache=True)
-def _gather_rows(a: np.ndarray, order: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
-    """a[order] for a 2-d array (faster than numpy's fancy indexing for short rows)."""
-    out = np.empty((len(order), a.shape[1]))
-    for i in range(len(order)):
-        out[i] = a[order[i]]
-    return out
+    Fewer rows than the tables hold means that some table was not ordered by event.
+    """
+    n_tables = len(events)
+    cursor = np.zeros(n_tables, dtype=np.int64)
+    n_events = 0
+    for t in range(n_tables):
+        n_events = max(n_events, events[t][-1] + 1)
+    k = 0
+    for e in range(n_events):
+        for t in range(n_tables):
+            event, pdg, p4, x4 = events[t], pdgs[t], p4s[t], x4s[t]
+            i = cursor[t]
+            while i < len(event) and event[i] == e:
+                out_event[k] = e
+                out_pdg[k] = pdg[i]
+                for j in range(4):
+                    out_p4[k, j] = p4[i, j]
+                    out_x4[k, j] = x4[i, j]
+                i += 1
+                k += 1
+            cursor[t] = i
+    return k
 
 
 def four_vector(energy: np.ndarray, momentum: np.ndarray) -> np.ndarray:

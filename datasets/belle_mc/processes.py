@@ -110,12 +110,11 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
         sqrt_s, float(m_lepton), np.ascontiguousarray(m_vector), rng.random((n, 4)), weight,
         state["x1"], state["x2"], state["cos12"], state["cos1"], state["psi"],
     )
-    state["phi1"] = rng.uniform(0.0, 2.0 * np.pi, n)
     return weight, state
 
 
 @numba.njit(cache=True)
-def _emission_build_kernel(rs, x1, x2, cos12, cos1, phi1, psi, m_lepton, m_vector, lm, lp, v):  # pragma: no cover
+def _emission_build_kernel(rs, x1, x2, cos12, cos1, phi1, psi, m_lepton, lm, lp, v):  # pragma: no cover
     for i in range(len(rs)):
         e1, e2 = 0.5 * x1[i] * rs[i], 0.5 * x2[i] * rs[i]
         e3 = rs[i] - e1 - e2
@@ -140,14 +139,16 @@ def _emission_build_kernel(rs, x1, x2, cos12, cos1, phi1, psi, m_lepton, m_vecto
         v[i, 3] = -(lm[i, 3] + lp[i, 3])
 
 
-def _emission_build(state, m_lepton, m_vector):
-    """Four-momenta (lepton-, lepton+, vector) of proposals from :func:`_emission_propose`."""
+def _emission_build(rng, state, m_lepton):
+    """Four-momenta (lepton-, lepton+, vector) of proposals from :func:`_emission_propose`.
+
+    The azimuth of lepton 1 about the beam does not enter the weight, so it is drawn here, for kept events only.
+    """
     n = len(state["sqrt_s"])
     lm, lp, v = np.empty((n, 4)), np.empty((n, 4)), np.empty((n, 4))
-    m_vector = np.ascontiguousarray(np.broadcast_to(np.asarray(m_vector, dtype=np.float64), (n,)))
     _emission_build_kernel(
-        state["sqrt_s"], state["x1"], state["x2"], state["cos12"], state["cos1"], state["phi1"], state["psi"],
-        float(m_lepton), m_vector, lm, lp, v,
+        state["sqrt_s"], state["x1"], state["x2"], state["cos12"], state["cos1"], rng.uniform(0.0, 2.0 * np.pi, n),
+        state["psi"], float(m_lepton), lm, lp, v,
     )
     return lm, lp, v
 
@@ -182,7 +183,7 @@ class VectorEmission:
         return Proposal(w * c.sigma_point_pb(rs) * self.coupling_alpha / (2.0 * np.pi), state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
-        lm, lp, v = _emission_build(state, self.m_lepton, self.m_vector)
+        lm, lp, v = _emission_build(rng, state, self.m_lepton)
         return {"lepton_minus": lm, "lepton_plus": lp, "vector": v, "sqrt_s": state["sqrt_s"]}
 
 
@@ -209,7 +210,9 @@ class PairEmission:
     """e+e- -> l+ l- gamma*, gamma* -> l'+ l'- (four leptons by final-state pair emission).
 
     The virtual-photon mass M is sampled from dM^2/M^2 between 2 m_l' and
-    sqrt(s) - 2 m_l; its decay is 1 + cos^2 about its flight direction.
+    sqrt(s) - 2 m_l; its decay is 1 + cos^2 about its flight direction. The
+    payload holds ``<names[0]>_minus/_plus`` for the emitting leptons and
+    ``<names[1]>_minus/_plus`` for the pair, and ``sqrt_s``.
     """
 
     def __init__(
@@ -218,11 +221,13 @@ class PairEmission:
         m_pair_lepton: float,
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        names: tuple[str, str] = ("emitter", "pair"),
     ):
         from selections.beams import sqrt_s_gev
 
         self.m_emitter = float(m_emitter)
         self.m_pair_lepton = float(m_pair_lepton)
+        self.names = names
         self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
         self.energy_spread = float(energy_spread)
         self.m2_min = (2.0 * self.m_pair_lepton) ** 2
@@ -243,12 +248,15 @@ class PairEmission:
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         n = len(state["sqrt_s"])
-        lm, lp, v = _emission_build(state, self.m_emitter, state["m_pair"])
+        lm, lp, v = _emission_build(rng, state, self.m_emitter)
         cos_t = sample_cos_theta_1_plus_a_cos2(rng, 1.0, n)
         axis = v[:, 1:] / np.linalg.norm(v[:, 1:], axis=1, keepdims=True)
         rest_dir = directions_about_axis(axis, cos_t, rng.uniform(0.0, 2 * np.pi, n))
-        pm, pp = two_body_decay(rng, v, self.m_pair_lepton, self.m_pair_lepton, directions=rest_dir)
-        return {"emitter_minus": lm, "emitter_plus": lp, "pair_minus": pm, "pair_plus": pp, "sqrt_s": state["sqrt_s"]}
+        pm, pp = two_body_decay(v, self.m_pair_lepton, self.m_pair_lepton, rest_dir)
+        emitter, pair = self.names
+        return {
+            f"{emitter}_minus": lm, f"{emitter}_plus": lp, f"{pair}_minus": pm, f"{pair}_plus": pp, "sqrt_s": state["sqrt_s"],
+        }
 
 
 # ----------------------------------------------------------------------------------
@@ -345,7 +353,7 @@ class LeptonPairISR:
         phi_l = rng.uniform(0, 2 * np.pi, n)
         sin_l = np.sqrt(1.0 - cos_l**2)
         rest_dir = np.stack([sin_l * np.cos(phi_l), sin_l * np.sin(phi_l), cos_l], axis=-1)
-        lm, lp = two_body_decay(rng, pair_system, self.m_lepton, self.m_lepton, directions=rest_dir)
+        lm, lp = two_body_decay(pair_system, self.m_lepton, self.m_lepton, rest_dir)
 
         payload = {"lepton_minus": lm, "lepton_plus": lp, "isr_photon": photon, "sqrt_s": rs, "x_isr": x}
         if self.final_state_radiation:
@@ -532,7 +540,7 @@ class TwoPhotonLeptonPair:
         b2 = np.clip(1 - 4 * self.m_lepton**2 / w**2, 0, 1)
         cos_t = _sample_breit_wheeler_cos(rng, np.sqrt(b2))
         rest_dir = directions_about_axis(axis, cos_t, rng.uniform(0, 2 * np.pi, n))
-        lm, lp = two_body_decay(rng, system, self.m_lepton, self.m_lepton, directions=rest_dir)
+        lm, lp = two_body_decay(system, self.m_lepton, self.m_lepton, rest_dir)
         return {"electron": e_minus, "positron": e_plus, "lepton_minus": lm, "lepton_plus": lp, "sqrt_s": rs}
 
 

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from selections import belle_detector as det
-from selections.beams import _boost_kernel, beam_frame_to_cms_rotation, cms_boost_vector
+from selections.kinematics import cms_frame
 
 from . import detector
 from .channels import CHANNELS, Channel
@@ -44,7 +44,6 @@ INTEGRATION_POINTS = 2_000_000
 
 GENERATOR_VERSION = "belle_mc 0.1"
 
-
 def dataset_name(channel: str, mass: float | None = None) -> str:
     """Fileset dataset name: the channel, with the mass for signals (``signal_mzp_2p0``)."""
     if mass is None:
@@ -53,16 +52,17 @@ def dataset_name(channel: str, mass: float | None = None) -> str:
     return f"{channel}_{'mzp' if channel == 'signal' else 'mphi'}_{text.replace('.', 'p')}"
 
 
-@numba.njit(cache=True)
-def _rotate_boost_kernel(v4, rot, beta, out):  # pragma: no cover - jitted
-    """out = boost(rot . v4, beta) for rows of four-vectors v4 [n, 4] (v4 and out may be the same array)."""
-    for i in range(v4.shape[0]):
-        x, y, z = v4[i, 1], v4[i, 2], v4[i, 3]
-        out[i, 0] = v4[i, 0]
-        out[i, 1] = rot[0, 0] * x + rot[0, 1] * y + rot[0, 2] * z
-        out[i, 2] = rot[1, 0] * x + rot[1, 1] * y + rot[1, 2] * z
-        out[i, 3] = rot[2, 0] * x + rot[2, 1] * y + rot[2, 2] * z
-    _boost_kernel(out, beta, out)  # safe in place: each row is read before it is written
+@numba.njit(cache=True, fastmath=True)
+def _to_lab_kernel(lorentz, p4, x4, vertex, event, p4_out, x4_out):  # pragma: no cover - jitted
+    """p4_out = L p4 and x4_out = L x4 + (0, primary vertex of the row's event), row by row."""
+    for i in range(len(event)):
+        for r in range(4):
+            p = x = 0.0
+            for col in range(4):
+                p += lorentz[r, col] * p4[i, col]
+                x += lorentz[r, col] * x4[i, col]
+            p4_out[i, r] = p
+            x4_out[i, r] = x if r == 0 else x + vertex[event[i], r - 1]
 
 
 def to_lab(rng: np.random.Generator, particles: ParticleTable, n_events: int) -> ParticleTable:
@@ -71,23 +71,12 @@ def to_lab(rng: np.random.Generator, particles: ParticleTable, n_events: int) ->
     Rotate the e- beam axis onto its CM-frame direction, boost with the CM
     velocity, and place each event's primary vertex in the luminous region.
     """
-    rot = np.ascontiguousarray(beam_frame_to_cms_rotation())
-    beta = np.ascontiguousarray(cms_boost_vector()).reshape(1, 3)
     p4 = np.empty_like(particles.p4)
     x4 = np.empty_like(particles.x4)
-    _rotate_boost_kernel(np.ascontiguousarray(particles.p4), rot, beta, p4)
-    _rotate_boost_kernel(np.ascontiguousarray(particles.x4), rot, beta, x4)
     vertex = rng.standard_normal((n_events, 3)) * np.asarray(det.BEAM_SPOT_SIGMA_CM)
-    _add_vertex_kernel(x4, vertex, particles.event)
+    # the generator's beam frame (e- along +z in the CM) is the analysis' _cms frame
+    _to_lab_kernel(cms_frame()[2], particles.p4, particles.x4, vertex, particles.event, p4, x4)
     return ParticleTable(particles.event, particles.pdg, p4, x4)
-
-
-@numba.njit(cache=True)
-def _add_vertex_kernel(x4, vertex, event):  # pragma: no cover - jitted
-    for i in range(len(event)):
-        x4[i, 1] += vertex[event[i], 0]
-        x4[i, 2] += vertex[event[i], 1]
-        x4[i, 3] += vertex[event[i], 2]
 
 
 @dataclass
@@ -167,18 +156,20 @@ def produce(
         for b in range(n_blocks):
             n_b = min(BLOCK_SIZE, n_events - b * BLOCK_SIZE)
             res = generate_block(channel, process, xsec, seed, dataset, b, n_b, stats)
-            # file boundaries fall every `events_per_file` generated events, independent of the blocks
+            # file boundaries fall every `events_per_file` generated events, independent of the blocks;
+            # the event numbers increase, so each file takes a contiguous range of the block's events
             file_index = (res.event_numbers - 1) // events_per_file
-            for k in np.unique(file_index):
-                if k != current_file:
+            starts = np.flatnonzero(np.diff(file_index, prepend=-1))
+            for lo, hi in zip(starts, [*starts[1:], len(file_index)]):
+                if file_index[lo] != current_file:
                     if writer is not None:
                         writer.close()
                     name = f"{dataset}_{len(files):04d}.root"
                     writer = NtupleWriter(out / name, compression=compression)
                     files.append(name)
-                    current_file = k
-                keep = file_index == k
-                writer.extend(res.detector_events.select(keep), EXPERIMENT_NUMBER, seed & 0x7FFFFFFF, res.event_numbers[keep])
+                    current_file = file_index[lo]
+                events = res.detector_events.event_range(lo, hi)
+                writer.extend(events, EXPERIMENT_NUMBER, seed & 0x7FFFFFFF, res.event_numbers[lo:hi])
             n_written += res.detector_events.n_events
             bar.update(n_b)
         if writer is not None:
