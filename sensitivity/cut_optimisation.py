@@ -1,0 +1,199 @@
+"""Figure-of-merit optimisation of the ten-cut selection, one mass hypothesis at a time.
+
+As in the seed talk: for each Z' mass m, the values of cuts 2-10 are chosen to maximise
+eps / sqrt(B), with eps the signal efficiency (selected in the +-3 sigma recoil-mass window
+over generated signal events of mass m) and B the expected background in that window
+(sum of MC weights). The Punzi figure of merit eps / (a/2 + sqrt(B)), a = 3, is reported
+next to it.
+
+Method: only events inside the (fixed) window of a hypothesis can change eps or B, so they
+are selected once; the cut values then go through coordinate ascent (each value in turn
+set to the best of ~40 candidates, the quantiles of its variable among the window events,
+until a sweep changes nothing), each evaluation being one call of the selection kernel
+:func:`selections.zprime_selection.selection_codes`. To keep the MC statistical
+fluctuations from being tuned on, the optimisation sees the even-numbered preselected
+events of every sample (weights doubled, generated counts halved) and the odd-numbered
+ones validate; and each background sample counts as at least one MC event of its weight
+in the figure of merit (see :meth:`HypothesisProblem.yields`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import uproot
+
+from processors.invisible_zprime import event_weight
+from processors.ntuple_schema import read_flat_buffers
+from selections.kinematics import cms_frame
+from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes
+from selections.zprime_variables import COLUMN, dimuon_event_variables
+
+PUNZI_A = 3.0
+"""The a of the Punzi figure of merit eps / (a/2 + sqrt(B)) (physics.md §6)."""
+
+OPTIMISED = (
+    "vertex_pvalue_min",
+    "visible_energy_slack_gev",
+    "neutral_energy_max_gev",
+    "pt_mumu_min_gev",
+    "visible_recoil_mass2_slack_gev2",
+    "opening_angle_max_rad",
+    "cos_theta_recoil_max",
+    "dphi_recoil_photon_min_rad",
+    "missing_theta_lab_min_rad",
+    "missing_theta_lab_max_rad",
+    "pt_projection_sum_min_gev",
+)
+"""Cut values the optimisation sets (the mass and the resolution stay as they are)."""
+
+N_CANDIDATES = 41
+MAX_SWEEPS = 6
+
+
+@dataclass(eq=False)
+class Sample:
+    """Preselected events of one dataset: variables [len(VARIABLES), n], MC weight, and what it is."""
+
+    name: str
+    channel: str
+    mzp_gev: float | None
+    n_generated: int
+    weight: float
+    variables: np.ndarray
+
+
+def load_samples(fileset_path: str | Path, lumi_fb: float) -> list[Sample]:
+    """Run the variable kernel over every dataset of a fileset (the same code as the processor)."""
+    fileset_path = Path(fileset_path)
+    fileset = json.loads(fileset_path.read_text())
+    samples = []
+    for name, entry in fileset.items():
+        meta = entry["metadata"]
+        tables = []
+        for path, tree in entry["files"].items():
+            full = path if Path(path).is_absolute() else fileset_path.parent / path
+            with uproot.open(full) as f:
+                _, variables = dimuon_event_variables(*read_flat_buffers(f[tree]))
+            tables.append(variables)
+        samples.append(
+            Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), np.concatenate(tables, axis=1))
+        )
+    return samples
+
+
+@dataclass
+class Yields:
+    """Signal efficiency, expected background and figures of merit of one hypothesis and cut set."""
+
+    eps: float
+    background: float
+    fom: float
+    punzi: float
+
+
+def _part(sample: Sample, part: str) -> tuple[np.ndarray, float, float]:
+    """Variables, weight and generated events of the ``train`` (even), ``validation`` (odd) or ``all`` events."""
+    if part == "all":
+        return sample.variables, sample.weight, sample.n_generated
+    start = 0 if part == "train" else 1
+    return sample.variables[:, start::2], 2.0 * sample.weight, sample.n_generated / 2.0
+
+
+class HypothesisProblem:
+    """The window events of one mass hypothesis, and eps / B / figures of merit for any cut values."""
+
+    def __init__(self, hypothesis: MassHypothesis, samples: list[Sample], window_n_sigma: float, part: str):
+        self.hypothesis = hypothesis
+        self.window_n_sigma = window_n_sigma
+        half = window_n_sigma * hypothesis.sigma_recoil_mass2_gev2
+        signal = [s for s in samples if s.channel == "signal" and s.mzp_gev == hypothesis.mzp_gev]
+        if not signal:
+            raise ValueError(f"no signal sample of mass {hypothesis.mzp_gev} GeV")
+        backgrounds = [s for s in samples if s.channel != "signal"]
+        columns, owner = [], []  # owner: index into self.background_weights, or -1 for signal
+        self.n_signal_generated = 0.0
+        self.background_weights = np.array([_part(s, part)[1] for s in backgrounds])
+        for index, s in [(-1, s) for s in signal] + list(enumerate(backgrounds)):
+            variables, _, n_gen = _part(s, part)
+            inside = variables[:, np.abs(variables[COLUMN["recoil_mass2"]] - hypothesis.mzp_gev**2) < half]
+            if index < 0:
+                self.n_signal_generated += n_gen
+            columns.append(inside)
+            owner.append(np.full(inside.shape[1], index))
+        self.variables = np.ascontiguousarray(np.concatenate(columns, axis=1))
+        self.owner = np.concatenate(owner)
+
+    def yields(self, hypothesis: MassHypothesis) -> Yields:
+        """eps, B and the figures of merit of the window events under ``hypothesis``'s cut values.
+
+        The figures of merit use B_eff = sum over background samples of w max(n, 1): a
+        sample with no selected MC event may still hold up to about one event of its
+        weight, so that cutting the last MC event of a sample is not rewarded.
+        """
+        codes = selection_codes(self.variables, CutTable((hypothesis,), self.window_n_sigma))[0]
+        selected = codes == CODE_IN_WINDOW
+        eps = np.count_nonzero(selected & (self.owner < 0)) / self.n_signal_generated
+        counts = np.bincount(self.owner[selected & (self.owner >= 0)], minlength=len(self.background_weights))
+        background = float(counts @ self.background_weights)
+        effective = float(np.maximum(counts, 1) @ self.background_weights)
+        return Yields(eps, background, eps / np.sqrt(effective), eps / (PUNZI_A / 2 + np.sqrt(effective)))
+
+    def candidates(self, parameter: str) -> np.ndarray:
+        """Candidate values of one cut: quantiles of its variable (as the cut compares it) in the window."""
+        v, m = self.variables, self.hypothesis.mzp_gev
+        sqrt_s = cms_frame()[0]
+        quantity = {
+            "vertex_pvalue_min": v[COLUMN["vertex_pvalue"]],
+            "visible_energy_slack_gev": v[COLUMN["e_visible_cms"]] - (sqrt_s - m),
+            "neutral_energy_max_gev": v[COLUMN["e_neutral_lab"]],
+            "pt_mumu_min_gev": v[COLUMN["pt_mumu_cms"]],
+            "visible_recoil_mass2_slack_gev2": m * m - v[COLUMN["recoil_mass2_visible"]],
+            "opening_angle_max_rad": v[COLUMN["opening_angle_cms"]],
+            "cos_theta_recoil_max": np.abs(v[COLUMN["cos_theta_recoil_cms"]]),
+            "dphi_recoil_photon_min_rad": v[COLUMN["dphi_recoil_photon"]],
+            "missing_theta_lab_min_rad": v[COLUMN["theta_recoil_lab"]],
+            "missing_theta_lab_max_rad": v[COLUMN["theta_recoil_lab"]],
+            "pt_projection_sum_min_gev": v[COLUMN["pt_proj_max"]] + v[COLUMN["pt_proj_min"]],
+        }[parameter]
+        return np.unique(np.quantile(quantity, np.linspace(0.0, 1.0, N_CANDIDATES))) if quantity.size else np.empty(0)
+
+
+def optimise_hypothesis(problem: HypothesisProblem) -> MassHypothesis:
+    """Coordinate ascent of eps / sqrt(B) over the cut values, from the current ones."""
+    best = problem.hypothesis
+    best_fom = problem.yields(best).fom
+    for _ in range(MAX_SWEEPS):
+        improved = False
+        for parameter in OPTIMISED:
+            for value in problem.candidates(parameter):
+                trial = dataclasses.replace(best, **{parameter: float(value)})
+                if trial.missing_theta_lab_min_rad >= trial.missing_theta_lab_max_rad:
+                    continue
+                fom = problem.yields(trial).fom
+                if fom > best_fom * (1 + 1e-9):
+                    best, best_fom, improved = trial, fom, True
+        if not improved:
+            break
+    return best
+
+
+def optimise_table(table: CutTable, samples: list[Sample]) -> tuple[CutTable, list[dict]]:
+    """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part."""
+    hypotheses, report = [], []
+    for h in table.hypotheses:
+        train = HypothesisProblem(h, samples, table.window_n_sigma, "train")
+        new = optimise_hypothesis(train)
+        row = {"mzp_gev": h.mzp_gev}
+        for part in ("train", "validation", "all"):
+            problem = train if part == "train" else HypothesisProblem(h, samples, table.window_n_sigma, part)
+            for label, hyp in (("before", h), ("after", new)):
+                y = problem.yields(hyp)
+                row[f"{part}_{label}"] = dataclasses.asdict(y)
+        hypotheses.append(new)
+        report.append(row)
+    return CutTable(tuple(hypotheses), table.window_n_sigma), report

@@ -1,0 +1,65 @@
+"""The figure-of-merit optimisation of the cuts, and the processor reproducing its eps and B."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from coffea import processor
+from coffea.nanoevents import BaseSchema
+
+from belle_mc.production import produce
+from processors.invisible_zprime import InvisibleZPrimeProcessor, event_weight
+from selections.zprime_selection import WINDOW, CutTable, load_cut_table
+from sensitivity.cut_optimisation import load_samples, optimise_table
+
+LUMI_FB = 626.0
+MASSES = (1.0, 4.0)
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    out = tmp_path_factory.mktemp("optimisation_sample")
+    for m in MASSES:
+        produce("signal", 20_000, out, mass=m, seed=5, progress=False)
+    for channel, n in (("kkmc_mumu", 100_000), ("kkmc_tautau", 300_000), ("aafh_eemumu", 100_000)):
+        produce(channel, n, out, seed=5, progress=False)
+    return out / "fileset.json"
+
+
+@pytest.fixture(scope="module")
+def optimised(sample):
+    table = load_cut_table()
+    start = CutTable(tuple(h for h in table.hypotheses if h.mzp_gev in MASSES), table.window_n_sigma)
+    new, report = optimise_table(start, load_samples(sample, LUMI_FB))
+    return start, new, report
+
+
+def test_optimisation_raises_the_figure_of_merit_it_maximises(optimised):
+    start, new, report = optimised
+    for before, after, row in zip(start.hypotheses, new.hypotheses, report):
+        assert after.mzp_gev == before.mzp_gev and after.sigma_recoil_mass2_gev2 == before.sigma_recoil_mass2_gev2
+        assert row["train_after"]["fom"] >= row["train_before"]["fom"]
+        assert row["train_after"]["punzi"] > 0
+
+
+def test_processor_with_the_new_table_reproduces_eps_and_background(sample, optimised):
+    _, new, report = optimised
+    fileset = json.loads(sample.read_text())
+    for entry in fileset.values():
+        entry["files"] = {str(sample.parent / f): t for f, t in entry["files"].items()}
+    runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=BaseSchema, chunksize=50_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = runner(fileset, processor_instance=InvisibleZPrimeProcessor(LUMI_FB, new))
+    for h, row in zip(new.hypotheses, report):
+        signal = next(n for n, e in fileset.items() if e["metadata"].get("mzp") == h.mzp_gev)
+        eps = out[signal]["cutflow_mzp"][h.mzp_mev][WINDOW] / fileset[signal]["metadata"]["n_generated"]
+        background = sum(
+            out[n]["cutflow_mzp"][h.mzp_mev][WINDOW] * event_weight(e["metadata"], LUMI_FB)
+            for n, e in fileset.items()
+            if e["metadata"]["channel"] != "signal"
+        )
+        assert eps == pytest.approx(row["all_after"]["eps"], rel=1e-12)
+        assert background == pytest.approx(row["all_after"]["background"], rel=1e-12, abs=1e-9)
+        assert np.isfinite(row["validation_after"]["fom"])

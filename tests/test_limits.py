@@ -1,0 +1,347 @@
+"""Limits on the invisible Z': yields from the result dict, pyhf workspaces, CLs limits, the script."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyhf
+import pytest
+
+from sensitivity.limits import (
+    CountingExperiment,
+    ResultFormatError,
+    WindowYields,
+    compute_limits,
+    counting_workspace,
+    exact_cls,
+    pseudo_data,
+    reference_coupling,
+    upper_limits,
+    window_yields,
+)
+from sensitivity.zprime_model import branching_fraction_invisible
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "limits.py"
+POISSON_90_ZERO = -math.log(0.10)  # 2.3026 events: CLs = exp(-s) for n = 0, B = 0
+
+
+def _dataset(channel, window_counts, xsec_pb=None, n_generated=None, mzp=None):
+    meta = {"channel": channel}
+    if xsec_pb is not None:
+        meta |= {"xsec_pb": xsec_pb, "n_generated": n_generated}
+    if mzp is not None:
+        meta["mzp"] = mzp
+    output = {"cutflow_mzp": {m: {"pt_mumu": 10 * n + 5, "recoil_mass_window": n} for m, n in window_counts.items()}}
+    return meta, output
+
+
+def hand_made_result(lumi_fb=100.0):
+    """Two signal masses (1 and 2 GeV), a hypothesis without signal (3 GeV), two backgrounds and data."""
+    parts = {
+        "signal_mzp_1p0": _dataset("signal", {1000: 500, 2000: 7, 3000: 0}, xsec_pb=100.0, n_generated=2000, mzp=1.0),
+        "signal_mzp_2p0": _dataset("signal", {1000: 2, 2000: 300, 3000: 1}, xsec_pb=35.0, n_generated=1000, mzp=2.0),
+        "bkg_a": _dataset("kkmc_tautau", {1000: 3, 2000: 0, 3000: 1}, xsec_pb=10.0, n_generated=1000),  # w = 1000
+        "bkg_b": _dataset("aafh_eemumu", {1000: 10, 2000: 4, 3000: 0}, xsec_pb=2.0, n_generated=4000),  # w = 50
+        "data": _dataset("data", {1000: 3400, 2000: 190, 3000: 1000}),
+    }
+    return {
+        "metadata": {
+            "lumi_fb": lumi_fb,
+            "code_version": "test",
+            "dataset_metadata": {k: m for k, (m, _) in parts.items()},
+        },
+        "datasets": {k: o for k, (_, o) in parts.items()},
+    }
+
+
+def toy_yields(background, background_stat, signal_yield_g1, mzp_mev=(2000, 5000)):
+    """WindowYields with chosen B, sigma_B and S(g' = 1) (eps = 0.5 and lumi 1 fb^-1; xsec set to match)."""
+    m = np.asarray(mzp_mev, dtype=np.int64)
+    br = branching_fraction_invisible(m / 1000.0)
+    n_gen = np.full(len(m), 100_000)
+    count = n_gen // 2
+    return WindowYields(
+        mzp_mev=m,
+        lumi_fb=1.0,
+        signal_window_count=count,
+        signal_generated=n_gen,
+        signal_xsec_pb=np.asarray(signal_yield_g1, dtype=float) / (br * 1000.0 * 0.5),
+        background=np.asarray(background, dtype=float),
+        background_stat=np.asarray(background_stat, dtype=float),
+        background_mc_count=np.zeros(len(m), dtype=np.int64),
+        background_by_channel={},
+    )
+
+
+# --- efficiencies and backgrounds --------------------------------------------------------------
+
+
+def test_window_yields_of_a_hand_made_result():
+    y = window_yields(hand_made_result())
+    np.testing.assert_array_equal(y.mzp_mev, [1000, 2000])
+    assert y.skipped_mzp_mev == (3000,)
+    np.testing.assert_allclose(y.efficiency, [500 / 2000, 300 / 1000])
+    np.testing.assert_allclose(y.background, [3 * 1000 + 10 * 50, 4 * 50])  # signal of other masses is not background
+    np.testing.assert_allclose(y.background_stat, [math.sqrt(3 * 1000**2 + 10 * 50**2), math.sqrt(4 * 50**2)])
+    np.testing.assert_array_equal(y.background_mc_count, [13, 4])
+    np.testing.assert_allclose(y.background_by_channel["kkmc_tautau"], [3000, 0])
+    np.testing.assert_array_equal(y.observed_data, [3400, 190])
+    # xsec x BR (about 1/2 at 1 and 2 GeV) x lumi x eps
+    np.testing.assert_allclose(
+        y.signal_yield_g1, [100.0 * 0.5 * 100 * 1000 * 0.25, 35.0 * 0.5 * 100 * 1000 * 0.3], rtol=5e-4
+    )
+    np.testing.assert_allclose(
+        y.signal_yield_g1, y.signal_xsec_pb * branching_fraction_invisible([1.0, 2.0]) * 1e5 * y.efficiency
+    )
+    np.testing.assert_allclose(y.background_effective_mc_count, (y.background / y.background_stat) ** 2)
+    # another luminosity scales signal, background and its uncertainty linearly
+    y2 = window_yields(hand_made_result(), lumi_fb=200.0)
+    np.testing.assert_allclose(y2.background, 2 * y.background)
+    np.testing.assert_allclose(y2.background_stat, 2 * y.background_stat)
+    np.testing.assert_allclose(y2.signal_yield_g1, 2 * y.signal_yield_g1)
+
+
+def _drop(result, *names):
+    for name in names:
+        del result["metadata"]["dataset_metadata"][name], result["datasets"][name]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda r: r.pop("metadata"), "no 'metadata'"),
+        (lambda r: r["metadata"]["dataset_metadata"].pop("bkg_a"), "'bkg_a'"),
+        (lambda r: r["datasets"]["bkg_b"].pop("cutflow_mzp"), "cutflow_mzp"),
+        (lambda r: r["datasets"]["bkg_b"]["cutflow_mzp"].pop(2000), "no hypothesis 2000 MeV"),
+        (lambda r: r["datasets"]["bkg_b"]["cutflow_mzp"][2000].pop("recoil_mass_window"), "recoil_mass_window"),
+        (lambda r: r["metadata"]["dataset_metadata"]["bkg_a"].pop("n_generated"), "n_generated"),
+        (lambda r: _drop(r, "signal_mzp_1p0", "signal_mzp_2p0"), "no signal"),
+    ],
+)
+def test_window_yields_says_what_is_wrong(damage, message):
+    result = hand_made_result()
+    damage(result)
+    with pytest.raises(ResultFormatError, match=message):
+        window_yields(result)
+
+
+def test_pseudo_data_choices():
+    y = window_yields(hand_made_result())
+    np.testing.assert_array_equal(pseudo_data(y), np.rint(y.background))
+    np.testing.assert_array_equal(pseudo_data(y, "data"), [3400, 190])
+    np.testing.assert_array_equal(pseudo_data(y, "poisson", seed=3), pseudo_data(y, "poisson", seed=3))
+    np.testing.assert_array_equal(
+        pseudo_data(y, injected_gprime=0.01), np.rint(y.background + 1e-4 * y.signal_yield_g1)
+    )
+    with pytest.raises(ResultFormatError):
+        pseudo_data(dataclasses.replace(y, observed_data=None), "data")
+
+
+# --- workspaces and limits ---------------------------------------------------------------------
+
+
+def test_workspace_is_valid_pyhf_and_round_trips():
+    spec = counting_workspace(12.0, 50.0, 5.0, 52)
+    ws = pyhf.Workspace(json.loads(json.dumps(spec)))
+    model = ws.model()
+    assert model.config.poi_name == "mu"
+    assert ws.data(model)[0] == 52
+    assert CountingExperiment.from_workspace(ws) == CountingExperiment(12.0, 50.0, 5.0, 52.0)
+    # no MC-stat modifier without background or with a negligible uncertainty
+    for b, sb in ((0.0, 0.0), (1e6, 1.0)):
+        sample = counting_workspace(1.0, b, sb, 0)["channels"][0]["samples"][1]
+        assert sample["modifiers"] == []
+        pyhf.Workspace(counting_workspace(1.0, b, sb, 0)).model()
+
+
+def test_zero_background_zero_observed_gives_the_textbook_2p3_events():
+    limit = upper_limits(counting_workspace(1.0, 0.0, 0.0, 0))
+    assert limit.calculator == "exact"
+    assert limit.observed == pytest.approx(POISSON_90_ZERO, rel=1e-6)
+    np.testing.assert_allclose(limit.expected, POISSON_90_ZERO, rtol=1e-6)
+    # a vanishing background, with or without its MC uncertainty, changes nothing for n = 0
+    assert upper_limits(counting_workspace(1.0, 1e-9, 1e-9, 0)).observed == pytest.approx(POISSON_90_ZERO, rel=1e-4)
+    assert upper_limits(counting_workspace(1.0, 3.0, 1.0, 0)).observed == pytest.approx(POISSON_90_ZERO, rel=1e-6)
+    # the asymptotic formulae are wrong there (1.35 events): why small counts are computed exactly
+    assert upper_limits(counting_workspace(1.0, 0.0, 0.0, 0), calculator="asymptotic").observed < 1.5
+
+
+def test_exact_cls_agrees_with_pyhf_toys():
+    """pyhf's own toy calculator at the exact limit, B = 0, n = 0: CLs = 0.10 within its precision."""
+    spec = counting_workspace(1.0, 0.0, 0.0, 0)
+    ws = pyhf.Workspace(spec)
+    model = ws.model()
+    experiment = CountingExperiment.from_workspace(ws)
+    assert exact_cls(POISSON_90_ZERO, experiment) == pytest.approx(0.10, rel=1e-9)
+    np.random.seed(20240601)  # pyhf's numpy backend samples toys with the global numpy generator
+    ntoys = 1500
+    calc = pyhf.infer.calculators.ToyCalculator(
+        ws.data(model), model, ntoys=ntoys, test_stat="qtilde", track_progress=False
+    )
+    sig_plus_bkg, bkg_only = calc.distributions(POISSON_90_ZERO)
+    _, _, cls = calc.pvalues(calc.teststatistic(POISSON_90_ZERO), sig_plus_bkg, bkg_only)
+    assert float(cls) == pytest.approx(0.10, abs=3 * math.sqrt(0.1 * 0.9 / ntoys))
+
+
+@pytest.mark.parametrize(("background", "background_stat"), [(1000.0, 0.0), (1000.0, 50.0), (400.0, 40.0)])
+def test_exact_and_asymptotic_agree_for_large_counts(background, background_stat):
+    spec = counting_workspace(30.0, background, background_stat, round(background))
+    exact = upper_limits(spec, calculator="exact")
+    asymptotic = upper_limits(spec, calculator="asymptotic")
+    assert asymptotic.calculator == "asymptotic"
+    assert asymptotic.observed == pytest.approx(exact.observed, rel=0.02)
+    assert asymptotic.expected[2] == pytest.approx(exact.expected[2], rel=0.02)
+    np.testing.assert_allclose(asymptotic.expected[1:4], exact.expected[1:4], rtol=0.06)
+    for limit in (exact, asymptotic):
+        assert np.all(np.diff(limit.expected) > 0)
+
+
+def test_asymptotic_limits_with_a_million_background_events():
+    """pyhf's default SLSQP fits stop at their start here and give false CLs zeros; bands must stay Gaussian-like."""
+    b, sb = 1e6, 5e4
+    total = math.sqrt(b + sb**2)
+    limit = upper_limits(counting_workspace(10 * total, b, sb, b), calculator="asymptotic")
+    assert limit.expected[2] == pytest.approx(1.645 / 10, rel=0.03)  # median: 1.645 sigma for CLs = 0.1
+    assert np.all(np.diff(limit.expected) > 0)
+    assert limit.expected[4] / limit.expected[2] == pytest.approx(2.0, rel=0.08)  # Gaussian: 3.30 / 1.645
+
+
+def test_our_optimizer_reproduces_pyhf_on_its_own_example():
+    """The pyhf docstring example of toms748_scan (SLSQP there) comes out the same with L-BFGS-B."""
+    from pyhf.infer.intervals.upper_limits import toms748_scan
+
+    from sensitivity.limits import BoundedQuasiNewtonOptimizer, _pyhf_optimizer
+
+    before = pyhf.get_backend()[1]
+    model = pyhf.simplemodels.uncorrelated_background(signal=[12.0, 11.0], bkg=[50.0, 52.0], bkg_uncertainty=[3.0, 7.0])
+    data = pyhf.tensorlib.astensor([51, 48] + model.config.auxdata)
+    with _pyhf_optimizer(BoundedQuasiNewtonOptimizer()):
+        observed, expected = toms748_scan(data, model, 0.01, 5.0, rtol=0.01)
+    assert pyhf.get_backend()[1] is before  # restored
+    assert float(observed) == pytest.approx(1.01156939, rel=2e-3)
+    np.testing.assert_allclose(
+        [float(e) for e in expected], [0.5600747, 0.75702605, 1.06234693, 1.50116923, 2.05078912], rtol=3e-3
+    )
+
+
+def test_limit_does_not_depend_on_the_signal_normalisation():
+    a = upper_limits(counting_workspace(10.0, 200.0, 20.0, 210))
+    b = upper_limits(counting_workspace(40.0, 200.0, 20.0, 210))
+    assert b.observed == pytest.approx(a.observed / 4, rel=1e-3)
+    np.testing.assert_allclose(b.expected, a.expected / 4, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("signal_yield_g1", "background", "expected"),
+    # rough limit 2.3 + 2 sqrt(B) events; g'_ref = next of 1, 2, 5 x 10^k above sqrt(rough / S1)
+    [(3e5, 0.0, 0.005), (2.3 / 0.04, 0.0, 0.2), (2e6, 5e5, 0.05), (7.0, 2.0, 1.0)],
+)
+def test_reference_coupling_is_a_round_number_near_the_sensitivity(signal_yield_g1, background, expected):
+    assert reference_coupling(signal_yield_g1, background, 0.0, background) == pytest.approx(expected, rel=1e-9)
+
+
+def test_compute_limits_converts_mu_to_events_xsec_and_gprime():
+    y = toy_yields([400.0, 2.0], [20.0, 0.5], [1e6, 1e5])
+    table = compute_limits(y)
+    assert table.calculator == ("asymptotic", "exact")
+    for key in ("obs", "exp"):
+        np.testing.assert_allclose(table.gprime[key], np.sqrt(table.mu[key]))
+        np.testing.assert_allclose(table.events[key], table.mu[key] * y.signal_yield_g1)
+        np.testing.assert_allclose(table.xsec_br_pb[key], table.events[key] / (y.lumi_fb * 1000 * y.efficiency))
+    # the table's workspaces give the same limit, in units of the reference coupling
+    for i, m in enumerate(y.mzp_mev):
+        limit = upper_limits(table.workspaces[int(m)])
+        assert limit.expected[2] * table.gprime_ref[i] ** 2 == pytest.approx(table.mu["exp"][i], rel=1e-4)
+    rows = table.rows()
+    assert rows[1]["calculator"] == "exact" and rows[1]["gprime_exp"] == pytest.approx(table.gprime["exp"][1])
+
+
+def test_zero_efficiency_gives_no_limit():
+    y = dataclasses.replace(toy_yields([10.0, 10.0], [1.0, 1.0], [1e4, 1e4]), signal_window_count=np.array([0, 50_000]))
+    table = compute_limits(y)
+    assert np.isnan(table.gprime["obs"][0]) and np.isfinite(table.gprime["obs"][1])
+    assert list(table.workspaces) == [5000]
+    assert table.calculator[0] == "none"
+
+
+@pytest.mark.parametrize("observation", ["asimov", "poisson"])
+def test_injected_signal_is_not_excluded_at_its_true_coupling(observation):
+    """Pseudo-data = B + S(g0): the observed limit lies above g0, though the median expected one is below it."""
+    g0 = 0.01
+    y = toy_yields([400.0, 2.0], [20.0, 0.5], [1e6, 2e5])  # S(g0) = 100 (5 sigma) and 20 events
+    observed = pseudo_data(y, observation, seed=11, injected_gprime=g0)
+    table = compute_limits(y, observed, observation=observation)
+    assert np.all(table.gprime["exp"] < g0)
+    assert np.all(table.gprime["obs"] > g0)
+
+
+# --- the script --------------------------------------------------------------------------------
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("limits_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_writes_table_workspaces_and_plot(tmp_path, capsys):
+    pickle_path = tmp_path / "tiny.pkl"
+    pickle_path.write_bytes(pickle.dumps(hand_made_result(lumi_fb=1.0)))  # B = 35 (pyhf asymptotic) and 2 (exact)
+    out = tmp_path / "limits"
+    assert _load_script().main([str(pickle_path), "--output", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+
+    lines = (out / "limits.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 and lines[0].startswith("mzp_gev,mzp_mev,")
+    document = json.loads((out / "limits.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert document["skipped_mzp_mev"] == [3000] and document["cl"] == 0.9
+    rows = {row["mzp_mev"]: row for row in document["limits"]}
+    assert set(rows) == {1000, 2000}
+    assert rows[1000]["background"] == pytest.approx(35.0) and rows[1000]["efficiency"] == pytest.approx(0.25)
+    assert rows[2000]["background_aafh_eemumu"] == pytest.approx(2.0)
+    assert (rows[1000]["calculator"], rows[2000]["calculator"]) == ("asymptotic", "exact")
+    for m, row in rows.items():
+        assert row["gprime_exp_m2"] < row["gprime_exp"] < row["gprime_exp_p2"]
+        ws = pyhf.Workspace(json.loads((out / row["workspace"]).read_text()))
+        assert row["workspace"] == f"workspaces/mzp_{m}.json"
+        model = ws.model()
+        assert ws.data(model)[0] == row["observed_count"]
+        assert upper_limits(ws).expected[2] * row["gprime_ref"] ** 2 == pytest.approx(row["mu_exp"], rel=1e-4)
+    png = out / "gprime_limit.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_script_fails_with_one_line_on_a_bad_input(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "missing.pkl")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "missing.pkl: no such file" in proc.stderr
+
+    main = _load_script().main
+    garbage = tmp_path / "garbage.pkl"
+    garbage.write_bytes(b"this is not a pickle")
+    not_a_dict = tmp_path / "list.pkl"
+    not_a_dict.write_bytes(pickle.dumps([1, 2, 3]))
+    no_metadata = tmp_path / "nometa.pkl"
+    no_metadata.write_bytes(pickle.dumps({"datasets": {}}))
+    for path in (garbage, not_a_dict, no_metadata):
+        assert main([str(path), "--output", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,288 @@
+"""The Punzi-loss network (sensitivity/punzi_net.py): the loss against its formula, gradients,
+seeded training on a small synthetic sample, save/load, feature files and selected histograms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from selections.zprime_selection import CutTable, load_cut_table  # noqa: E402
+from selections.zprime_variables import NETWORK_FEATURES  # noqa: E402
+from sensitivity import punzi_net as pn  # noqa: E402
+
+# --- the loss -------------------------------------------------------------------------------------
+
+# Six events, two mass hypotheses. Events 0-2 are signal, 3-5 background (weights 8, 4, 14).
+Y = [1.0, 0.5, 0.8, 0.25, 0.5, 0.5]
+WEIGHTS = [0.0, 0.0, 0.0, 8.0, 4.0, 14.0]
+SIGNAL_MASK = [[1, 1, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0]]  # signal of mass m in the window of m
+BACKGROUND_MASK = [[0, 0, 0, 1, 1, 0], [0, 0, 0, 0, 1, 1]]  # background in the window of m
+N_GENERATED = [10.0, 4.0]
+# eps0 = (1.0 + 0.5) / 10 = 0.15          B0 = 8 * 0.25 + 4 * 0.5 = 4   (sqrt 2)
+# eps1 = 0.8 / 4 = 0.2                    B1 = 4 * 0.5 + 14 * 0.5 = 9   (sqrt 3)
+# With a = b = 3, b^2 + 4 a sqrt(B) + 4 B = (2 sqrt(B) + 3)^2, so
+# S_min = 9/8 + 81/13 + 3 sqrt(B) + 1.5 (2 sqrt(B) + 3) = 5.625 + 81/13 + 6 sqrt(B):
+#   S0 = 17.625 + 81/13 = 23.855769230769..., sigma0 = S0 / 0.15 = 159.038461538...
+#   S1 = 23.625 + 81/13 = 29.855769230769..., sigma1 = S1 / 0.2  = 149.278846153...
+HAND_SIGMA = [159.03846153846155, 149.27884615384616]
+HAND_LOSS = 154.15865384615384
+
+
+def _tensors(dtype=torch.float64):
+    return (
+        torch.tensor(Y, dtype=dtype),
+        torch.tensor(WEIGHTS, dtype=torch.float64),
+        torch.tensor(SIGNAL_MASK, dtype=torch.bool),
+        torch.tensor(BACKGROUND_MASK, dtype=torch.bool),
+        torch.tensor(N_GENERATED, dtype=torch.float64),
+    )
+
+
+def test_punzi_loss_equals_hand_computed_numbers():
+    eps, background, sigma = pn.punzi_terms(*_tensors(), a=3.0, b=3.0)
+    assert eps.tolist() == pytest.approx([0.15, 0.2], rel=1e-14)
+    assert background.tolist() == pytest.approx([4.0, 9.0], rel=1e-14)
+    assert sigma.tolist() == pytest.approx(HAND_SIGMA, rel=1e-13)
+    assert pn.punzi_loss(*_tensors(), a=3.0, b=3.0).item() == pytest.approx(HAND_LOSS, rel=1e-13)
+    # the luminosity divides sigma_min
+    assert pn.punzi_loss(*_tensors(), a=3.0, b=3.0, lumi=2.0).item() == pytest.approx(HAND_LOSS / 2, rel=1e-13)
+
+
+def test_punzi_loss_default_constants_follow_the_formula():
+    a, b = 3.0, 1.28155
+    assert (pn.PUNZI_A, pn.PUNZI_B) == (a, b)
+
+    def sigma_min(eps, background):
+        s = (
+            a * a / 8
+            + 9 * b * b / 13
+            + a * math.sqrt(background)
+            + b / 2 * math.sqrt(b * b + 4 * a * math.sqrt(background) + 4 * background)
+        )
+        return s / eps
+
+    expected = (sigma_min(0.15, 4.0) + sigma_min(0.2, 9.0)) / 2
+    assert pn.punzi_loss(*_tensors()).item() == pytest.approx(expected, rel=1e-13)
+    # float32 outputs are summed in the precision of the weights
+    assert pn.punzi_loss(*_tensors(torch.float32)).item() == pytest.approx(expected, rel=1e-7)
+    # no background in the window: S_min = a^2/8 + 9 b^2/13 + b^2/2 exactly
+    y, w, sig, _, n = _tensors()
+    none = torch.zeros_like(sig)
+    assert pn.punzi_terms(y, w, sig, none, n)[2].tolist() == pytest.approx(
+        [(a * a / 8 + 9 * b * b / 13 + b * b / 2) / e for e in (0.15, 0.2)], rel=1e-13
+    )
+
+
+def test_punzi_loss_gradients_are_finite_and_nonzero():
+    y, w, sig, bkg, n = _tensors()
+    y.requires_grad_(True)
+    pn.punzi_loss(y, w, sig, bkg, n).backward()
+    grad = y.grad
+    assert torch.isfinite(grad).all()
+    assert (grad[:3] < 0).all(), "more signal output lowers the loss"
+    assert (grad[3:] > 0).all(), "more background output raises it"
+    # also where a window has no background (sqrt(B) at B = 0)
+    y2 = torch.tensor(Y, dtype=torch.float64, requires_grad=True)
+    pn.punzi_loss(y2, w, sig, torch.zeros_like(bkg), n).backward()
+    assert torch.isfinite(y2.grad).all() and (y2.grad[:3] != 0).all()
+    # through the network: every parameter gets a finite gradient, some non-zero
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = pn.build_network()
+    out = net(torch.linspace(-1, 1, 6 * 14).reshape(6, 14)).squeeze(1)
+    pn.punzi_loss(out, w, sig, bkg, n).backward()
+    grads = [p.grad for p in net.parameters()]
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_network_layout_is_the_talks():
+    net = pn.build_network()
+    linear = [(name, m) for name, m in net.named_children() if isinstance(m, torch.nn.Linear)]
+    assert [name for name, _ in linear] == list(pn.LAYER_NAMES)
+    assert linear[0][0] == "input" and linear[0][1].out_features == 32
+    assert [m.in_features for _, m in linear] == [14, 32, 64, 64, 32, 16, 8]
+    assert [m.out_features for _, m in linear] == [32, 64, 64, 32, 16, 8, 1]
+    out = net(torch.randn(5, 14))
+    assert out.shape == (5, 1) and ((out > 0) & (out < 1)).all()
+
+
+# --- training on a synthetic sample -------------------------------------------------------------
+
+
+def _cut_table() -> CutTable:
+    """The 1 and 2 GeV hypotheses of the committed table (windows 1 +- 0.98 and 4 +- 1.09 GeV^2)."""
+    table = load_cut_table()
+    return CutTable(tuple(h for h in table.hypotheses if h.mzp_gev in (1.0, 2.0)), table.window_n_sigma)
+
+
+N_GEN = {1.0: 800, 2.0: 800}
+
+
+def _synthetic(seed: int = 3) -> pd.DataFrame:
+    """Signal of 1 and 2 GeV (features around +0.8) and background (around -0.8), separable on two features."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for mass, n in ((1.0, 600), (2.0, 600), (None, 1500)):
+        x = rng.normal(size=(n, len(NETWORK_FEATURES)))
+        x[:, :2] += -0.8 if mass is None else 0.8
+        frame = pd.DataFrame(x, columns=list(NETWORK_FEATURES))
+        frame["recoil_mass2"] = rng.uniform(-1.0, 6.0, n) if mass is None else rng.normal(mass**2, 0.3, n)
+        frame["weight"] = 0.5 if mass is None else 0.01
+        frame["mzp_true_gev"] = np.nan if mass is None else mass
+        frame["dataset"] = "bkg" if mass is None else f"signal_{mass:g}"
+        frame["event_index"] = np.arange(n)
+        parts.append(frame)
+    out = pd.concat(parts, ignore_index=True)
+    out["dataset"] = out["dataset"].astype("category")
+    return out
+
+
+SMALL = pn.TrainingConfig(
+    seed=5, bce_epochs=2, bce_batch_size=256, punzi_epochs=40, punzi_batch_size=None, punzi_lr=3e-3
+)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    table, cuts = _synthetic(), _cut_table()
+    n_gen = np.array([N_GEN[h.mzp_gev] for h in cuts.hypotheses], dtype=float)
+    return table, cuts, n_gen, pn.train(table, cuts, n_gen, SMALL)
+
+
+def test_training_reduces_the_loss_and_separates(trained):
+    table, cuts, n_gen, model = trained
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        untrained = pn.PunziNet(pn.build_network(), model.scaling, {}, SMALL)
+    before = pn.full_batch_punzi_loss(untrained, table, cuts, n_gen)
+    after = pn.full_batch_punzi_loss(model, table, cuts, n_gen)
+    assert after < 0.5 * before
+    assert model.history["punzi"][-1] < model.history["punzi"][0]
+    assert model.history["bce"][-1] < model.history["bce"][0]
+    y = pn.apply(model, table)
+    signal = table["mzp_true_gev"].notna().to_numpy()
+    assert y[signal].mean() > y[~signal].mean() + 0.3
+    assert set(model.thresholds) == {1000, 2000} and all(0 <= t < 1 for t in model.thresholds.values())
+
+
+def test_training_is_reproducible(trained):
+    table, cuts, n_gen, model = trained
+    again = pn.train(table, cuts, n_gen, SMALL)
+    first, second = model.network.state_dict(), again.network.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert again.thresholds == model.thresholds
+    other = pn.train(table, cuts, n_gen, pn.TrainingConfig(**{**SMALL.__dict__, "seed": 6}))
+    assert not all(torch.equal(first[k], other.network.state_dict()[k]) for k in first)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    table, _, _, model = trained
+    path = model.save(tmp_path / "net" / "model.pt")
+    loaded = pn.PunziNet.load(path)
+    assert np.array_equal(pn.apply(loaded, table), pn.apply(model, table))
+    assert loaded.thresholds == model.thresholds
+    assert loaded.config == model.config
+    assert loaded.scaling.names == tuple(NETWORK_FEATURES)
+    assert np.array_equal(loaded.scaling.mean, model.scaling.mean) and np.array_equal(
+        loaded.scaling.std, model.scaling.std
+    )
+    raw = torch.load(path, weights_only=True)
+    assert raw["feature_names"] == list(NETWORK_FEATURES) and raw["config"]["seed"] == SMALL.seed
+
+
+def test_thresholds_and_selected_histograms(trained):
+    table, cuts, n_gen, model = trained
+    y = pn.apply(model, table)
+    rows = pn.network_yields(model, table, cuts, n_gen, y)
+    selected = pn.network_selected(model, table, cuts, y)
+    assert set(selected) == {"bkg", "signal_1", "signal_2"}
+    signal_mask, background_mask = pn.window_masks(table, cuts)
+    for i, (h, row) in enumerate(zip(cuts.hypotheses, rows)):
+        passed = y > model.thresholds[h.mzp_mev]
+        assert row["eps"] == pytest.approx(np.count_nonzero(passed & signal_mask[i]) / n_gen[i])
+        assert row["background"] == pytest.approx(0.5 * np.count_nonzero(passed & background_mask[i]))
+        assert row["punzi"] == pytest.approx(row["eps"] / (1.5 + math.sqrt(row["background"])))
+        hist_bkg = selected["bkg"]["recoil_mass2_selected"][{"mzp_mev": hist_index(h.mzp_mev)}]
+        bkg_rows = (table["dataset"] == "bkg").to_numpy() & passed
+        assert hist_bkg.sum(flow=True).value == pytest.approx(0.5 * np.count_nonzero(bkg_rows))
+        assert hist_bkg.sum(flow=True).variance == pytest.approx(0.25 * np.count_nonzero(bkg_rows))
+        assert selected["bkg"]["cutflow_mzp"][h.mzp_mev]["recoil_mass_window"] == np.count_nonzero(
+            passed & background_mask[i]
+        )
+
+
+def hist_index(mzp_mev: int):
+    import hist
+
+    return hist.loc(mzp_mev)
+
+
+def test_choose_thresholds_removes_background_below_the_signal():
+    cuts = _cut_table()
+    table = _synthetic()
+    is_signal = table["mzp_true_gev"].notna().to_numpy()
+    rng = np.random.default_rng(1)
+    y = np.where(is_signal, rng.uniform(0.2, 1.0, len(table)), rng.uniform(0.0, 0.3, len(table)))
+    n_gen = np.array([800.0, 800.0])
+    thresholds = pn.choose_thresholds(y, table, cuts, n_gen)
+    signal_mask, background_mask = pn.window_masks(table, cuts)
+    for i, h in enumerate(cuts.hypotheses):
+        t = thresholds[h.mzp_mev]
+        assert not (y[background_mask[i]] > t).any(), "all background MC removed"
+        assert np.count_nonzero(y[signal_mask[i]] > t) >= 0.85 * np.count_nonzero(y[signal_mask[i]] > 0.3)
+
+
+# --- feature files and halves -------------------------------------------------------------------
+
+
+def test_load_features_orders_chunks_and_splits_halves(tmp_path):
+    def chunk(dataset, stem, start, stop, weight, mass):
+        n = stop - start
+        columns = {name: np.full(n, 0.5) for name in NETWORK_FEATURES}
+        columns["recoil_mass2"] = np.arange(start, stop, dtype=float)
+        columns["weight"] = np.full(n, weight)
+        columns["mzp_true_gev"] = np.full(n, mass)
+        table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
+        (tmp_path / dataset).mkdir(exist_ok=True)
+        pq.write_table(table, tmp_path / dataset / f"{stem}_{start}_{stop}.parquet")
+
+    # entry 100000 comes after entry 20000 (numeric, not string, order)
+    chunk("bkg", "bkg_0000", 100000, 100003, 3.0, np.nan)
+    chunk("bkg", "bkg_0000", 20000, 20002, 3.0, np.nan)
+    chunk("bkg", "bkg_0000", 0, 3, 3.0, np.nan)
+    chunk("sig", "sig_0000", 0, 4, 1.0, 2.0)
+    table = pn.load_features(tmp_path)
+    bkg = table[table["dataset"] == "bkg"]
+    assert bkg["recoil_mass2"].tolist() == [0, 1, 2, 20000, 20001, 100000, 100001, 100002]
+    assert bkg["event_index"].tolist() == list(range(8))
+    train, validation = pn.select_part(table, "train"), pn.select_part(table, "validation")
+    assert len(train) + len(validation) == len(table)
+    assert train[train["dataset"] == "bkg"]["recoil_mass2"].tolist() == [0, 2, 20001, 100001]
+    assert (train[train["dataset"] == "bkg"]["weight"] == 6.0).all() and (
+        validation[validation["dataset"] == "sig"]["weight"] == 2.0
+    ).all()
+    meta = {
+        "sig": {"channel": "signal", "mzp": 2.0, "n_generated": 10},
+        "bkg": {"channel": "kkmc_mumu", "n_generated": 7},
+    }
+    cuts = _cut_table()
+    assert pn.generated_per_mass(
+        {**meta, "sig1": {"channel": "signal", "mzp": 1.0, "n_generated": 4}}, cuts, "train"
+    ).tolist() == [2.0, 5.0]
+    with pytest.raises(ValueError, match="1000"):
+        pn.generated_per_mass(meta, cuts)
+    with pytest.raises(ValueError, match="no feature files"):
+        pn.load_features(tmp_path / "nothing")
+    # a left-over chunk of a run with another chunk size is refused, not counted twice
+    chunk("bkg", "bkg_0000", 0, 20002, 3.0, np.nan)
+    with pytest.raises(ValueError, match="overlap"):
+        pn.load_features(tmp_path)
