@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{'m [GeV]':>7} {'part':>10}  {'eps':>13}  {'B':>19}  {'eps/sqrt(B)':>19}")
     for row in report:
+        if "skipped" in row:
+            print(f"{row['mzp_gev']:>7g}  skipped: {row['skipped']}")
+            continue
         for part in ("train", "validation"):
             b, a = row[f"{part}_before"], row[f"{part}_after"]
             print(

@@ -34,7 +34,7 @@ if str(REPO) not in sys.path:  # run as a file from anywhere: import the checkou
     sys.path.insert(0, str(REPO))
 
 from processors.invisible_zprime import event_weight  # noqa: E402
-from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table  # noqa: E402
+from selections.zprime_selection import DEFAULT_CUT_TABLE, CutTable, load_cut_table  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
 
 CSV_COLUMNS = (
@@ -101,6 +101,18 @@ def plot_fom(rows: list[dict], path: Path, lumi_fb: float) -> None:
         plt.close(fig)
 
 
+def hypotheses_with_signal(cut_table: CutTable, dataset_metadata: dict) -> CutTable:
+    """The cut table restricted to the masses that have a signal sample (the others cannot be trained on)."""
+    masses = {m["mzp"] for m in dataset_metadata.values() if m.get("channel") == "signal"}
+    kept = tuple(h for h in cut_table.hypotheses if h.mzp_gev in masses)
+    if not kept:
+        raise ValueError("the fileset has no signal sample at any mass of the cut table")
+    dropped = [h.mzp_gev for h in cut_table.hypotheses if h.mzp_gev not in masses]
+    if dropped:
+        print(f"no signal sample at {dropped} GeV: the network is trained and evaluated at the other masses")
+    return CutTable(kept, cut_table.window_n_sigma)
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = pn.TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if not any(args.features.glob("*/*.parquet")):
             make_features(args.features, args.pickle, args.fileset, args.lumi, args.cut_table)
         dataset_metadata = {k: v["metadata"] for k, v in json.loads(args.fileset.read_text()).items()}
+        cut_table = hypotheses_with_signal(cut_table, dataset_metadata)
         table = pn.load_features(args.features)
         check_weights(table, dataset_metadata, args.lumi)
     except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as err:

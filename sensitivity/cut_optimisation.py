@@ -183,9 +183,16 @@ def optimise_hypothesis(problem: HypothesisProblem) -> MassHypothesis:
 
 
 def optimise_table(table: CutTable, samples: list[Sample]) -> tuple[CutTable, list[dict]]:
-    """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part."""
+    """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part.
+
+    Hypotheses without a signal sample of their mass keep their values (reported as skipped).
+    """
     hypotheses, report = [], []
     for h in table.hypotheses:
+        if not any(s.channel == "signal" and s.mzp_gev == h.mzp_gev for s in samples):
+            hypotheses.append(h)  # nothing to optimise on: the values stay
+            report.append({"mzp_gev": h.mzp_gev, "skipped": "no signal sample of this mass"})
+            continue
         train = HypothesisProblem(h, samples, table.window_n_sigma, "train")
         new = optimise_hypothesis(train)
         row = {"mzp_gev": h.mzp_gev}
