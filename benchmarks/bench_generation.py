@@ -28,18 +28,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import awkward  # noqa: E402
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
 import uproot  # noqa: E402
 
 from belle_mc.channels import CHANNELS  # noqa: E402
+from machine import machine_info  # noqa: E402
 from belle_mc.montecarlo import integrate  # noqa: E402
 from belle_mc.ntuple import COMPRESSION, DEFAULT_COMPRESSION, NtupleWriter  # noqa: E402
 from belle_mc.production import (  # noqa: E402
@@ -146,19 +142,6 @@ def bench_compression(name: str, n_events: int, workdir: Path) -> dict:
     for comp in result:
         result[comp]["read_speed_vs_zlib"] = result[comp]["read_events_per_s"] / result["zlib"]["read_events_per_s"]
     return result
-
-
-def machine_info(cpu: int) -> dict:
-    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    except OSError:
-        commit = ""
-    return {
-        "cpu_model": model, "cpus_online": os.cpu_count(), "pinned_to_cpu": cpu, "git_commit": commit,
-        "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-        "uproot": uproot.__version__, "awkward": awkward.__version__, "load_average_at_start": os.getloadavg(),
-    }
 
 
 def print_tables(result: dict) -> None:

@@ -31,26 +31,28 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
-import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import awkward as ak  # noqa: E402
-import coffea  # noqa: E402
 import numpy as np  # noqa: E402
 import uproot  # noqa: E402
 import vector  # noqa: E402
 from coffea import processor  # noqa: E402
 from coffea.nanoevents import BaseSchema  # noqa: E402
 
+from machine import machine_info  # noqa: E402
 from processors.invisible_zprime import InvisibleZPrimeProcessor  # noqa: E402
 from processors.ntuple_schema import dimuon_branches, flat_buffers  # noqa: E402
 from selections.beams import beam_four_momenta_lab  # noqa: E402
 from selections.constants import MUON_MASS_GEV  # noqa: E402
-from selections.zprime_selection import load_cut_table, selection_codes  # noqa: E402
+from selections.zprime_selection import load_cut_table  # noqa: E402
 from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from run import uproot_options  # noqa: E402  (run.py's options: memory-mapped local files, no uproot caches)
 
 TARGET_RATIO = 0.7
 
@@ -71,8 +73,6 @@ def best_of(repeats: int, fn) -> tuple[float, object]:
     return best, out
 
 
-UPROOT_OPTIONS = {"handler": uproot.MemmapSource, "array_cache": None, "object_cache": None}
-"""run.py's uproot options for local files (run.uproot_options); the raw read uses the same memory-mapped source."""
 
 
 def raw_read(files, chunksize: int) -> int:
@@ -97,7 +97,7 @@ class ReadOnlyProcessor(processor.ProcessorABC):
 def run_processor(fileset: dict, chunksize: int, preload: bool, instance=None) -> int:
     fs = {name: {**entry, **({"preload": dimuon_branches()} if preload else {})} for name, entry in fileset.items()}
     runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=BaseSchema, chunksize=chunksize)
-    out = runner(fs, processor_instance=instance or InvisibleZPrimeProcessor(626.0), uproot_options=UPROOT_OPTIONS)
+    out = runner(fs, processor_instance=instance or InvisibleZPrimeProcessor(626.0), uproot_options=uproot_options(fs))
     return out["n"] if "n" in out else sum(d["cutflow"]["all"] for d in out.values())
 
 
@@ -151,16 +151,6 @@ def vector_vs_kernel(files) -> dict:
         "max_abs_diff_recoil_mass2_gev2": float(np.max(np.abs(m2_vec - variables[COLUMN["recoil_mass2"]]))),
         "max_abs_diff_e_mumu_cms_gev": float(np.max(np.abs(e_vec - variables[COLUMN["e_mumu_cms"]]))),
     }
-
-
-def machine_info(cpu: int) -> dict:
-    model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    return {
-        "cpu_model": model, "pinned_to_cpu": cpu, "git_commit": commit, "python": platform.python_version(),
-        "coffea": coffea.__version__, "uproot": uproot.__version__, "awkward": ak.__version__,
-        "load_average_at_start": os.getloadavg(),
-    }  # fmt: skip
 
 
 def main() -> None:

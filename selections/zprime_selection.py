@@ -92,6 +92,7 @@ class MassHypothesis:
 
 
 _PARAMETERS = tuple(f.name for f in dataclasses.fields(MassHypothesis))
+"""Cut values in declaration order, which is the order the kernel indexes them (p[0] ... p[12])."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,9 +117,13 @@ class CutTable:
     def masses_mev(self) -> list[int]:
         return [h.mzp_mev for h in self.hypotheses]
 
+    def in_window(self, recoil_mass2: np.ndarray, hypothesis: MassHypothesis) -> np.ndarray:
+        """Where |M^2 - m^2| < window_n_sigma sigma(m): the recoil-mass window of ``hypothesis`` (GeV^2)."""
+        return np.abs(recoil_mass2 - hypothesis.mzp_gev**2) < self.window_n_sigma * hypothesis.sigma_recoil_mass2_gev2
+
     def parameter_matrix(self) -> np.ndarray:
         """Cut values as a float64 array [n_hypotheses, n_parameters] in the kernel's parameter order."""
-        return np.array([[getattr(h, p) for p in _KERNEL_PARAMETERS] for h in self.hypotheses], dtype=np.float64)
+        return np.array([[getattr(h, p) for p in _PARAMETERS] for h in self.hypotheses], dtype=np.float64)
 
     def to_json(self) -> dict:
         return {"window_n_sigma": self.window_n_sigma, "hypotheses": [dataclasses.asdict(h) for h in self.hypotheses]}
@@ -149,12 +154,6 @@ N_CUTS = len(CUTS)
 CODE_ALL_CUTS = N_CUTS
 CODE_IN_WINDOW = N_CUTS + 1
 
-_KERNEL_PARAMETERS = (
-    "mzp_gev", "sigma_recoil_mass2_gev2", "vertex_pvalue_min", "visible_energy_slack_gev", "neutral_energy_max_gev",
-    "pt_mumu_min_gev", "visible_recoil_mass2_slack_gev2", "opening_angle_max_rad", "cos_theta_recoil_max",
-    "dphi_recoil_photon_min_rad", "missing_theta_lab_min_rad", "missing_theta_lab_max_rad", "pt_projection_sum_min_gev",
-)  # fmt: skip
-"""Cut values in the order the kernel indexes them (p[0] ... p[12])."""
 _ECL_MIN_RAD = det.ECL_REGIONS_RAD[0][0]
 _ECL_MAX_RAD = det.ECL_REGIONS_RAD[-1][1]
 

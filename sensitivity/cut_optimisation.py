@@ -110,7 +110,7 @@ class HypothesisProblem:
     def __init__(self, hypothesis: MassHypothesis, samples: list[Sample], window_n_sigma: float, part: str):
         self.hypothesis = hypothesis
         self.window_n_sigma = window_n_sigma
-        half = window_n_sigma * hypothesis.sigma_recoil_mass2_gev2
+        window = CutTable((hypothesis,), window_n_sigma)
         signal = [s for s in samples if s.channel == "signal" and s.mzp_gev == hypothesis.mzp_gev]
         if not signal:
             raise ValueError(f"no signal sample of mass {hypothesis.mzp_gev} GeV")
@@ -120,7 +120,7 @@ class HypothesisProblem:
         self.background_weights = np.array([_part(s, part)[1] for s in backgrounds])
         for index, s in [(-1, s) for s in signal] + list(enumerate(backgrounds)):
             variables, _, n_gen = _part(s, part)
-            inside = variables[:, np.abs(variables[COLUMN["recoil_mass2"]] - hypothesis.mzp_gev**2) < half]
+            inside = variables[:, window.in_window(variables[COLUMN["recoil_mass2"]], hypothesis)]
             if index < 0:
                 self.n_signal_generated += n_gen
             columns.append(inside)

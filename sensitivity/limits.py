@@ -60,6 +60,7 @@ from numpy.typing import NDArray
 from pyhf.infer.intervals.upper_limits import toms748_scan
 from scipy import optimize, special, stats
 
+from processors.invisible_zprime import event_weight
 from sensitivity.zprime_model import branching_fraction_invisible
 
 CONFIDENCE_LEVEL = 0.90
@@ -226,7 +227,7 @@ def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> Wi
             signal_generated[mzp_mev] = signal_generated.get(mzp_mev, 0) + n_generated
             signal_xsec[mzp_mev] = xsec_pb
             continue
-        weight = xsec_pb * lumi_fb * PB_PER_FB_INVERSE / n_generated
+        weight = event_weight(meta, lumi_fb)
         background += counts * weight
         background_var += counts * weight**2
         background_mc += counts

@@ -357,7 +357,7 @@ def window_masks(table: pd.DataFrame, cut_table: CutTable) -> tuple[np.ndarray, 
     signal = np.zeros((len(cut_table.hypotheses), len(table)), dtype=bool)
     bkg = np.zeros_like(signal)
     for i, h in enumerate(cut_table.hypotheses):
-        inside = np.abs(m2 - h.mzp_gev**2) < cut_table.window_n_sigma * h.sigma_recoil_mass2_gev2
+        inside = cut_table.in_window(m2, h)
         signal[i] = inside & (true_mev == h.mzp_mev)
         bkg[i] = inside & background
     return signal, bkg
@@ -724,7 +724,7 @@ def network_selected(
         for hyp in cut_table.hypotheses:
             passed = rows & (y > model.thresholds[hyp.mzp_mev])
             h.fill(np.full(np.count_nonzero(passed), hyp.mzp_mev), m2[passed], weight=weight[passed])
-            inside = passed & (np.abs(m2 - hyp.mzp_gev**2) < cut_table.window_n_sigma * hyp.sigma_recoil_mass2_gev2)
+            inside = passed & cut_table.in_window(m2, hyp)
             cutflow[hyp.mzp_mev] = {
                 "network": int(np.count_nonzero(passed)),
                 "recoil_mass_window": int(np.count_nonzero(inside)),
