@@ -8,7 +8,8 @@ next to it.
 
 Method: only events inside the (fixed) window of a hypothesis can change eps or B, so they
 are selected once; the cut values then go through coordinate ascent (each value in turn
-set to the best of ~40 candidates, the quantiles of its variable among the window events,
+set to the best of ~40 candidates, the quantiles of its variable among the window events
+rounded to 4 significant digits,
 until a sweep changes nothing), each evaluation being one call of the selection kernel
 :func:`selections.zprime_selection.selection_codes`. To keep the MC statistical
 fluctuations from being tuned on, the optimisation sees the even-numbered preselected
@@ -53,6 +54,16 @@ OPTIMISED = (
 
 N_CANDIDATES = 41
 MAX_SWEEPS = 6
+SIGNIFICANT_DIGITS = 4
+"""Candidate cut values are rounded to this many significant digits, so the written table reads cleanly."""
+
+
+def round_significant(values: np.ndarray, digits: int = SIGNIFICANT_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (zeros stay zero)."""
+    values = np.asarray(values, dtype=np.float64)
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.round(values * scale) / scale
 
 
 @dataclass(eq=False)
@@ -160,7 +171,7 @@ class HypothesisProblem:
             "missing_theta_lab_max_rad": v[COLUMN["theta_recoil_lab"]],
             "pt_projection_sum_min_gev": v[COLUMN["pt_proj_max"]] + v[COLUMN["pt_proj_min"]],
         }[parameter]
-        return np.unique(np.quantile(quantity, np.linspace(0.0, 1.0, N_CANDIDATES))) if quantity.size else np.empty(0)
+        return np.unique(round_significant(np.quantile(quantity, np.linspace(0.0, 1.0, N_CANDIDATES)))) if quantity.size else np.empty(0)
 
 
 def optimise_hypothesis(problem: HypothesisProblem) -> MassHypothesis:

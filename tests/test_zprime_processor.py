@@ -5,10 +5,16 @@ m_Z'^2; every cut of the talk removes events somewhere; the backgrounds that sur
 are those of the talk's table (KKMC mu mu / tau tau, AAFH ee mu mu, 4 mu, mu mu tau tau)
 and where in mass they survive follows from their kinematics; histogram contents
 equal the cutflow counts; the network features go to parquet with their weights.
+
+The processor runs here with the loose, hand-set starting cuts the optimisation began from
+(tests/data/zprime_cut_table_loose.json: each cut keeps 96-100% of the preselected signal),
+so that a small sample still leaves survivors of every background; the optimised table of
+selections/ is checked in test_cut_optimisation.py (the processor reproduces the optimiser's eps and B).
 """
 
 import json
 import warnings
+from pathlib import Path
 
 import hist
 import numpy as np
@@ -24,7 +30,8 @@ from selections.zprime_selection import CUTS, PRESELECTION, WINDOW, load_cut_tab
 from selections.zprime_variables import NETWORK_FEATURES
 
 LUMI_FB = 626.0
-TABLE = load_cut_table()
+LOOSE_CUT_TABLE = Path(__file__).with_name("data") / "zprime_cut_table_loose.json"
+TABLE = load_cut_table(LOOSE_CUT_TABLE)
 SIGNAL_EVENTS = 4_000
 BACKGROUND_EVENTS = {
     # enough generated events that each channel leaves survivors (default-sample rates)
@@ -57,7 +64,7 @@ def result(sample, tmp_path_factory):
     runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=BaseSchema, chunksize=70_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = runner(fileset, processor_instance=InvisibleZPrimeProcessor(LUMI_FB, features_dir=features))
+        out = runner(fileset, processor_instance=InvisibleZPrimeProcessor(LUMI_FB, cut_table=TABLE, features_dir=features))
     return out
 
 
