@@ -146,6 +146,8 @@ class TrainingConfig:
     punzi_batch_size: int | None = 65536
     """Events per Punzi-loss batch (eps and B of a batch are scaled up by 1/fraction); None: full batch."""
     punzi_lr: float = 3e-4
+    punzi_background_floor: float = 1.0
+    """MC events each background sample counts at least in the Punzi loss' B (see :func:`punzi_terms`); 0: plain B."""
     punzi_a: float = PUNZI_A
     punzi_b: float = PUNZI_B
     threshold_criterion: Literal["fom", "punzi"] = "fom"
@@ -224,6 +226,9 @@ def punzi_terms(
     a: float = PUNZI_A,
     b: float = PUNZI_B,
     lumi: float = 1.0,
+    sample_index: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    background_floor: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """eps(m), B(m) and sigma_min(m) of every mass hypothesis m, differentiable in ``outputs``.
 
@@ -233,11 +238,24 @@ def punzi_terms(
     events of mass m. eps = sum(y over signal) / n_generated, B = sum(weight * y over
     background), S_min = a^2/8 + 9 b^2/13 + a sqrt(B) + (b/2) sqrt(b^2 + 4 a sqrt(B) + 4 B),
     sigma_min = S_min / (eps lumi). Computed in the precision of ``weights`` (float64 advised).
+
+    With ``sample_index`` ([N], the background sample of each event, any value for signal)
+    and ``sample_weight`` ([S], the MC weight of one event of each sample), B is counted per
+    sample: B = sum_s w_s max(n_s, background_floor), n_s = sum of y over the window events of
+    sample s. With ``background_floor`` = 1 that is the B_eff of the figures of merit
+    (:func:`figures_of_merit`): a sample keeps at least one MC event of its weight, so the loss
+    gains nothing from removing a sample's last few MC events (which would only tune on MC
+    fluctuations). With floor 0 it equals the plain B.
     """
     dtype = weights.dtype
     y = outputs.reshape(-1).to(dtype)
     eps = (signal_mask.to(dtype) @ y) / n_generated.to(dtype)
-    background = background_mask.to(dtype) @ (weights * y)
+    if sample_index is None:
+        background = background_mask.to(dtype) @ (weights * y)
+    else:
+        per_sample = torch.zeros(background_mask.shape[0], len(sample_weight), dtype=dtype)
+        per_sample = per_sample.index_add(1, sample_index, background_mask.to(dtype) * y)
+        background = per_sample.clamp_min(background_floor) @ sample_weight.to(dtype)
     # sqrt with a finite gradient at B = 0 (where sqrt'(B) is infinite): value exact, gradient 0
     positive = background > 0
     sqrt_b = torch.where(
@@ -258,9 +276,16 @@ def punzi_loss(
     a: float = PUNZI_A,
     b: float = PUNZI_B,
     lumi: float = 1.0,
+    sample_index: torch.Tensor | None = None,
+    sample_weight: torch.Tensor | None = None,
+    background_floor: float = 0.0,
 ) -> torch.Tensor:
     """The Punzi loss: the mean over mass hypotheses of sigma_min (see :func:`punzi_terms`)."""
-    return punzi_terms(outputs, weights, signal_mask, background_mask, n_generated, a, b, lumi)[2].mean()
+    terms = punzi_terms(
+        outputs, weights, signal_mask, background_mask, n_generated, a, b, lumi,
+        sample_index, sample_weight, background_floor,
+    )  # fmt: skip
+    return terms[2].mean()
 
 
 # --- inputs --------------------------------------------------------------------------------------
@@ -375,6 +400,8 @@ class _WindowData:
     signal_mask: torch.Tensor  # [M, N] bool
     background_mask: torch.Tensor  # [M, N] bool
     n_generated: torch.Tensor  # [M] float64
+    sample_index: torch.Tensor  # [N] int64: background sample of each event (0 for signal)
+    sample_weight: torch.Tensor  # [S] float64: MC weight of one event of each background sample
 
     def bce_targets_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels and balanced weights: each hypothesis' window signal and window background weigh 1/M each."""
@@ -394,12 +421,20 @@ def _window_data(
 ) -> _WindowData:
     signal, background = window_masks(table, cut_table)
     inside = signal.any(0) | background.any(0)
+    sample_weight = _sample_weights(table)
+    names = list(sample_weight)
+    datasets = table["dataset"].astype(str).to_numpy()[inside]
+    sample_index = np.zeros(len(datasets), dtype=np.int64)
+    for i, name in enumerate(names):
+        sample_index[datasets == name] = i
     return _WindowData(
         scaling.transform(table.loc[inside]),
         torch.from_numpy(table["weight"].to_numpy(dtype=np.float64)[inside].copy()),
         torch.from_numpy(signal[:, inside].copy()),
         torch.from_numpy(background[:, inside].copy()),
         torch.from_numpy(np.asarray(n_generated, dtype=np.float64)),
+        torch.from_numpy(sample_index),
+        torch.tensor([sample_weight[k] for k in names], dtype=torch.float64),
     )
 
 
@@ -486,6 +521,9 @@ def train(
                     data.n_generated * fraction,
                     config.punzi_a,
                     config.punzi_b,
+                    sample_index=data.sample_index[idx],
+                    sample_weight=data.sample_weight / fraction,
+                    background_floor=config.punzi_background_floor * fraction,
                 )
                 loss.backward()
                 optimiser.step()
@@ -506,7 +544,7 @@ def train(
 
 
 def full_batch_punzi_loss(model: PunziNet, table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray) -> float:
-    """The Punzi loss of ``model`` on all window events of ``table`` (no gradient)."""
+    """The Punzi loss of ``model`` on all window events of ``table`` (no gradient; B with the model's floor)."""
     data = _window_data(table, cut_table, n_generated, model.scaling)
     with torch.no_grad():
         y = model.network(data.x).squeeze(1)
@@ -519,6 +557,9 @@ def full_batch_punzi_loss(model: PunziNet, table: pd.DataFrame, cut_table: CutTa
                 data.n_generated,
                 model.config.punzi_a,
                 model.config.punzi_b,
+                sample_index=data.sample_index,
+                sample_weight=data.sample_weight,
+                background_floor=model.config.punzi_background_floor,
             )
         )
 

@@ -81,6 +81,27 @@ def test_punzi_loss_default_constants_follow_the_formula():
     )
 
 
+def test_background_floor_counts_each_sample_as_at_least_that_many_mc_events():
+    y, w, sig, bkg, n = _tensors()
+    # background events 3, 4, 5 from three samples of one-event weights 8, 4, 14
+    index = torch.tensor([0, 0, 0, 0, 1, 2])
+    sample_weight = torch.tensor([8.0, 4.0, 14.0], dtype=torch.float64)
+    plain = pn.punzi_terms(y, w, sig, bkg, n, sample_index=index, sample_weight=sample_weight, background_floor=0.0)[1]
+    assert plain.tolist() == pytest.approx([4.0, 9.0], rel=1e-14)  # floor 0: the plain B
+    # floor 0.3: sample counts (0.25, 0.5, 0) -> (0.3, 0.5, 0.3) and (0, 0.5, 0.5) -> (0.3, 0.5, 0.5)
+    floored = pn.punzi_terms(y, w, sig, bkg, n, sample_index=index, sample_weight=sample_weight, background_floor=0.3)[1]
+    assert floored.tolist() == pytest.approx([8 * 0.3 + 4 * 0.5 + 14 * 0.3, 8 * 0.3 + 4 * 0.5 + 14 * 0.5], rel=1e-14)
+    # floor 1 (B_eff of the figures of merit): every sample below one event counts as one, and the
+    # loss no longer rewards lowering their outputs
+    y.requires_grad_(True)
+    pn.punzi_loss(y, w, sig, bkg, n, sample_index=index, sample_weight=sample_weight, background_floor=1.0).backward()
+    assert pn.punzi_terms(y, w, sig, bkg, n, sample_index=index, sample_weight=sample_weight, background_floor=1.0)[
+        1
+    ].tolist() == pytest.approx([26.0, 26.0])
+    assert y.grad[3:].tolist() == [0.0, 0.0, 0.0]
+    assert (y.grad[:3] < 0).all()
+
+
 def test_punzi_loss_gradients_are_finite_and_nonzero():
     y, w, sig, bkg, n = _tensors()
     y.requires_grad_(True)
