@@ -115,3 +115,40 @@ class VisibleZPrimeProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+def print_visible_summary(result: dict) -> None:
+    """Terminal summary: cutflow per dataset, and per m_Z' window the signal efficiencies (no ISR / ISR)
+    and the expected four-muon background."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    datasets = result["datasets"]
+    meta = result["metadata"]["dataset_metadata"]
+    lumi = result["metadata"]["lumi_fb"]
+    cuts = ["all", *STAGES]
+    table = Table(title="Visible Z' preselection cutflow (raw events)")
+    for column in ("dataset", *cuts):
+        table.add_column(column, justify="right")
+    for name in sorted(datasets):
+        table.add_row(name, *(str(datasets[name]["cutflow"][c]) for c in cuts))
+    console.print(table)
+
+    masses = list(next(iter(datasets.values()))["cutflow_mzp"])
+    windows = Table(title=f"m_R windows: signal efficiency (window / generated) and expected background at {lumi:g} fb^-1")
+    for column in ("m_Z' [GeV]", "eff. no ISR", "eff. ISR", "bkg MC events", "exp. bkg"):
+        windows.add_column(column, justify="right")
+
+    def efficiency(channel: str, m: int) -> str:
+        own = [n for n, md in meta.items() if md.get("channel") == channel and round(md["mzp"] * 1000) == m and n in datasets]
+        if not own:
+            return "-"
+        return f"{sum(datasets[n]['cutflow_mzp'][m][WINDOW] for n in own) / sum(meta[n]['n_generated'] for n in own):.3f}"
+
+    for m in masses:
+        background = [n for n, md in meta.items() if "xsec_pb" in md and "mzp" not in md and n in datasets]
+        raw = sum(datasets[n]["cutflow_mzp"][m][WINDOW] for n in background)
+        expected = sum(datasets[n]["cutflow_mzp"][m][WINDOW] * event_weight(meta[n], lumi) for n in background)
+        windows.add_row(f"{m / 1000:g}", efficiency("signal_visible", m), efficiency("signal_visible_isr", m), str(raw), f"{expected:.3g}")
+    console.print(windows)

@@ -77,9 +77,9 @@ STAGE_NONE, STAGE_FOUR_TRACKS, STAGE_ZERO_NET_CHARGE, STAGE_MUON_ID, STAGE_TOTAL
 
 MIN_IDENTIFIED_MUONS = 2
 """Tracks of the four that must pass muonID > PID_CUT. Above m_Z' ~ 8 GeV the two recoiling muons share
-less than 2.5 GeV and mostly stay below the KLM momentum threshold (0.6-0.8 GeV): on the visible default
-sample, requiring 3 (4) identified muons keeps 0.53 (0.10) of the 9 GeV signal and nothing at 10 GeV, 2 keeps
-0.70 and 0.63. With mu+ mu- mu+ mu- as the one background, zero net charge and the energy balance keep the
+less than 2.5 GeV and mostly stay below the KLM momentum threshold (0.6-0.8 GeV): on 20k generated events,
+requiring 3 (4) identified muons keeps 0.53 (0.10) of the 9 GeV signal and nothing at 10 GeV; 2 keeps 0.70 and 0.48
+(``scripts/measure_visible_resolution.py``). With mu+ mu- mu+ mu- as the one background, zero net charge and the energy balance keep the
 sample pure."""
 TOTAL_ENERGY_WINDOW_GEV = 0.5
 """|E*_4mu - sqrt(s)| must be below this, GeV (the four-track energy resolution is ~0.03-0.05 GeV;
