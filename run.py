@@ -276,7 +276,11 @@ def run(args) -> dict:
             raise InputError("--features and --cut-table belong to --analysis zprime, not visible")
 
         processor_instance = VisibleZPrimeProcessor(args.lumi)
-        selection_config = {"resolution_table": processor_instance.resolution.to_json(), "masses_mev": processor_instance.masses_mev}
+        selection_config = {
+            "resolution_table": processor_instance.resolution.to_json(),
+            "masses_mev": processor_instance.masses_mev,
+            "scan_mzp_gev": [float(m) for m in processor_instance.scan_mzp_gev],
+        }
     else:
         processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
         selection_config = {"cut_table": cut_table.to_json()}

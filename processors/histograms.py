@@ -100,3 +100,9 @@ def make_reduced_mass_chosen(masses_mev: Sequence[int]) -> hist.Hist:
 def make_four_muon_energy() -> hist.Hist:
     """Total CM energy of the four tracks after the muon-ID stage (before the energy cut), weighted."""
     return hist.Hist(hist.axis.Regular(**FOUR_MUON_ENERGY_AXIS), storage=hist.storage.Weight())
+
+
+def make_scan_window(n_hypotheses: int) -> hist.Hist:
+    """Events in the m_R window of each hypothesis of the fine scan (axis: hypothesis index; the masses travel
+    with the output's metadata), weighted: sum of weights = expected events, sum of squares = MC variance."""
+    return hist.Hist(hist.axis.Integer(0, n_hypotheses, name="scan_hypothesis", label="scan hypothesis index"), storage=hist.storage.Weight())

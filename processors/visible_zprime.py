@@ -13,6 +13,7 @@ every Z' mass hypothesis, picks the candidate pair and tests its m_R window
         "e_total_cms": Hist(e_total_cms),        # after the muon-ID stage, before the energy cut
         "mr_all_pairs": Hist(mr),                # the four pairs of every preselected event
         "mr_chosen": Hist(mzp_mev, mr),          # the candidate pair of every hypothesis
+        "mr_scan": Hist(scan_hypothesis),        # events in the window of each hypothesis of the fine scan
     }}
 
 Counts are raw events; histograms carry the weight xsec * lumi / n_generated (1 for data),
@@ -38,6 +39,8 @@ from selections.visible_zprime import (
     ResolutionTable,
     four_muon_event_variables,
     load_resolution_table,
+    scan_masses_gev,
+    scan_window_hits,
     window_codes,
 )
 
@@ -58,6 +61,10 @@ class VisibleZPrimeProcessor(processor.ProcessorABC):
         Z' mass hypotheses, MeV (default: the visible signal grid of :mod:`belle_mc.catalog`).
     resolution:
         sigma(m_R) table and window half-width (default: ``selections/visible_mr_resolution.json``).
+
+    Besides the hypotheses ``masses_mev`` (those with signal samples), the fine scan
+    :attr:`scan_mzp_gev` (:func:`selections.visible_zprime.scan_masses_gev`, m_R steps of 2 sigma
+    from 0.212 to 10 GeV) counts the events in each of its windows.
     """
 
     def __init__(self, lumi_fb: float, masses_mev: list[int] | None = None, resolution: ResolutionTable | None = None):
@@ -68,6 +75,7 @@ class VisibleZPrimeProcessor(processor.ProcessorABC):
         self.lumi_fb = float(lumi_fb)
         self.masses_mev = [int(m) for m in masses_mev]
         self.resolution = resolution if resolution is not None else load_resolution_table()
+        self.scan_mzp_gev = scan_masses_gev(self.resolution)
 
     def process(self, events):
         meta = events.metadata
@@ -102,6 +110,10 @@ class VisibleZPrimeProcessor(processor.ProcessorABC):
         hyps, cols = np.nonzero(codes >= CODE_PRESELECTED)
         mr_chosen.fill(np.asarray(masses_mev)[hyps], mr[chosen[hyps, cols], cols], weight=weight)
 
+        scan = histograms.make_scan_window(len(self.scan_mzp_gev))
+        hits, _ = scan_window_hits(variables, selected, self.scan_mzp_gev, self.resolution)
+        scan.fill(hits, weight=weight)
+
         return {
             meta["dataset"]: {
                 "cutflow": cutflow,
@@ -110,6 +122,7 @@ class VisibleZPrimeProcessor(processor.ProcessorABC):
                 "e_total_cms": e_total,
                 "mr_all_pairs": mr_all,
                 "mr_chosen": mr_chosen,
+                "mr_scan": scan,
             }
         }
 

@@ -287,3 +287,81 @@ def window_codes(
     in_window = np.abs(mr_chosen - mr_hyp[:, None]) < half_width[:, None]
     codes = np.where(preselected[None, :], np.where(in_window, CODE_IN_WINDOW, CODE_PRESELECTED), CODE_NOT_SELECTED)
     return codes.astype(np.int8), chosen
+
+
+# --- the fine m_R scan ----------------------------------------------------------------------------
+
+SCAN_STEP_SIGMA = 2.0
+"""Spacing of neighbouring hypotheses of the m_R scan, in units of sigma(m_R) (windows of +-2 sigma overlap by half)."""
+SCAN_MASS_RANGE_GEV = (0.212, 10.0)
+"""First and last Z' mass of the scan, GeV (the dimuon-mass range of the Belle search)."""
+
+
+def scan_masses_gev(
+    resolution: ResolutionTable,
+    step_sigma: float = SCAN_STEP_SIGMA,
+    mass_range_gev: tuple[float, float] = SCAN_MASS_RANGE_GEV,
+) -> np.ndarray:
+    """Z' masses (GeV) of the m_R scan: m_R steps of ``step_sigma`` x sigma(m_R) from the first to the last mass."""
+    m_lo, m_hi = mass_range_gev
+    if not 2.0 * c.MUON_MASS_GEV < m_lo < m_hi:
+        raise ValueError(f"scan range {mass_range_gev} GeV must start above 2 m_mu and increase")
+    masses = [m_lo]
+    while masses[-1] < m_hi:
+        mr = float(reduced_mass_gev(masses[-1])) + step_sigma * float(resolution.sigma_at(masses[-1]))
+        masses.append(math.sqrt(mr * mr + 4.0 * c.MUON_MASS_GEV**2))
+    masses[-1] = m_hi
+    return np.array(masses)
+
+
+@numba.njit(cache=True)
+def _scan_kernel(mr, selected, window_lo, window_hi, hyp_out, col_out):  # pragma: no cover - jitted
+    """(hypothesis, column) of every selected column with a pair inside a window; returns how many.
+
+    ``window_lo`` and ``window_hi`` increase with the hypothesis; a column counts once per hypothesis.
+    Returns -1 when the outputs are too short.
+    """
+    n_hyp = len(window_lo)
+    last_counted = np.full(n_hyp, -1, dtype=np.int64)
+    k = 0
+    for col in range(mr.shape[1]):
+        if not selected[col]:
+            continue
+        for j in range(mr.shape[0]):
+            x = mr[j, col]
+            # hypotheses with window_hi > x start at h0; those with window_lo < x end before h1
+            h0 = np.searchsorted(window_hi, x, side="right")
+            h1 = np.searchsorted(window_lo, x, side="left")
+            for h in range(h0, h1):
+                if last_counted[h] != col:
+                    if k == len(hyp_out):
+                        return -1
+                    last_counted[h] = col
+                    hyp_out[k] = h
+                    col_out[k] = col
+                    k += 1
+    return k
+
+
+def scan_window_hits(
+    variables: np.ndarray, selected: np.ndarray, mzp_gev: np.ndarray, resolution: ResolutionTable
+) -> tuple[np.ndarray, np.ndarray]:
+    """(hypothesis index, column) pairs of the m_R scan: the selected columns with a pair in the window of ``mzp_gev``.
+
+    A column with a pair inside the window of m is exactly a column whose chosen pair for m (closest m_R)
+    is inside it, so this counts what :func:`window_codes` counts, for many hypotheses at once.
+    """
+    mr_hyp = reduced_mass_gev(mzp_gev)
+    half_width = resolution.window_half_width_sigma * resolution.sigma_at(mzp_gev)
+    lo, hi = np.ascontiguousarray(mr_hyp - half_width), np.ascontiguousarray(mr_hyp + half_width)
+    if np.any(np.diff(lo) < 0) or np.any(np.diff(hi) < 0):
+        raise ValueError("scan windows must move up with the mass")
+    mr = np.ascontiguousarray(variables[MR_ROWS])
+    capacity = int(mr.shape[1]) * mr.shape[0] * 8 + 16
+    hyp, col = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+    k = _scan_kernel(mr, np.ascontiguousarray(selected), lo, hi, hyp, col)
+    if k < 0:  # windows overlapping more than 8 deep: count again with room for every hypothesis
+        capacity = int(mr.shape[1]) * len(lo) + 16
+        hyp, col = np.empty(capacity, np.int64), np.empty(capacity, np.int64)
+        k = _scan_kernel(mr, np.ascontiguousarray(selected), lo, hi, hyp, col)
+    return hyp[:k], col[:k]

@@ -86,12 +86,14 @@ def plot_visible_and_invisible_gprime(
     invisible: tuple[ArrayLike, ArrayLike] | None,
     lumi_fb: float,
     path: str | os.PathLike,
+    points: dict[str, tuple[ArrayLike, ArrayLike]] | None = None,
 ) -> Path:
     """Expected 90% CL g' limits of the visible search (Z' -> mu mu) beside the invisible search's.
 
-    ``visible`` maps a label to (m_Z' GeV, expected median g', -1 sigma, +1 sigma) arrays (the first
-    entry gets the +-1 sigma band); ``invisible`` is (m_Z' GeV, expected median g') or None. The
-    (g-2)_mu band of :func:`sensitivity.zprime_model.g2_band` is drawn underneath.
+    ``visible`` maps a label to (m_Z' GeV, expected median g', -1 sigma, +1 sigma) arrays, drawn as lines
+    (the first entry gets the +-1 sigma band); ``points`` maps a label to (m_Z' GeV, g') drawn as markers;
+    ``invisible`` is (m_Z' GeV, expected median g') or None. The (g-2)_mu band of
+    :func:`sensitivity.zprime_model.g2_band` is drawn underneath.
     """
     path = Path(path)
     masses = [np.asarray(v[0], dtype=float) for v in visible.values()]
@@ -109,7 +111,11 @@ def plot_visible_and_invisible_gprime(
             if k == 0:
                 ax.fill_between(m[ok], np.asarray(g_lo)[ok], np.asarray(g_hi)[ok], color="#5BA65B", alpha=0.6, lw=0,
                                 label=rf"{label} $\pm 1\sigma$")  # fmt: skip
-            ax.plot(m[ok], g[ok], ["k-", "k:", "k-."][k % 3], marker="o", ms=4, lw=2, label=f"{label} (expected)")
+            ax.plot(m[ok], g[ok], ["k-", "k:", "k-."][k % 3], lw=1.5, label=f"{label} (expected)")
+        for k, (label, (m, g)) in enumerate((points or {}).items()):
+            m, g = np.asarray(m, dtype=float), np.asarray(g, dtype=float)
+            ok = np.isfinite(g)
+            ax.plot(m[ok], g[ok], ls="none", marker=["o", "^", "v"][k % 3], ms=6, mfc="none", mec="#1F4E99", label=label)
         if invisible is not None:
             m, g = (np.asarray(a, dtype=float) for a in invisible)
             ok = np.isfinite(g)
