@@ -125,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         files = [str((fileset_path.parent / f).resolve()) for f in entry["files"]]
         tree = next(iter(entry["files"].values()))
-        measured[meta["channel"]][float(meta["mzp"])] = measure_signal(files, float(meta["mzp"]), int(meta["n_generated"]), tree)
+        try:
+            measured[meta["channel"]][float(meta["mzp"])] = measure_signal(files, float(meta["mzp"]), int(meta["n_generated"]), tree)
+        except (OSError, ValueError) as err:
+            print(f"measure_visible_resolution.py: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
     plain = measured["signal_visible"]
     if not plain:
         print(f"measure_visible_resolution.py: error: no signal_visible dataset in {fileset_path}", file=sys.stderr)

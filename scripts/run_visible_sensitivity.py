@@ -130,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     # the fine m_R scan: exact CLs per window, signal interpolated between the sample masses
     scans = {}
     for channel in tables:
-        y = scan_yields(result, channel)
+        try:
+            y = scan_yields(result, channel)
+        except ResultFormatError as err:
+            print(f"run_visible_sensitivity.py: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
         scans[channel] = (y, scan_limits(y))
     with open(out / "scan_limits.csv", "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -8,7 +8,7 @@ from scipy.interpolate import CubicSpline
 from belle_mc.catalog import VISIBLE_MASSES_GEV, default_requests, visible_requests
 from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
-from belle_mc.processes import VectorEmission, VectorEmissionISR, isr_radiator
+from belle_mc.processes import VectorEmission, VectorEmissionISR
 from belle_mc.production import dataset_name, produce
 from selections import constants as c
 from sensitivity.visible_limits import branching_fraction_mumu, decay_length_cm
@@ -54,7 +54,6 @@ def test_isr_cross_section_is_the_radiator_convolution():
     expected = pole + rest
     generated = integrate(isr, 1_000_000)
     assert generated.xsec_pb == pytest.approx(expected, rel=0.01)
-    assert isr_radiator(np.array([0.5]), beta)[0] > 0
 
 
 def test_isr_events_have_a_photon_and_a_lower_sqrt_s_prime():
