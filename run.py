@@ -24,8 +24,14 @@ import uproot
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "zprime_invisible.pkl"
+DEFAULT_VISIBLE_OUTPUT = HERE / "results" / "visible_zprime.pkl"
+ANALYSES = ("zprime", "visible")
+"""``--analysis`` choices: the invisible-Z' recoil search, the visible Z' -> mu mu search in four-muon events."""
 DEFAULT_LUMI_FB = 626.0
-KNOWN_CHANNELS = ("signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi")
+KNOWN_CHANNELS = (
+    "signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi",
+    "signal_visible", "signal_visible_isr",
+)  # fmt: skip
 
 log = logging.getLogger("run")
 
@@ -65,6 +71,10 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--analysis", choices=ANALYSES, default="zprime",
+        help="zprime: invisible Z' (recoil mass); visible: Z' -> mu mu in four-muon events (m_R scan; default sample data/visible)",
+    )  # fmt: skip
     p.add_argument("--fileset", type=Path, help="fileset JSON (default: the embedded default sample, made if missing)")
     p.add_argument(
         "--executor", choices=("iterative", "futures", "dask"), default="futures",
@@ -88,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="continue an interrupted run: reuse the chunk results it saved next to --output (same options and inputs)",
     )  # fmt: skip
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle; the figure goes next to it")
+    p.add_argument(
+        "--output", type=Path, default=None,
+        help="output pickle; the figure goes next to it (default results/zprime_invisible.pkl, "
+        "results/visible_zprime.pkl with --analysis visible)",
+    )  # fmt: skip
     p.add_argument("--cut-table", type=Path, default=None, help="cut table JSON (default: selections/zprime_cut_table.json)")
     p.add_argument("--features", type=Path, metavar="DIR", help="also write the 14 network features of preselected events to parquet under DIR")
     return p
@@ -239,9 +253,12 @@ def run(args) -> dict:
     if args.executor == "dask" and not args.scheduler and args.cluster is None:
         args.cluster = default_cluster()
     if args.fileset is None:
-        from belle_mc.catalog import ensure_default_sample
+        from belle_mc.catalog import VISIBLE_SAMPLE_DIR, ensure_default_sample, visible_requests
 
-        args.fileset = ensure_default_sample()
+        if args.analysis == "visible":
+            args.fileset = ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
+        else:
+            args.fileset = ensure_default_sample()
     fileset = load_fileset(args.fileset)
     table_path = args.cut_table or DEFAULT_CUT_TABLE
     try:
@@ -252,13 +269,27 @@ def run(args) -> dict:
     # read the analysis branches of a chunk in one go (coffea's bulk preload) rather than one by one
     fileset = {k: {**v, "preload": dimuon_branches()} for k, v in fileset.items() if v["files"]}
 
-    processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+    if args.analysis == "visible":
+        from processors.visible_zprime import VisibleZPrimeProcessor
+
+        if args.features is not None or args.cut_table is not None:
+            raise InputError("--features and --cut-table belong to --analysis zprime, not visible")
+
+        processor_instance = VisibleZPrimeProcessor(args.lumi)
+        selection_config = {
+            "resolution_table": processor_instance.resolution.to_json(),
+            "masses_mev": processor_instance.masses_mev,
+            "scan_mzp_gev": [float(m) for m in processor_instance.scan_mzp_gev],
+        }
+    else:
+        processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+        selection_config = {"cut_table": cut_table.to_json()}
     checkpointer = ChunkCheckpointer(
         checkpoint_directory(args.output),
         {
             "processor": type(processor_instance).__name__,
             "lumi_fb": args.lumi,
-            "cut_table": cut_table.to_json(),
+            **selection_config,
             "features": str(args.features),
             "chunksize": args.chunksize,
         },
@@ -314,7 +345,8 @@ def run(args) -> dict:
             "maxchunks": args.maxchunks,
             "fileset": str(args.fileset),
             "dataset_metadata": {name: entry["metadata"] for name, entry in fileset.items()},
-            "cut_table": cut_table.to_json(),
+            "analysis": args.analysis,
+            **selection_config,
         },
         "datasets": out,
     }
@@ -377,6 +409,8 @@ def print_cutflow(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.output is None:
+        args.output = DEFAULT_VISIBLE_OUTPUT if args.analysis == "visible" else DEFAULT_OUTPUT
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
@@ -397,6 +431,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_pickle_atomic(result, args.output)
     shutil.rmtree(checkpoint_directory(args.output), ignore_errors=True)  # the run is complete
+    if args.analysis == "visible":
+        from processors.plots import plot_reduced_mass
+        from processors.visible_zprime import print_visible_summary
+
+        print_visible_summary(result)
+        print(f"wrote {args.output}")
+        figure = plot_reduced_mass(
+            result["datasets"], result["metadata"]["dataset_metadata"], args.lumi, args.output.with_name(f"{args.output.stem}_mr.png")
+        )
+        print(f"wrote {figure}")
+        return 0
     print_cutflow(result)
     print(f"wrote {args.output}")
     from processors.plots import plot_recoil_mass

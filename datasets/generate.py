@@ -47,7 +47,7 @@ def _mass(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--channel", required=True, choices=list(CHANNELS), help="physics channel (interfaces.md §2)")
-    p.add_argument("--mass", type=_mass, help="m_Z' (signal) or m_phi (signal_ttphi), GeV")
+    p.add_argument("--mass", type=_mass, help="m_Z' (signal, signal_visible, signal_visible_isr) or m_phi (signal_ttphi), GeV")
     p.add_argument("--events", type=_positive_int, required=True, help="number of generated events (n_generated)")
     p.add_argument("--output", type=Path, required=True, help="output directory (fileset.json is written there)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1); same seed, same events")

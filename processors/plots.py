@@ -116,3 +116,47 @@ def plot_recoil_mass(
     plt.close(fig)
     return path
 
+
+
+VISIBLE_SIGNAL_COUPLING = 0.01
+"""g' of the signal overlays of the m_R figure (times BR(Z' -> mu mu))."""
+
+
+def plot_reduced_mass(
+    datasets: dict[str, dict], metadata: dict[str, dict], lumi_fb: float, path: str | os.PathLike
+) -> Path:
+    """Write the m_R figure of the visible-Z' output; return the path.
+
+    The four-muon background is drawn with all four pairs of each event; each signal sample (no ISR solid,
+    ISR dotted) with the pair chosen for its own mass hypothesis, normalised to g' = :data:`VISIBLE_SIGNAL_COUPLING`
+    times BR(Z' -> mu mu).
+    """
+    from sensitivity.visible_limits import branching_fraction_mumu
+
+    path = Path(path)
+    plt.style.use(mplhep.style.ROOT)
+    fig, ax = plt.subplots(figsize=(14, 9))
+    background = [n for n, m in metadata.items() if m.get("channel") == "aafh_mumumumu" and n in datasets]
+    if background:
+        total = sum((datasets[n]["mr_all_pairs"] for n in background[1:]), datasets[background[0]]["mr_all_pairs"])
+        mplhep.histplot(total, histtype="fill", color="#BBBBBB", label=r"AAFH $\mu\mu\mu\mu$ (all 4 pairs)", yerr=False, ax=ax)
+    styles = {"signal_visible": "-", "signal_visible_isr": ":"}
+    for channel, style in styles.items():
+        signals = sorted((m["mzp"], n) for n, m in metadata.items() if m.get("channel") == channel and n in datasets)
+        for k, (mzp, name) in enumerate(signals):
+            scale = VISIBLE_SIGNAL_COUPLING**2 * float(branching_fraction_mumu(mzp))
+            label = (
+                rf"$Z'$ ({'ISR' if channel.endswith('isr') else 'no ISR'}), $g'$={VISIBLE_SIGNAL_COUPLING:g}" if k == 0 else None
+            )
+            own = datasets[name]["mr_chosen"][{"mzp_mev": hist.loc(round(mzp * 1000))}]
+            mplhep.histplot(own * scale, histtype="step", ls=style, color=f"C{k % 10}", label=label, yerr=False, ax=ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=1e-2)
+    ax.set_ylabel("pairs / bin (0.46% of $m_R$)")
+    ax.legend(fontsize=14, loc="upper right", title="four tracks, zero charge, muon ID, $E^*_{4\\mu}$", title_fontsize=14)
+    mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path

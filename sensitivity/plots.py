@@ -79,3 +79,55 @@ def plot_gprime_limits(table: LimitTable, path: str | os.PathLike, show_belle2: 
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
     return path
+
+
+def plot_visible_and_invisible_gprime(
+    visible: dict[str, tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]],
+    invisible: tuple[ArrayLike, ArrayLike] | None,
+    lumi_fb: float,
+    path: str | os.PathLike,
+    points: dict[str, tuple[ArrayLike, ArrayLike]] | None = None,
+) -> Path:
+    """Expected 90% CL g' limits of the visible search (Z' -> mu mu) beside the invisible search's.
+
+    ``visible`` maps a label to (m_Z' GeV, expected median g', -1 sigma, +1 sigma) arrays, drawn as lines
+    (the first entry gets the +-1 sigma band); ``points`` maps a label to (m_Z' GeV, g') drawn as markers;
+    ``invisible`` is (m_Z' GeV, expected median g') or None. The (g-2)_mu band of
+    :func:`sensitivity.zprime_model.g2_band` is drawn underneath.
+    """
+    path = Path(path)
+    masses = [np.asarray(v[0], dtype=float) for v in visible.values()]
+    if invisible is not None:
+        masses.append(np.asarray(invisible[0], dtype=float))
+    m_all = np.concatenate(masses)
+    grid = np.geomspace(min(0.05, m_all.min() * 0.8), max(11.0, m_all.max() * 1.1), 300)
+    band = g2_band(grid)
+    with plt.style.context(mplhep.style.ROOT):
+        fig, ax = plt.subplots(figsize=(10, 8))
+        ax.fill_between(grid, band.lower, band.upper, color="#9B59B6", alpha=0.35, lw=0, label=r"$(g-2)_\mu$ $\pm 2\sigma$")
+        for k, (label, (m, g, g_lo, g_hi)) in enumerate(visible.items()):
+            m, g = np.asarray(m, dtype=float), np.asarray(g, dtype=float)
+            ok = np.isfinite(g)
+            if k == 0:
+                ax.fill_between(m[ok], np.asarray(g_lo)[ok], np.asarray(g_hi)[ok], color="#5BA65B", alpha=0.6, lw=0,
+                                label=rf"{label} $\pm 1\sigma$")  # fmt: skip
+            ax.plot(m[ok], g[ok], ["k-", "k:", "k-."][k % 3], lw=1.5, label=f"{label} (expected)")
+        for k, (label, (m, g)) in enumerate((points or {}).items()):
+            m, g = np.asarray(m, dtype=float), np.asarray(g, dtype=float)
+            ok = np.isfinite(g)
+            ax.plot(m[ok], g[ok], ls="none", marker=["o", "^", "v"][k % 3], ms=6, mfc="none", mec="#1F4E99", label=label)
+        if invisible is not None:
+            m, g = (np.asarray(a, dtype=float) for a in invisible)
+            ok = np.isfinite(g)
+            ax.plot(m[ok], g[ok], color="#D62728", ls="--", marker="s", ms=4, lw=2, label=r"$Z' \to$ invisible (expected)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_xlabel(r"$m_{Z'}$ [GeV]")
+        ax.set_ylabel(r"$g'$ upper limit (90% CL, CL$_s$)")
+        ax.legend(fontsize=12, loc="upper left", title=r"$L_\mu - L_\tau$ $Z'$", title_fontsize=13)
+        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+    return path

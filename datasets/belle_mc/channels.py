@@ -19,7 +19,14 @@ from selections import constants as c
 
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
-from .processes import LeptonPairISR, PairEmission, TwoPhotonLeptonPair, VectorEmission
+from .processes import (
+    LeptonPairISR,
+    PairEmission,
+    TwoPhotonLeptonPair,
+    VectorEmission,
+    VectorEmissionISR,
+    decay_vector_to_pair,
+)
 from .tau_decays import decay_taus
 
 KKMC_MUMU_XSEC_PB = 1148.0
@@ -59,6 +66,22 @@ def _signal_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
     parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
     parts.append(ParticleTable.from_arrays(e, c.PDG_ZPRIME, ev["vector"]))
+    return ParticleTable.concatenate(parts)
+
+
+def _signal_visible_particles(rng, ev) -> ParticleTable:
+    """mu- mu+ (the emitters), then the Z' daughters mu- mu+, then the ISR photon if any.
+
+    Truth convention of the visible channels: in every event the Z' daughters are the last two
+    muons, so an event with four reconstructed tracks has them as tracks 2 and 3 (0-based; the
+    detector keeps the particle order). Tests and the resolution script use this to know the true pair.
+    """
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
+    z_minus, z_plus = decay_vector_to_pair(rng, ev["vector"], c.MUON_MASS_GEV)
+    parts += _pair(e, z_minus, z_plus, c.PDG_MUON)
+    if "isr_photon" in ev:
+        parts.append(_photons(e, ev["isr_photon"]))
     return ParticleTable.concatenate(parts)
 
 
@@ -128,6 +151,20 @@ CHANNELS: dict[str, Channel] = {
             lambda mass: VectorEmission(mass),
             _signal_particles,
             "e+e- -> mu+ mu- Z', Z' -> invisible, Z' from final-state emission (g' = 1)",
+            needs_mass=True,
+        ),
+        Channel(
+            "signal_visible",
+            lambda mass: VectorEmission(mass),
+            _signal_visible_particles,
+            "e+e- -> mu+ mu- Z', Z' -> mu+ mu- (prompt, isotropic), Z' from final-state emission, no ISR (g' = 1, before BR)",
+            needs_mass=True,
+        ),
+        Channel(
+            "signal_visible_isr",
+            lambda mass: VectorEmissionISR(mass),
+            _signal_visible_particles,
+            "e+e- -> gamma_ISR mu+ mu- Z', Z' -> mu+ mu-: radiator W(x) x sigma(s'), hard process at sqrt(s') (g' = 1, before BR)",
             needs_mass=True,
         ),
         Channel(

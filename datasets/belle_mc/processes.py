@@ -282,7 +282,45 @@ def born_lepton_pair_pb(sqrt_s: np.ndarray, m_lepton: float) -> np.ndarray:
     return c.sigma_point_pb(sqrt_s) * np.sqrt(b2) * (3.0 - b2) / 2.0
 
 
-class LeptonPairISR:
+class _ISRFraction:
+    """Sampling of the radiated fraction x of the beam energy from the ISR radiator W(x).
+
+    x is proposed from a mixture of beta x^(beta-1) (soft photons, weight ``SOFT_FRACTION``)
+    and 1/(1-x) (radiative return) on (0, ``x_max``], so that W(x) / proposal stays bounded.
+    Subclasses set ``beta``, ``x_max`` and ``log_hard = -ln(1 - x_max)``.
+    """
+
+    SOFT_FRACTION = 0.7
+    beta: float
+    x_max: float
+    log_hard: float
+
+    def _proposal_density(self, x):
+        a = self.SOFT_FRACTION
+        soft = self.beta * x ** (self.beta - 1.0) / self.x_max**self.beta
+        hard = 1.0 / ((1.0 - x) * self.log_hard)
+        return a * soft + (1.0 - a) * hard
+
+    def sample_radiated_fraction(self, rng, n):
+        soft = rng.uniform(0.0, 1.0, n) < self.SOFT_FRACTION
+        u = rng.uniform(0.0, 1.0, n)
+        x = np.where(soft, self.x_max * u ** (1.0 / self.beta), -np.expm1(-u * self.log_hard))
+        return np.clip(x, 1e-300, self.x_max)
+
+
+def isr_photon(rng: np.random.Generator, rs: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ISR photons [n, 4] (CM frame, GeV): energy x sqrt(s)/2, on the 1/(1 - beta cos) pole of either beam."""
+    n = len(rs)
+    e_gamma = 0.5 * x * rs
+    one_minus_beta_e = 2.0 * c.ELECTRON_MASS_GEV**2 / rs**2  # 1 - beta of a beam electron
+    cos_g = sample_collinear_cos(rng, one_minus_beta_e) * np.where(rng.random(n) < 0.5, 1.0, -1.0)
+    phi_g = rng.uniform(0.0, 2 * np.pi, n)
+    sin_g = np.sqrt(np.clip(1 - cos_g**2, 0, None))
+    k = e_gamma[:, None] * np.stack([sin_g * np.cos(phi_g), sin_g * np.sin(phi_g), cos_g], axis=-1)
+    return four_vector(e_gamma, k)
+
+
+class LeptonPairISR(_ISRFraction):
     """e+e- -> l+ l- (n gamma): ISR from W(x) convolved with sigma_Born(s'), FSR photons collinear.
 
     The radiated fraction x is proposed from a mixture of beta x^(beta-1) (soft
@@ -291,8 +329,6 @@ class LeptonPairISR:
     Each final-state lepton radiates a collinear photon carrying a fraction z of
     its momentum with density (beta_f/2) z^(beta_f/2 - 1).
     """
-
-    SOFT_FRACTION = 0.7
 
     def __init__(
         self,
@@ -313,18 +349,6 @@ class LeptonPairISR:
         self.x_max = 1.0 - (2.0 * self.m_lepton + 0.01) ** 2 / s_low
         self.log_hard = -np.log1p(-self.x_max)
 
-    def _proposal_density(self, x):
-        a = self.SOFT_FRACTION
-        soft = self.beta * x ** (self.beta - 1.0) / self.x_max**self.beta
-        hard = 1.0 / ((1.0 - x) * self.log_hard)
-        return a * soft + (1.0 - a) * hard
-
-    def sample_radiated_fraction(self, rng, n):
-        soft = rng.uniform(0.0, 1.0, n) < self.SOFT_FRACTION
-        u = rng.uniform(0.0, 1.0, n)
-        x = np.where(soft, self.x_max * u ** (1.0 / self.beta), -np.expm1(-u * self.log_hard))
-        return np.clip(x, 1e-300, self.x_max)
-
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
         x = self.sample_radiated_fraction(rng, n)
@@ -338,14 +362,8 @@ class LeptonPairISR:
         n = len(rs)
         s_prime = rs**2 * (1.0 - x)
         # ISR photon: energy x sqrt(s)/2 in the CM frame, collinear with the radiating beam
-        e_gamma = 0.5 * x * rs
-        one_minus_beta_e = 2.0 * c.ELECTRON_MASS_GEV**2 / rs**2  # 1 - beta of a beam electron
-        cos_g = sample_collinear_cos(rng, one_minus_beta_e) * np.where(rng.random(n) < 0.5, 1.0, -1.0)
-        phi_g = rng.uniform(0.0, 2 * np.pi, n)
-        sin_g = np.sqrt(np.clip(1 - cos_g**2, 0, None))
-        k = e_gamma[:, None] * np.stack([sin_g * np.cos(phi_g), sin_g * np.sin(phi_g), cos_g], axis=-1)
-        photon = four_vector(e_gamma, k)
-        pair_system = four_vector(rs - e_gamma, -k)
+        photon = isr_photon(rng, rs, x)
+        pair_system = four_vector(rs - photon[:, 0], -photon[:, 1:])
 
         # l- direction in the pair rest frame: 1 + cos^2 + (1 - beta^2) sin^2 about the beam axis
         b2 = np.clip(1.0 - 4.0 * self.m_lepton**2 / s_prime, 0.0, 1.0)
@@ -361,6 +379,81 @@ class LeptonPairISR:
             payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, lm, self.m_lepton, 0.5 * beta_f)
             payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, lp, self.m_lepton, 0.5 * beta_f)
         return payload
+
+
+class VectorEmissionISR(_ISRFraction):
+    """e+e- -> gamma_ISR + (l+ l- V), V radiated by the final-state leptons at the reduced energy sqrt(s').
+
+    The beams radiate a fraction x of their energy with the radiator W(x) of
+    :func:`isr_radiator` (one photon on the collinear pole of either beam); the hard
+    process is :class:`VectorEmission` at sqrt(s') = sqrt(s (1 - x)) in the rest frame
+    of the l+ l- V system (its axis taken along the beams, the photon being collinear),
+    boosted back to the CM frame. The cross section is
+
+        sigma = int_0^x_max dx W(x) sigma_VectorEmission(s (1 - x)),
+
+    with x_max where sqrt(s') is 10 MeV above m_V + 2 m_l. W(x) is normalised to 1, so the
+    difference to the Born value is the soft-photon factor (1 + 3 beta / 4) and the 1/s' rise.
+    """
+
+    def __init__(
+        self,
+        m_vector: float,
+        m_lepton: float = c.MUON_MASS_GEV,
+        coupling_alpha: float = 1.0 / (4.0 * np.pi),
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+    ):
+        self.hard = VectorEmission(m_vector, m_lepton, coupling_alpha, sqrt_s, energy_spread)
+        self.m_vector, self.m_lepton = self.hard.m_vector, self.hard.m_lepton
+        self.sqrt_s, self.energy_spread = self.hard.sqrt_s, self.hard.energy_spread
+        self.beta = isr_beta(self.sqrt_s**2)
+        self.sqrt_s_prime_min = self.m_vector + 2.0 * self.m_lepton + 0.01
+        s_low = (self.sqrt_s - 5 * max(energy_spread, 0.0)) ** 2
+        self.x_max = 1.0 - self.sqrt_s_prime_min**2 / s_low
+        if not self.x_max > 0.0:
+            raise ValueError(f"vector mass {m_vector} GeV leaves no room for initial-state radiation")
+        self.log_hard = -np.log1p(-self.x_max)
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        x = self.sample_radiated_fraction(rng, n)
+        rs_prime = rs * np.sqrt(1.0 - x)
+        open_ = rs_prime > self.sqrt_s_prime_min
+        w, state = _emission_propose(rng, np.where(open_, rs_prime, rs), self.m_lepton, self.m_vector)
+        radiator = isr_radiator(x, self.beta) / self._proposal_density(x)
+        weight = np.where(open_, radiator * w * c.sigma_point_pb(rs_prime) * self.hard.coupling_alpha / (2.0 * np.pi), 0.0)
+        state["sqrt_s_prime"] = state.pop("sqrt_s")
+        state["sqrt_s"] = rs
+        state["x_isr"] = x
+        return Proposal(weight, state)
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        rs, rs_prime = state["sqrt_s"], state["sqrt_s_prime"]
+        photon = isr_photon(rng, rs, state["x_isr"])
+        hard_state = {k: v for k, v in state.items() if k not in ("sqrt_s", "sqrt_s_prime", "x_isr")}
+        lm, lp, v = _emission_build(rng, {**hard_state, "sqrt_s": rs_prime}, self.m_lepton)
+        # the l+ l- V system recoils against the photon: boost from its rest frame to the CM
+        velocity = -photon[:, 1:] / (rs - photon[:, 0])[:, None]
+        return {
+            "lepton_minus": boost(lm, velocity), "lepton_plus": boost(lp, velocity), "vector": boost(v, velocity),
+            "isr_photon": photon, "sqrt_s": rs, "sqrt_s_prime": rs_prime, "x_isr": state["x_isr"],
+        }  # fmt: skip
+
+
+def decay_vector_to_pair(rng: np.random.Generator, vector: np.ndarray, m_daughter: float) -> tuple[np.ndarray, np.ndarray]:
+    """Decay vectors [n, 4] promptly to l- l+ (masses ``m_daughter``), isotropically in their rest frame.
+
+    Returns (l-, l+) four-momenta [n, 4] in the frame of ``vector``. The decay angle of a
+    polarised vector (1 + cos^2 about its spin axis) is not modelled; for the reduced-mass
+    peak and a 4-track acceptance this is a small effect.
+    """
+    n = len(vector)
+    cos_t = rng.uniform(-1.0, 1.0, n)
+    phi = rng.uniform(0.0, 2.0 * np.pi, n)
+    sin_t = np.sqrt(1.0 - cos_t**2)
+    directions = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
+    return two_body_decay(vector, m_daughter, m_daughter, directions)
 
 
 def _collinear_fsr(rng, lepton, m_lepton, exponent):

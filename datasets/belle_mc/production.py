@@ -43,13 +43,15 @@ INTEGRATION_POINTS = 2_000_000
 """Weighted points used to integrate each process (cross section and maximum weight)."""
 
 GENERATOR_VERSION = "belle_mc 0.1"
+ZPRIME_CHANNELS = ("signal", "signal_visible", "signal_visible_isr")
+"""Channels whose mass is m_Z' (fileset metadata key ``mzp``, dataset names ``<channel>_mzp_<mass>``)."""
 
 def dataset_name(channel: str, mass: float | None = None) -> str:
-    """Fileset dataset name: the channel, with the mass for signals (``signal_mzp_2p0``)."""
+    """Fileset dataset name: the channel, with the mass for signals (``signal_mzp_2p0``, ``signal_visible_mzp_2p0``)."""
     if mass is None:
         return channel
     text = f"{mass:g}" if "." in f"{mass:g}" else f"{mass:g}.0"
-    return f"{channel}_{'mzp' if channel == 'signal' else 'mphi'}_{text.replace('.', 'p')}"
+    return f"{channel}_{'mzp' if channel in ZPRIME_CHANNELS else 'mphi'}_{text.replace('.', 'p')}"
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -186,7 +188,7 @@ def produce(
         "xsec_pb": channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb,
         "n_generated": int(n_events),
     }
-    if channel_name == "signal":
+    if channel_name in ZPRIME_CHANNELS:
         metadata["mzp"] = float(mass)
     elif channel_name == "signal_ttphi":
         metadata["mphi"] = float(mass)
