@@ -1,7 +1,8 @@
 """Optimise the ten-cut selection per Z' mass on eps/sqrt(B) and (optionally) write the cut table.
 
-    python scripts/optimise_cuts.py                                   # default sample, report only
-    python scripts/optimise_cuts.py --fileset F.json --write          # rewrite selections/zprime_cut_table.json
+    python scripts/optimise_cuts.py                                   # sensitivity sample, report only
+    python scripts/optimise_cuts.py --write                           # rewrite selections/zprime_cut_table.json
+    python scripts/optimise_cuts.py --fileset F.json                  # any fileset
     python scripts/optimise_cuts.py --output results/cut_optimisation.json
 
 Prints, per mass, eps, B and eps/sqrt(B) before and after on the optimisation half
@@ -23,16 +24,16 @@ from sensitivity.cut_optimisation import load_samples, optimise_table
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the embedded default sample)")
+    parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the sensitivity sample, made if missing)")
     parser.add_argument("--lumi", type=float, default=626.0, help="integrated luminosity for the MC weights, fb^-1")
     parser.add_argument("--table", type=Path, default=DEFAULT_CUT_TABLE, help="cut table to start from (and to write with --write)")
     parser.add_argument("--write", action="store_true", help="write the optimised values into --table")
     parser.add_argument("--output", type=Path, default=Path("results") / "cut_optimisation.json", help="report JSON")
     args = parser.parse_args(argv)
     if args.fileset is None:
-        from belle_mc.catalog import ensure_default_sample
+        from belle_mc.catalog import SENSITIVITY_SAMPLE_DIR, SENSITIVITY_SEED, ensure_default_sample, sensitivity_requests
 
-        args.fileset = ensure_default_sample()
+        args.fileset = ensure_default_sample(SENSITIVITY_SAMPLE_DIR, requests=sensitivity_requests(), seed=SENSITIVITY_SEED)
     try:
         table = load_cut_table(args.table)
         samples = load_samples(args.fileset, args.lumi)

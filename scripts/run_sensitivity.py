@@ -1,7 +1,12 @@
 """The whole sensitivity study in one command: histograms, cut scan, network, limits.
 
-    python scripts/run_sensitivity.py                        # default sample -> results/
+    python scripts/run_sensitivity.py                        # sensitivity sample -> results/sensitivity/
     python scripts/run_sensitivity.py --fileset F.json --output results/mine [--punzi-epochs 100]
+
+Without --fileset it uses the sensitivity sample (belle_mc.catalog.sensitivity_requests:
+10x the default backgrounds, 200k signal events per mass, ~30M generated events), made
+under data/sensitivity/ first if missing (~2 min); the whole study then takes ~25 min
+on one core, most of it the network's Punzi-loss epochs.
 
 Steps, each the documented command of its own (run in turn, stopping at the first
 failure with its exit status):
@@ -47,16 +52,20 @@ def expected_gprime(path: Path) -> dict[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the embedded default sample)")
-    parser.add_argument("--output", type=Path, default=ROOT / "results", help="directory for every product (default results/)")
+    parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the sensitivity sample, made if missing)")
+    parser.add_argument("--output", type=Path, default=ROOT / "results" / "sensitivity", help="directory for every product")
     parser.add_argument("--lumi", type=float, default=626.0, help="integrated luminosity, fb^-1")
     parser.add_argument("--write-cuts", action="store_true", help="write the optimised cut values into the cut table")
     parser.add_argument("--punzi-epochs", type=int, default=None, help="Punzi-loss epochs of the network (default: its script's)")
     parser.add_argument("--bce-epochs", type=int, default=None, help="cross-entropy epochs of the network (default: its script's)")
     args = parser.parse_args(argv)
+    if args.fileset is None:
+        from belle_mc.catalog import SENSITIVITY_SAMPLE_DIR, SENSITIVITY_SEED, ensure_default_sample, sensitivity_requests
+
+        args.fileset = ensure_default_sample(SENSITIVITY_SAMPLE_DIR, requests=sensitivity_requests(), seed=SENSITIVITY_SEED)
     out = args.output.resolve()
     python = sys.executable
-    fileset = ["--fileset", str(args.fileset.resolve())] if args.fileset else []
+    fileset = ["--fileset", str(args.fileset.resolve())]
     pickle_path = out / "zprime_invisible.pkl"
     features = out / "features"
 

@@ -47,6 +47,32 @@ VISIBLE_FOUR_MUON_EVENTS = 2_000_000
 VISIBLE_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "visible"
 
 
+SENSITIVITY_SAMPLE: dict[str, int] = {
+    "kkmc_mumu": 6_000_000,
+    "kkmc_tautau": 10_000_000,
+    "aafh_eemumu": 12_000_000,
+    "aafh_mumumumu": 1_000_000,
+    "aafh_mumutautau": 1_000_000,
+}
+"""Generated events per background channel of the sensitivity sample (the cut optimisation,
+the network and the limits): 10x the default sample for the large-weight channels, so that
+a window's background is not one or two MC events. About 2 minutes and 2.7 GB to make."""
+SENSITIVITY_SIGNAL_EVENTS = 200_000
+"""Generated events per Z' mass of the sensitivity sample."""
+SENSITIVITY_SEED = 7
+"""Seed of the sensitivity sample (independent of the default sample's)."""
+SENSITIVITY_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sensitivity"
+
+
+def sensitivity_requests() -> list[tuple[str, float | None, int]]:
+    """(channel, mass, generated events) of every dataset of the invisible-Z' sensitivity sample."""
+    requests: list[tuple[str, float | None, int]] = [
+        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV
+    ]
+    requests += [(ch, None, n) for ch, n in SENSITIVITY_SAMPLE.items()]
+    return requests
+
+
 def default_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the default sample."""
     requests: list[tuple[str, float | None, int]] = [("signal", m, DEFAULT_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV]
@@ -68,12 +94,14 @@ def ensure_default_sample(
     directory: str | os.PathLike = DEFAULT_SAMPLE_DIR,
     progress: bool = True,
     requests: list[tuple[str, float | None, int]] | None = None,
+    seed: int = DEFAULT_SEED,
 ) -> Path:
     """Make a sample in ``directory`` unless it is already complete; return its fileset path.
 
     ``requests`` lists (channel, mass, generated events) of every dataset (default: the
     invisible-Z' default sample, :func:`default_requests`). A dataset counts as present when
-    the fileset lists it with the requested number of generated events and all its files exist.
+    the fileset lists it with the requested number of generated events and ``seed``, and all its
+    files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -84,10 +112,10 @@ def ensure_default_sample(
         if (
             entry is not None
             and entry["metadata"].get("n_generated") == n
-            and entry["metadata"].get("seed") == DEFAULT_SEED
+            and entry["metadata"].get("seed") == seed
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue
         log.info("making default sample dataset %s (%d events)", name, n)
-        produce(channel, n, directory, mass=mass, seed=DEFAULT_SEED, progress=progress)
+        produce(channel, n, directory, mass=mass, seed=seed, progress=progress)
     return path
