@@ -79,7 +79,7 @@ def make_control_selected(masses_mev: Sequence[int]) -> dict[str, hist.Hist]:
 # --- visible Z' search (processors/visible_zprime.py) -------------------------------------------
 
 REDUCED_MASS_AXIS = dict(
-    bins=1500, start=0.01, stop=10.5, name="mr", label=r"$m_R = \sqrt{m_{\mu\mu}^2 - 4m_\mu^2}$ [GeV]",
+    bins=1500, start=0.01, stop=10.5, name="mr", label=r"reduced mass $m_R$ [GeV]",
     transform=hist.axis.transform.log,
 )
 """m_R in logarithmic bins of 0.46% (finer than the measured resolution, 0.5-1% of m_R), GeV."""
