@@ -1,8 +1,11 @@
-"""What data exists: the channels and the embedded default sample of ``python run.py``.
+"""What data exists: the channels and the embedded default samples.
 
-The default sample is a few million generated events of every channel of the
-invisible-Z' search, made on first use (about a minute on one core) under
-``data/default/`` of the checkout, which git ignores.
+The default sample of ``python run.py`` is a few million generated events of every
+channel of the invisible-Z' search, made on first use (about a minute on one core)
+under ``data/default/`` of the checkout, which git ignores. The scalar sample
+(:func:`scalar_requests`) holds the leptophilic-scalar signals and their
+backgrounds under ``data/scalar/``; it is made by
+``ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ DEFAULT_SEED = 2023
 
 DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "default"
 
+SCALAR_MASSES_GEV = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+"""phi_L mass grid of the leptophilic-scalar search (inside Belle's 0.04-6.5 GeV), GeV."""
+SCALAR_SIGNAL_EVENTS = 20_000
+"""Generated events per phi_L mass of the scalar sample."""
+SCALAR_BACKGROUND_SAMPLE: dict[str, int] = {
+    "kkmc_tautau": 400_000,
+    "kkmc_mumu": 200_000,
+    "aafh_mumutautau": 50_000,
+}
+"""Generated events per background channel of the scalar sample (the Pythia channels are slow: kept small)."""
+SCALAR_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "scalar"
+"""Where the scalar sample is made (git-ignored)."""
+
 
 def default_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the default sample."""
@@ -42,16 +58,27 @@ def default_requests() -> list[tuple[str, float | None, int]]:
     return requests
 
 
-def ensure_default_sample(directory: str | os.PathLike = DEFAULT_SAMPLE_DIR, progress: bool = True) -> Path:
-    """Make the default sample in ``directory`` unless it is already complete; return its fileset path.
+def scalar_requests() -> list[tuple[str, float | None, int]]:
+    """(channel, mass, generated events) of every dataset of the leptophilic-scalar sample."""
+    return [(ch, None, n) for ch, n in SCALAR_BACKGROUND_SAMPLE.items()]
 
-    A dataset counts as present when the fileset lists it with the requested
-    number of generated events and all its files exist.
+
+def ensure_default_sample(
+    directory: str | os.PathLike = DEFAULT_SAMPLE_DIR,
+    progress: bool = True,
+    requests: list[tuple[str, float | None, int]] | None = None,
+) -> Path:
+    """Make a sample in ``directory`` unless it is already complete; return its fileset path.
+
+    ``requests`` lists (channel, mass or None, generated events); by default the
+    invisible-Z' sample of :func:`default_requests`. A dataset counts as present
+    when the fileset lists it with the requested number of generated events and
+    the default seed, and all its files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
     existing = json.loads(path.read_text()) if path.exists() else {}
-    for channel, mass, n in default_requests():
+    for channel, mass, n in default_requests() if requests is None else requests:
         name = dataset_name(channel, mass)
         entry = existing.get(name)
         if (
@@ -61,6 +88,6 @@ def ensure_default_sample(directory: str | os.PathLike = DEFAULT_SAMPLE_DIR, pro
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue
-        log.info("making default sample dataset %s (%d events)", name, n)
+        log.info("making sample dataset %s (%d events)", name, n)
         produce(channel, n, directory, mass=mass, seed=DEFAULT_SEED, progress=progress)
     return path
