@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Run the invisible-Z' analysis over a fileset (interfaces.md §3-4).
+"""Run the invisible-Z' (default) or the leptophilic-scalar analysis over a fileset (interfaces.md §3-4).
 
     python run.py                       # whole analysis on the embedded default sample
+    python run.py --analysis scalar     # leptophilic scalar on its own sample (made if missing)
     python run.py --fileset F.json --executor {iterative,futures,dask} [--workers N] ...
 
 This file only wires options to coffea's Runner and executors; the analysis
@@ -24,8 +25,11 @@ import uproot
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "zprime_invisible.pkl"
+DEFAULT_SCALAR_OUTPUT = HERE / "results" / "scalar.pkl"
 DEFAULT_LUMI_FB = 626.0
 KNOWN_CHANNELS = ("signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi")
+SCALAR_EXTRA_CHANNELS = ("bhwide_ee", "aafh_eetautau", "pythia_uds", "pythia_charm", "pythia_bbbar")
+"""Channels a fileset of the leptophilic-scalar analysis may hold beyond :data:`KNOWN_CHANNELS`."""
 
 log = logging.getLogger("run")
 
@@ -65,6 +69,10 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--analysis", choices=("zprime", "scalar"), default="zprime",
+        help="zprime: invisible Z' (default); scalar: leptophilic scalar e+e- -> tau tau phi_L(-> ll)",
+    )  # fmt: skip
     p.add_argument("--fileset", type=Path, help="fileset JSON (default: the embedded default sample, made if missing)")
     p.add_argument(
         "--executor", choices=("iterative", "futures", "dask"), default="futures",
@@ -88,13 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="continue an interrupted run: reuse the chunk results it saved next to --output (same options and inputs)",
     )  # fmt: skip
-    p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="output pickle; the figure goes next to it")
+    p.add_argument(
+        "--output", type=Path, default=None,
+        help="output pickle; the figure goes next to it (default results/zprime_invisible.pkl, results/scalar.pkl for --analysis scalar)",
+    )  # fmt: skip
     p.add_argument("--cut-table", type=Path, default=None, help="cut table JSON (default: selections/zprime_cut_table.json)")
-    p.add_argument("--features", type=Path, metavar="DIR", help="also write the 14 network features of preselected events to parquet under DIR")
+    p.add_argument(
+        "--window-table", type=Path, default=None,
+        help="--analysis scalar: pair-mass window table JSON (default: selections/scalar_mass_windows.json)",
+    )  # fmt: skip
+    p.add_argument(
+        "--features", type=Path, metavar="DIR",
+        help="also write the network features (Z': 14 of preselected events; scalar: the BDT features of phi_L candidates) to parquet under DIR",
+    )  # fmt: skip
     return p
 
 
-def load_fileset(path: Path) -> dict:
+def load_fileset(path: Path, known_channels: tuple[str, ...] = KNOWN_CHANNELS) -> dict:
     """Read and check a fileset JSON; paths become absolute (relative ones are relative to the JSON)."""
     if not path.exists():
         raise InputError(f"fileset {path} does not exist")
@@ -108,7 +126,7 @@ def load_fileset(path: Path) -> dict:
     for name, entry in raw.items():
         meta = entry.get("metadata", {}) if isinstance(entry, dict) else {}
         channel = meta.get("channel")
-        if channel not in KNOWN_CHANNELS:
+        if channel not in known_channels:
             raise InputError(f"dataset {name!r} in {path}: unknown channel {channel!r}")
         if "xsec_pb" in meta and not meta.get("n_generated"):
             raise InputError(f"dataset {name!r} in {path}: MC metadata needs n_generated")
@@ -225,40 +243,78 @@ def write_pickle_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run(args) -> dict:
-    from coffea import processor
-    from coffea.nanoevents import BaseSchema
+def resolve_output(args) -> Path:
+    """The output pickle of the options: ``--output``, else the analysis' default under results/."""
+    if args.output is None:
+        args.output = DEFAULT_SCALAR_OUTPUT if args.analysis == "scalar" else DEFAULT_OUTPUT
+    return args.output
 
-    from processors.checkpoints import ChunkCheckpointer
+
+def _zprime_setup(args):
+    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the invisible-Z' analysis."""
     from processors.invisible_zprime import InvisibleZPrimeProcessor
     from processors.ntuple_schema import dimuon_branches
     from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 
-    if args.scheduler:
-        args.executor = "dask"
-    if args.executor == "dask" and not args.scheduler and args.cluster is None:
-        args.cluster = default_cluster()
+    if args.window_table is not None:
+        raise InputError("--window-table belongs to --analysis scalar")
     if args.fileset is None:
         from belle_mc.catalog import ensure_default_sample
 
         args.fileset = ensure_default_sample()
-    fileset = load_fileset(args.fileset)
     table_path = args.cut_table or DEFAULT_CUT_TABLE
     try:
         cut_table = load_cut_table(table_path)
     except (OSError, ValueError, TypeError) as err:
         raise InputError(f"cut table {table_path}: {err}") from None
+    processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+    return KNOWN_CHANNELS, processor_instance, dimuon_branches(), {"cut_table": cut_table.to_json()}
+
+
+def _scalar_setup(args):
+    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the leptophilic-scalar analysis."""
+    from processors.leptophilic_scalar import LeptophilicScalarProcessor, scalar_branches
+    from selections.scalar_selection import DEFAULT_WINDOW_TABLE, load_window_table
+
+    if args.cut_table is not None:
+        raise InputError("--cut-table belongs to --analysis zprime (the scalar analysis takes --window-table)")
+    table_path = args.window_table or DEFAULT_WINDOW_TABLE
+    try:
+        window_table = load_window_table(table_path)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise InputError(f"window table {table_path}: {err}") from None
+    if args.fileset is None:
+        from belle_mc.catalog import SCALAR_SAMPLE_DIR, ensure_default_sample, scalar_requests
+
+        args.fileset = ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())
+    processor_instance = LeptophilicScalarProcessor(args.lumi, window_table, features_dir=args.features)
+    return KNOWN_CHANNELS + SCALAR_EXTRA_CHANNELS, processor_instance, scalar_branches(), {"window_table": window_table.to_json()}
+
+
+def run(args) -> dict:
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema
+
+    from processors.checkpoints import ChunkCheckpointer
+
+    resolve_output(args)
+    if args.scheduler:
+        args.executor = "dask"
+    if args.executor == "dask" and not args.scheduler and args.cluster is None:
+        args.cluster = default_cluster()
+    setup = _scalar_setup if args.analysis == "scalar" else _zprime_setup
+    known_channels, processor_instance, branches, selection = setup(args)
+    fileset = load_fileset(args.fileset, known_channels)
     skipped, entries = check_inputs(fileset, args.skip_bad_files)
     # read the analysis branches of a chunk in one go (coffea's bulk preload) rather than one by one
-    fileset = {k: {**v, "preload": dimuon_branches()} for k, v in fileset.items() if v["files"]}
+    fileset = {k: {**v, "preload": branches} for k, v in fileset.items() if v["files"]}
 
-    processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
     checkpointer = ChunkCheckpointer(
         checkpoint_directory(args.output),
         {
             "processor": type(processor_instance).__name__,
             "lumi_fb": args.lumi,
-            "cut_table": cut_table.to_json(),
+            **selection,
             "features": str(args.features),
             "chunksize": args.chunksize,
         },
@@ -314,7 +370,8 @@ def run(args) -> dict:
             "maxchunks": args.maxchunks,
             "fileset": str(args.fileset),
             "dataset_metadata": {name: entry["metadata"] for name, entry in fileset.items()},
-            "cut_table": cut_table.to_json(),
+            **({"analysis": "scalar"} if args.analysis == "scalar" else {}),
+            **selection,
         },
         "datasets": out,
     }
@@ -375,8 +432,50 @@ def print_cutflow(result: dict) -> None:
     console.print(windows)
 
 
+def print_scalar_cutflow(result: dict) -> None:
+    """Terminal summary of the scalar analysis: cutflow per dataset, and per phi_L mass the window counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from processors.invisible_zprime import event_weight
+    from selections.scalar_selection import SIGNAL_CHANNEL, WINDOW
+
+    console = Console(width=200)  # the cutflow has eight columns
+    datasets = result["datasets"]
+    lumi = result["metadata"]["lumi_fb"]
+    meta = result["metadata"]["dataset_metadata"]
+    cuts = list(next(iter(datasets.values()))["cutflow"])
+    table = Table(title=f"Leptophilic scalar cutflow (raw events); expected events after the rectangular cut at {lumi:g} fb^-1")
+    table.add_column("dataset")
+    for cut in cuts:
+        table.add_column(cut, justify="right")
+    table.add_column("expected", justify="right")
+    for name in sorted(datasets):
+        d = datasets[name]
+        table.add_row(name, *(str(d["cutflow"][c]) for c in cuts), f"{d['pair_mass_selected'].sum().value:.4g}")
+    console.print(table)
+
+    masses = list(next(iter(datasets.values()))["cutflow_mphi"])
+    channels = sorted({m["channel"] for m in meta.values() if m["channel"] != SIGNAL_CHANNEL})
+    windows = Table(title=f"Events per m_phi window after the rectangular cut: raw counts; expected background at {lumi:g} fb^-1")
+    for column in ("m_phi [GeV]", "signal eff.", *channels, "exp. bkg"):
+        windows.add_column(column, justify="right")
+    for m in masses:
+        own = [n for n, md in meta.items() if md["channel"] == SIGNAL_CHANNEL and round(md["mphi"] * 1000) == m]
+        eff = sum(datasets[n]["cutflow_mphi"][m][WINDOW] for n in own) / sum(meta[n]["n_generated"] for n in own) if own else None
+        raw = {ch: sum(datasets[n]["cutflow_mphi"][m][WINDOW] for n, md in meta.items() if md["channel"] == ch) for ch in channels}
+        expected = sum(
+            datasets[n]["cutflow_mphi"][m][WINDOW] * event_weight(md, lumi)
+            for n, md in meta.items()
+            if md["channel"] != SIGNAL_CHANNEL
+        )
+        windows.add_row(f"{m / 1000:g}", "-" if eff is None else f"{eff:.3f}", *(str(raw[ch]) for ch in channels), f"{expected:.3g}")
+    console.print(windows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    resolve_output(args)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
@@ -397,6 +496,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     write_pickle_atomic(result, args.output)
     shutil.rmtree(checkpoint_directory(args.output), ignore_errors=True)  # the run is complete
+    if args.analysis == "scalar":
+        print_scalar_cutflow(result)
+        print(f"wrote {args.output}")
+        from processors.plots import plot_pair_mass
+
+        figure = plot_pair_mass(
+            result["datasets"], result["metadata"]["dataset_metadata"], args.lumi, args.output.with_name(f"{args.output.stem}_pair_mass.png")
+        )
+        print(f"wrote {figure}")
+        return 0
     print_cutflow(result)
     print(f"wrote {args.output}")
     from processors.plots import plot_recoil_mass

@@ -75,6 +75,29 @@ DEFAULT_WINDOW_TABLE = Path(__file__).with_name("scalar_mass_windows.json")
 DEFAULT_WINDOW_N_SIGMA = 3.0
 
 
+# --- event classes of the multi-class BDT (the talk's five BDT scores) -----------------------------
+CLASSES: tuple[str, ...] = ("signal", "tautau", "eemumu", "qqbar", "bbbar")
+"""The five classes, in the order of the classifier's output columns."""
+SIGNAL_CHANNEL = "signal_ttphi"
+CHANNEL_CLASS: dict[str, int] = {
+    SIGNAL_CHANNEL: 0,
+    "kkmc_tautau": 1,
+    "aafh_mumutautau": 1,
+    "aafh_eetautau": 1,
+    "bhwide_ee": 2,
+    "kkmc_mumu": 2,
+    "aafh_eemumu": 2,
+    "aafh_mumumumu": 2,
+    "pythia_uds": 3,
+    "pythia_charm": 3,
+    "pythia_bbbar": 4,
+}
+"""Class index of every generated channel (tau tau and two-photon tau tau l l; e e / mu mu and their
+two-photon four-lepton final states; light and charm q qbar; B Bbar)."""
+NO_CLASS = -1
+"""Class label of a channel outside :data:`CHANNEL_CLASS` (e.g. data)."""
+
+
 def decay_flavour(mphi_gev: float) -> int:
     """PDG code of the lepton phi_L is reconstructed in at mass ``mphi_gev`` (GeV).
 
@@ -163,6 +186,10 @@ def load_window_table(path: str | os.PathLike = DEFAULT_WINDOW_TABLE) -> WindowT
 
 
 __all__ = [
+    "CHANNEL_CLASS",
+    "CLASSES",
+    "NO_CLASS",
+    "SIGNAL_CHANNEL",
     "DEFAULT_WINDOW_TABLE",
     "FLAVOUR_ELECTRON",
     "FLAVOUR_MUON",
