@@ -75,8 +75,8 @@ class LeptophilicScalarProcessor(processor.ProcessorABC):
         Mass hypotheses and pair-mass windows (default: :data:`selections.scalar_selection.DEFAULT_WINDOW_TABLE`).
     features_dir:
         If given, every chunk writes its phi_L candidates' BDT features, pair mass, flavour,
-        rectangular-cut flag, weight, dataset, channel, class label, true phi_L mass and
-        event number to a parquet file there.
+        rectangular-cut flag, weight, dataset, channel, class label, true phi_L mass,
+        generated events of the dataset and event number to a parquet file there.
     """
 
     def __init__(self, lumi_fb: float, window_table: WindowTable | None = None, features_dir: str | os.PathLike | None = None):
@@ -141,6 +141,7 @@ class LeptophilicScalarProcessor(processor.ProcessorABC):
         columns["rectangular_cut"] = rectangular
         columns["weight"] = np.full(n, weight)
         columns["mphi_true_gev"] = np.full(n, float(meta.get("mphi", np.nan)))
+        columns["n_generated"] = np.full(n, float(meta.get("n_generated", np.nan)))
         columns["class_label"] = np.full(n, CHANNEL_CLASS.get(channel, NO_CLASS), dtype=np.int8)
         columns["event"] = event_number.astype(np.int64)
         strings = pa.dictionary(pa.int32(), pa.string())

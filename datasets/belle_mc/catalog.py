@@ -60,7 +60,11 @@ def default_requests() -> list[tuple[str, float | None, int]]:
 
 def scalar_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the leptophilic-scalar sample."""
-    return [(ch, None, n) for ch, n in SCALAR_BACKGROUND_SAMPLE.items()]
+    requests: list[tuple[str, float | None, int]] = [
+        ("signal_ttphi", m, SCALAR_SIGNAL_EVENTS) for m in SCALAR_MASSES_GEV
+    ]
+    requests += [(ch, None, n) for ch, n in SCALAR_BACKGROUND_SAMPLE.items()]
+    return requests
 
 
 def ensure_default_sample(

@@ -19,7 +19,8 @@ from selections import constants as c
 
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
-from .processes import LeptonPairISR, PairEmission, TwoPhotonLeptonPair, VectorEmission
+from .kinematics import two_body_decay
+from .processes import LeptonPairISR, PairEmission, ScalarEmission, TwoPhotonLeptonPair, VectorEmission
 from .tau_decays import decay_taus
 
 KKMC_MUMU_XSEC_PB = 1148.0
@@ -59,6 +60,30 @@ def _signal_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
     parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
     parts.append(ParticleTable.from_arrays(e, c.PDG_ZPRIME, ev["vector"]))
+    return ParticleTable.concatenate(parts)
+
+
+def scalar_decay_lepton(m_scalar_gev: float) -> tuple[int, float]:
+    """(PDG code, mass in GeV) of the lepton phi_L decays to in ``signal_ttphi``: e up to 2 m_mu, mu above."""
+    if m_scalar_gev <= 2.0 * c.MUON_MASS_GEV:
+        return c.PDG_ELECTRON, c.ELECTRON_MASS_GEV
+    return c.PDG_MUON, c.MUON_MASS_GEV
+
+
+def _isotropic_directions(rng, n) -> np.ndarray:
+    cos_t = rng.uniform(-1.0, 1.0, n)
+    phi = rng.uniform(0.0, 2.0 * np.pi, n)
+    sin_t = np.sqrt(1.0 - cos_t**2)
+    return np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
+
+
+def _ttphi_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"])
+    # one phi_L mass per dataset; prompt decay, isotropic in the phi_L rest frame (a scalar has no spin)
+    pdg, m_lepton = scalar_decay_lepton(float(ev["m_scalar"]))
+    l_minus, l_plus = two_body_decay(ev["scalar"], m_lepton, m_lepton, _isotropic_directions(rng, len(e)))
+    parts += _pair(e, l_minus, l_plus, pdg)
     return ParticleTable.concatenate(parts)
 
 
@@ -128,6 +153,14 @@ CHANNELS: dict[str, Channel] = {
             lambda mass: VectorEmission(mass),
             _signal_particles,
             "e+e- -> mu+ mu- Z', Z' -> invisible, Z' from final-state emission (g' = 1)",
+            needs_mass=True,
+        ),
+        Channel(
+            "signal_ttphi",
+            lambda mass: ScalarEmission(mass),
+            _ttphi_particles,
+            "e+e- -> tau+ tau- phi_L, phi_L radiated from the tau line (Yukawa xi m_tau / v, xi = 1, tau mass kept, "
+            "Born level); phi_L -> e+e- (m_phi <= 2 m_mu) or mu+mu- (above), prompt and isotropic",
             needs_mass=True,
         ),
         Channel(
