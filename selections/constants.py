@@ -63,6 +63,8 @@ PDG_SCALAR = 9900025  # user-defined code for the leptophilic scalar phi_L (trut
 
 UPSILON_4S_MASS_GEV = 10.5794
 """Mass of the Upsilon(4S), GeV (PDG 2024)."""
+B0_MASS_GEV = 5.27966
+"""Mass of the B0 meson, GeV (PDG 2024); the B Bbar threshold is 2 m_B0."""
 
 
 def sigma_point_pb(sqrt_s_gev):

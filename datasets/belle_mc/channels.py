@@ -20,7 +20,7 @@ from selections import constants as c
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
 from .kinematics import two_body_decay
-from .processes import LeptonPairISR, PairEmission, ScalarEmission, TwoPhotonLeptonPair, VectorEmission
+from .processes import BhabhaISR, LeptonPairISR, PairEmission, ScalarEmission, TwoPhotonLeptonPair, VectorEmission
 from .tau_decays import decay_taus
 
 KKMC_MUMU_XSEC_PB = 1148.0
@@ -94,6 +94,25 @@ def _mumu_particles(rng, ev) -> ParticleTable:
     return ParticleTable.concatenate(parts)
 
 
+def _bhabha_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_ELECTRON)
+    parts += [_photons(e, ev["isr_photon"]), _photons(e, ev["fsr_minus"]), _photons(e, ev["fsr_plus"])]
+    return ParticleTable.concatenate(parts)
+
+
+def _eetautau_particles(rng, ev) -> ParticleTable:
+    e = _event_index(len(ev["sqrt_s"]))
+    parts = _decayed_pair(rng, e, ev["tau_minus"], ev["tau_plus"])
+    parts += _pair(e, ev["electron_minus"], ev["electron_plus"], c.PDG_ELECTRON)
+    return ParticleTable.concatenate(parts)
+
+
+def _generator_particles(rng, ev) -> ParticleTable:
+    """Channels whose generator (Pythia) hands over the final-state particles directly."""
+    return ev["particles"]
+
+
 def _tautau_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
     parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"])
@@ -145,6 +164,27 @@ def _mumutautau_process(_mass=None):
     )
 
 
+PYTHIA_BBBAR_XSEC_PB = 1050.0
+"""e+e- -> Upsilon(4S) -> B Bbar cross section at Belle, pb."""
+UDS_QUARKS = (1, 2, 3)
+CHARM_QUARKS = (4,)
+
+
+def _pythia_continuum(quarks):
+    def make(_mass=None):
+        from .pythia_channels import PythiaContinuum
+
+        return PythiaContinuum(quarks)
+
+    return make
+
+
+def _pythia_bbbar(_mass=None):
+    from .pythia_channels import PythiaUpsilon4S
+
+    return PythiaUpsilon4S(xsec_pb=PYTHIA_BBBAR_XSEC_PB)
+
+
 CHANNELS: dict[str, Channel] = {
     ch.name: ch
     for ch in [
@@ -194,6 +234,41 @@ CHANNELS: dict[str, Channel] = {
             _mumutautau_process,
             _mumutautau_particles,
             "e+e- -> mu+ mu- gamma*(-> tau+ tau-) and tau+ tau- gamma*(-> mu+ mu-) (final-state pair emission)",
+        ),
+        Channel(
+            "aafh_eetautau",
+            lambda mass=None: PairEmission(c.TAU_MASS_GEV, c.ELECTRON_MASS_GEV, names=("tau", "electron")),
+            _eetautau_particles,
+            "e+e- -> tau+ tau- gamma*, gamma* -> e+ e- (final-state pair emission from the taus only; no two-photon, "
+            "no pair emission from the beams, no interference)",
+        ),
+        Channel(
+            "bhwide_ee",
+            lambda mass=None: BhabhaISR(),
+            _bhabha_particles,
+            "e+e- -> e+ e- (gamma), both e+- at 15-167 deg in the CM: Born Bhabha (s + t channel photon), "
+            "ISR radiator W(x) with collinear photon and e+e- mass > 1 GeV, collinear FSR",
+        ),
+        Channel(
+            "pythia_uds",
+            _pythia_continuum(UDS_QUARKS),
+            _generator_particles,
+            "e+e- -> q qbar (q = u, d, s) by Pythia 8.317 (gamma*/Z, ISR, shower, string hadronisation), CM frame; "
+            "xsec = Pythia sigmaGen",
+        ),
+        Channel(
+            "pythia_charm",
+            _pythia_continuum(CHARM_QUARKS),
+            _generator_particles,
+            "e+e- -> c cbar by Pythia 8.317 (gamma*/Z, ISR, shower, string hadronisation), CM frame; xsec = Pythia sigmaGen",
+        ),
+        Channel(
+            "pythia_bbbar",
+            _pythia_bbbar,
+            _generator_particles,
+            "e+e- -> Upsilon(4S) -> B Bbar (B+B- 51.4%, B0 B0bar 48.6%), Upsilon(4S) at rest in the CM, "
+            "B decays by Pythia 8.317; normalised to 1.05 nb",
+            fixed_xsec_pb=PYTHIA_BBBAR_XSEC_PB,
         ),
     ]
 }

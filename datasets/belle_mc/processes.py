@@ -14,6 +14,8 @@ weight is its cross section in pb. Formulas are those of physics.md:
   (alpha / 3 pi) (1 + 2 m^2/M^2) sqrt(1 - 4 m^2/M^2) dM^2 / M^2.
 * :class:`LeptonPairISR` - e+e- -> l+ l- (gamma) with the ISR radiator W(x) and
   collinear final-state photons (KKMC-like mu mu and tau tau).
+* :class:`BhabhaISR` - e+e- -> e+e- (gamma) inside a CM polar-angle cut on both e+-: Born
+  Bhabha (s- and t-channel photon) with the same leading-log ISR radiator and collinear FSR.
 * :class:`TwoPhotonLeptonPair` - e+e- -> e+e- l+l- from the equivalent-photon
   approximation for each beam times the Breit-Wheeler gamma gamma -> l+ l- cross section.
 """
@@ -395,6 +397,7 @@ class LeptonPairISR:
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
         final_state_radiation: bool = True,
+        min_pair_mass: float | None = None,
     ):
         from selections.beams import sqrt_s_gev
 
@@ -403,9 +406,11 @@ class LeptonPairISR:
         self.energy_spread = float(energy_spread)
         self.final_state_radiation = final_state_radiation
         self.beta = isr_beta(self.sqrt_s**2)
-        # radiate at most down to 10 MeV above the pair threshold (at the spread-lowered sqrt(s))
+        # radiate at most down to a pair mass of min_pair_mass, by default 10 MeV above the pair threshold
+        # (at the spread-lowered sqrt(s))
+        min_pair_mass = 2.0 * self.m_lepton + 0.01 if min_pair_mass is None else float(min_pair_mass)
         s_low = (self.sqrt_s - 5 * max(energy_spread, 0.0)) ** 2
-        self.x_max = 1.0 - (2.0 * self.m_lepton + 0.01) ** 2 / s_low
+        self.x_max = 1.0 - min_pair_mass**2 / s_low
         self.log_hard = -np.log1p(-self.x_max)
 
     def _proposal_density(self, x):
@@ -455,6 +460,125 @@ class LeptonPairISR:
             beta_f = isr_beta(s_prime, self.m_lepton)
             payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, lm, self.m_lepton, 0.5 * beta_f)
             payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, lp, self.m_lepton, 0.5 * beta_f)
+        return payload
+
+
+def bhabha_born_dsigma_dcos_pb(sqrt_s, cos_theta):
+    """Born d sigma / d cos(theta) of e+e- -> e+e- (gamma and Z-free, massless electrons), pb.
+
+    theta is the e- angle to the e- beam in the e+e- rest frame; with t = -s (1 - cos) / 2 and
+    u = -s (1 + cos) / 2: (pi alpha^2 / s) [u^2 (1/s + 1/t)^2 + (t/s)^2 + (s/t)^2] (s- and t-channel photon).
+    """
+    s = np.asarray(sqrt_s, dtype=float) ** 2
+    t = -0.5 * s * (1.0 - np.asarray(cos_theta, dtype=float))
+    u = -0.5 * s * (1.0 + np.asarray(cos_theta, dtype=float))
+    bracket = u * u * (1.0 / s + 1.0 / t) ** 2 + (t / s) ** 2 + (s / t) ** 2
+    return np.pi * c.ALPHA_EM**2 / s * bracket * c.HBARC2_PB_GEV2
+
+
+def _rest_frame_cos_range(beta_z, cos_min, cos_max):
+    """Range of the e- rest-frame cos(theta) for which e- and e+ both lie in [cos_min, cos_max] in the CM frame.
+
+    The e+e- pair moves along z with velocity ``beta_z``; a massless particle at rest-frame cosine c has
+    CM cosine (c + b) / (1 + b c). The e+ flies at -c.
+    """
+    def to_rest(cos_cms):
+        return (cos_cms - beta_z) / (1.0 - beta_z * cos_cms)
+
+    lo = np.maximum(to_rest(cos_min), -to_rest(cos_max))
+    hi = np.minimum(to_rest(cos_max), -to_rest(cos_min))
+    return lo, hi
+
+
+class BhabhaISR:
+    """e+e- -> e+e- (n gamma), radiative Bhabha scattering inside a polar-angle cut on both e+- in the CM frame.
+
+    The t-channel pole makes the cross section grow as 1/theta^4 at small angles, so the generator
+    keeps only events with both e- and e+ at CM polar angles in [``theta_min``, ``theta_max``]
+    (default 15-167 deg, i.e. about 10-160 deg in the lab: the ECL, 12.4-155.1 deg, and the CDC,
+    17-150 deg, with a margin of 2.4 deg or more for the crossing angle and radiation).
+
+    Radiation, leading-log as in :class:`LeptonPairISR`: the beams radiate a fraction x of
+    sqrt(s) with the radiator W(x) (photon exactly collinear with one beam; x limited to pair
+    masses above ``min_pair_mass``), the e+e- pair scatters with the Born Bhabha cross section
+    :func:`bhabha_born_dsigma_dcos_pb` at s' = (1 - x) s in its rest frame, and each outgoing
+    electron radiates a collinear photon (:func:`_collinear_fsr`, which keeps its direction, so the
+    angular cut is exact). Initial-final interference and the s/t-channel split of the radiator are
+    neglected. ``isr=False`` gives the Born cross section in the same angular range.
+    The payload is that of :class:`LeptonPairISR`.
+    """
+
+    T_CHANNEL_FRACTION = 0.8
+
+    def __init__(
+        self,
+        theta_min: float = np.radians(15.0),
+        theta_max: float = np.radians(167.0),
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        isr: bool = True,
+        final_state_radiation: bool = True,
+        min_pair_mass: float = 1.0,
+    ):
+        if not 0.0 < theta_min < theta_max < np.pi:
+            raise ValueError(f"Bhabha polar-angle cut needs 0 < theta_min < theta_max < pi, got {theta_min}, {theta_max}")
+        self.cos_min, self.cos_max = float(np.cos(theta_max)), float(np.cos(theta_min))
+        self.isr = isr
+        self.final_state_radiation = final_state_radiation
+        self.radiator = LeptonPairISR(c.ELECTRON_MASS_GEV, sqrt_s, energy_spread, True, min_pair_mass)
+        self.sqrt_s = self.radiator.sqrt_s
+        self.energy_spread = float(energy_spread)
+
+    def _sample_cos(self, rng, lo, hi):
+        """Rest-frame cos(theta) in [lo, hi] from T_CHANNEL_FRACTION 1/(1-c)^2 + the rest flat; returns (cos, density)."""
+        n = len(lo)
+        a = self.T_CHANNEL_FRACTION
+        inv_lo, inv_hi = 1.0 / (1.0 - lo), 1.0 / (1.0 - hi)  # 1/(1-c) is uniform under density ~ 1/(1-c)^2
+        u = rng.random(n)
+        pole = rng.random(n) < a
+        cos_t = np.where(pole, 1.0 - 1.0 / (inv_lo + u * (inv_hi - inv_lo)), lo + u * (hi - lo))
+        density = a / ((1.0 - cos_t) ** 2 * (inv_hi - inv_lo)) + (1.0 - a) / (hi - lo)
+        return cos_t, density
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        if self.isr:
+            x = self.radiator.sample_radiated_fraction(rng, n)
+            weight = isr_radiator(x, self.radiator.beta) / self.radiator._proposal_density(x)
+            side = np.where(rng.random(n) < 0.5, 1.0, -1.0)  # photon along the e- (+z) or the e+ (-z) beam
+        else:
+            x = np.zeros(n)
+            weight = np.ones(n)
+            side = np.ones(n)
+        # the pair recoils against the photon: velocity -side * x / (2 - x) along z
+        beta_z = -side * x / (2.0 - x)
+        lo, hi = _rest_frame_cos_range(beta_z, self.cos_min, self.cos_max)
+        open_ = hi > lo
+        lo, hi = np.where(open_, lo, -0.5), np.where(open_, hi, 0.5)
+        cos_t, density = self._sample_cos(rng, lo, hi)
+        sqrt_s_prime = rs * np.sqrt(1.0 - x)
+        weight = np.where(open_, weight * bhabha_born_dsigma_dcos_pb(sqrt_s_prime, cos_t) / density, 0.0)
+        return Proposal(weight, {"sqrt_s": rs, "x_isr": x, "side": side, "cos_rest": cos_t})
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        rs, x, side = state["sqrt_s"], state["x_isr"], state["side"]
+        n = len(rs)
+        e_gamma = 0.5 * x * rs
+        zeros = np.zeros(n)
+        photon = four_vector(e_gamma, np.stack([zeros, zeros, side * e_gamma], axis=-1))
+        pair_system = four_vector(rs - e_gamma, np.stack([zeros, zeros, -side * e_gamma], axis=-1))
+        cos_t = state["cos_rest"]
+        phi = rng.uniform(0.0, 2 * np.pi, n)
+        sin_t = np.sqrt(np.clip(1.0 - cos_t**2, 0.0, None))
+        rest_dir = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
+        em, ep = two_body_decay(pair_system, c.ELECTRON_MASS_GEV, c.ELECTRON_MASS_GEV, rest_dir)
+        payload = {"lepton_minus": em, "lepton_plus": ep, "isr_photon": photon, "sqrt_s": rs, "x_isr": x}
+        if self.final_state_radiation:
+            beta_f = isr_beta(rs**2 * (1.0 - x), c.ELECTRON_MASS_GEV)
+            payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, em, c.ELECTRON_MASS_GEV, 0.5 * beta_f)
+            payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, ep, c.ELECTRON_MASS_GEV, 0.5 * beta_f)
+        else:
+            payload["fsr_minus"] = payload["fsr_plus"] = np.zeros((n, 4))
         return payload
 
 
