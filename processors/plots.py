@@ -175,7 +175,7 @@ def plot_pair_mass(datasets: dict[str, dict], metadata: dict[str, dict], lumi_fb
             mplhep.histplot(stack, stack=True, histtype="fill", label=labels, ax=ax)
         for m, n in signals[:: max(1, len(signals) // 5)]:
             h = one_axis(n)[::hist.rebin(10)] * SCALAR_SIGNAL_COUPLING**2
-            mplhep.histplot(h, histtype="step", linewidth=2, label=rf"$\phi_L$ {m:g} GeV, $\xi$={SCALAR_SIGNAL_COUPLING:g}", ax=ax)
+            mplhep.histplot(h, histtype="step", linewidth=2, yerr=False, label=rf"$\phi_L$ {m:g} GeV, $\xi$={SCALAR_SIGNAL_COUPLING:g}", ax=ax)
         ax.set_yscale("log")
         ax.set_ylim(bottom=0.1)
         ax.set_xlabel(r"$m_{\ell\ell}$ [GeV]")
