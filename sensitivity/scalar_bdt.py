@@ -2,7 +2,12 @@
 
 As in the talk: a scikit-learn ``GradientBoostingClassifier`` assigns five scores
 (:data:`selections.scalar_selection.CLASSES`: signal, tau tau, e e / mu mu, q qbar,
-B Bbar) to the phi_L candidates that pass the rectangular cut. The inputs are
+B Bbar) to the phi_L candidates, and its P(signal) is cut on after the rectangular cut.
+The classifier is *trained* on every phi_L candidate of the preselection, before the
+rectangular cut: the rectangular cut is there to remove radiative Bhabha and mu-pair
+events, and in a generated sample of this size it removes every e e / mu mu candidate,
+which would leave that class empty (the missing mass and angle are BDT inputs, so the
+classifier learns the cut's region too). The inputs are
 :data:`selections.scalar_variables.BDT_FEATURES` (every candidate variable except the
 pair mass, which the mass windows cut on); the features come from the processor's
 parquet export (``run.py --analysis scalar --features DIR``).
@@ -79,11 +84,11 @@ def part_mask(frame: pd.DataFrame, part: str) -> np.ndarray:
 
 
 def bdt_candidates(frame: pd.DataFrame) -> pd.DataFrame:
-    """The candidates the BDT sees: past the rectangular cut, of a channel with a class."""
+    """The candidates the BDT is trained on (every phi_L candidate); every channel must have a class."""
     unknown = sorted(set(frame.loc[frame["class_label"] < 0, "channel"]))
     if unknown:
         raise ValueError(f"feature table holds channels without a BDT class: {', '.join(unknown)}")
-    return frame[frame["rectangular_cut"].to_numpy()].reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
 def class_weights(frame: pd.DataFrame) -> np.ndarray:
@@ -176,11 +181,12 @@ def window_yields(
 ) -> WindowYields:
     """:class:`WindowYields` of mass ``mphi_gev`` with the cut P(signal) > ``score_cut`` in ``part`` of ``frame``.
 
-    ``frame`` holds the BDT candidates (all parts) and ``p_signal`` their P(signal).
+    ``frame`` holds the BDT candidates (all parts) and ``p_signal`` their P(signal); only
+    candidates past the rectangular cut count.
     """
     window = next(w for w in table.windows if math.isclose(w.mphi_gev, mphi_gev))
     scale = PART_SCALE[part]
-    in_part = part_mask(frame, part)
+    in_part = part_mask(frame, part) & frame["rectangular_cut"].to_numpy()
     pair_mass = frame["pair_mass"].to_numpy()
     flavour = frame["pair_flavour"].to_numpy().astype(int)
     in_window = table.in_window(pair_mass, flavour, window) & in_part
@@ -237,6 +243,7 @@ def optimise_score_cut(frame: pd.DataFrame, p_signal: np.ndarray, table: WindowT
     window = next(w for w in table.windows if math.isclose(w.mphi_gev, mphi_gev))
     own = (
         part_mask(frame, "optimisation")
+        & frame["rectangular_cut"].to_numpy()
         & (frame["channel"].to_numpy() == SIGNAL_CHANNEL)
         & np.isclose(frame["mphi_true_gev"].to_numpy(), mphi_gev)
         & table.in_window(frame["pair_mass"].to_numpy(), frame["pair_flavour"].to_numpy().astype(int), window)
