@@ -206,3 +206,68 @@ def test_scalar_requests_cover_every_mass_and_background():
     for channel, mass, n in requests:
         assert channel in CHANNELS and n > 0
         assert (mass is not None) == CHANNELS[channel].needs_mass
+
+
+# ---------------------------------------------------------------------------------------------
+# Radiative Bhabha
+# ---------------------------------------------------------------------------------------------
+def _textbook_bhabha_dsigma_dcos_pb(sqrt_s, cos_theta):
+    """dsigma/dcos = 2 pi (alpha^2 / 2s) [(1 + cos^4(t/2)) / sin^4(t/2) - 2 cos^4(t/2) / sin^2(t/2) + (1 + cos^2 t) / 2]."""
+    s = sqrt_s**2
+    half_c2, half_s2 = 0.5 * (1 + cos_theta), 0.5 * (1 - cos_theta)
+    bracket = (1 + half_c2**2) / half_s2**2 - 2 * half_c2**2 / half_s2 + 0.5 * (1 + cos_theta**2)
+    return 2 * np.pi * c.ALPHA_EM**2 / (2 * s) * bracket * c.HBARC2_PB_GEV2
+
+
+def test_bhabha_born_cross_section_is_the_textbook_integral_in_the_angular_cut():
+    from scipy.integrate import quad
+
+    from belle_mc.processes import BhabhaISR
+
+    born = BhabhaISR(isr=False, final_state_radiation=False, energy_spread=0.0)
+    # both e- (at theta) and e+ (at pi - theta) inside [theta_min, theta_max]
+    lo, hi = max(born.cos_min, -born.cos_max), min(born.cos_max, -born.cos_min)
+    expected_pb, _ = quad(lambda x: _textbook_bhabha_dsigma_dcos_pb(born.sqrt_s, x), lo, hi, limit=200)
+    xs = integrate(born, n_points=400_000)
+    assert xs.xsec_pb == pytest.approx(expected_pb, abs=4 * xs.error_pb)
+    assert xs.error_pb / xs.xsec_pb < 0.002
+    # radiation moves the cross section in the same cut by a few per cent only (leading log, soft + virtual in W(x))
+    radiative = integrate(BhabhaISR(), n_points=400_000)
+    assert radiative.xsec_pb == pytest.approx(expected_pb, rel=0.05)
+
+
+def test_bhabha_events_lie_inside_the_cm_angular_cut_and_are_forward_peaked():
+    from belle_mc.processes import BhabhaISR
+
+    proc = BhabhaISR()
+    rng = np.random.default_rng(23)
+    ev = sample_unweighted(proc, rng, 20_000, integrate(proc, 200_000).max_weight)
+    for key in ("lepton_minus", "lepton_plus"):
+        cos_cms = ev[key][:, 3] / np.linalg.norm(ev[key][:, 1:], axis=1)
+        assert np.all((cos_cms >= proc.cos_min - 1e-9) & (cos_cms <= proc.cos_max + 1e-9))
+    # t-channel: the e- keeps going forward, the e+ backward
+    cos_minus = ev["lepton_minus"][:, 3] / np.linalg.norm(ev["lepton_minus"][:, 1:], axis=1)
+    assert np.mean(cos_minus > 0.5) > 0.7
+    # energy is conserved exactly; momentum up to the collinear-FSR approximation (the electron keeps its direction)
+    total = ev["lepton_minus"] + ev["lepton_plus"] + ev["isr_photon"] + ev["fsr_minus"] + ev["fsr_plus"]
+    np.testing.assert_allclose(total[:, 0], ev["sqrt_s"], rtol=1e-9)
+    assert np.median(np.linalg.norm(total[:, 1:], axis=1)) < 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# tau tau e e
+# ---------------------------------------------------------------------------------------------
+def test_eetautau_events_conserve_momentum_and_carry_a_light_ee_pair():
+    proc = CHANNELS["aafh_eetautau"].make_process(None)
+    rng = np.random.default_rng(29)
+    ev = sample_unweighted(proc, rng, 10_000, integrate(proc, 200_000).max_weight)
+    total = ev["tau_minus"] + ev["tau_plus"] + ev["electron_minus"] + ev["electron_plus"]
+    np.testing.assert_allclose(total[:, 0], ev["sqrt_s"], rtol=1e-9)
+    pair = ev["electron_minus"] + ev["electron_plus"]
+    m_ee = np.sqrt(np.clip(pair[:, 0] ** 2 - (pair[:, 1:] ** 2).sum(1), 0, None))
+    assert np.all(m_ee >= 2 * c.ELECTRON_MASS_GEV * (1 - 1e-6))
+    # dM^2 / M^2 times the emission phase space: fewer pairs in every higher decade of pair mass
+    per_decade = np.histogram(np.log10(m_ee), bins=[-3.0, -2.0, -1.0, 0.0, 1.0])[0]
+    assert np.all(np.diff(per_decade) < 0)
+    parts = CHANNELS["aafh_eetautau"].build_particles(rng, ev)
+    assert np.count_nonzero(np.abs(parts.pdg) == c.PDG_ELECTRON) >= 2 * 10_000
