@@ -53,8 +53,9 @@ PARTS = ("train", "optimisation", "evaluation")
 PART_SCALE = {"train": 2.0, "optimisation": 4.0, "evaluation": 4.0}
 """Inverse share of the generated events in each part: multiplies weights, divides generated counts."""
 
-DEFAULT_HYPERPARAMETERS = {"n_estimators": 150, "max_depth": 3, "learning_rate": 0.1, "subsample": 0.8}
-"""Hyperparameters of the GradientBoostingClassifier (shallow trees, stochastic boosting)."""
+DEFAULT_HYPERPARAMETERS = {"n_estimators": 100, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8, "min_samples_leaf": 20}
+"""Hyperparameters of the GradientBoostingClassifier: shallow trees, slow stochastic boosting, leaves of at
+least 20 candidates (the q qbar and B Bbar classes hold few candidates: more or deeper trees overfit them)."""
 
 N_SCORE_CANDIDATES = 60
 """Number of candidate score cuts per mass (quantiles of the signal's P(signal) in the window)."""
