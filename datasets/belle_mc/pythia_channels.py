@@ -153,8 +153,12 @@ class PythiaContinuum(EventGenerator):
         mb_to_pb = 1e9
         return CrossSection(info.sigmaGen() * mb_to_pb, info.sigmaErr() * mb_to_pb, float("nan"), CROSS_SECTION_TRIALS)
 
+    def new_pythia(self, seed: int):
+        """An initialised Pythia for this process with the given seed."""
+        return _new_pythia(self.settings(), seed, self._forced())
+
     def generate(self, rng: np.random.Generator, n: int) -> dict:
-        pythia = _new_pythia(self.settings(), _block_seed(rng), self._forced())
+        pythia = self.new_pythia(_block_seed(rng))
         return {"particles": final_state_particles(pythia, n), "sqrt_s": np.full(n, self.sqrt_s)}
 
 
@@ -191,14 +195,21 @@ class PythiaUpsilon4S(EventGenerator):
     def cross_section(self) -> CrossSection:
         return CrossSection(self.xsec_pb, 0.0, float("nan"), 0)
 
+    def new_pythia(self, seed: int):
+        """An initialised Pythia (hadron level only, Upsilon(4S) declared) with the given seed."""
+        return _new_pythia(self.settings(), seed)
+
+    def append_upsilon(self, pythia, mass: float) -> None:
+        """Make Pythia's event record one Upsilon(4S) of ``mass`` (GeV) at rest, ready for ``pythia.next()``."""
+        pythia.event.reset()
+        pythia.event.append(c.PDG_UPSILON_4S, 1, 0, 0, 0.0, 0.0, 0.0, mass, mass)
+
     def generate(self, rng: np.random.Generator, n: int) -> dict:
-        pythia = _new_pythia(self.settings(), _block_seed(rng))
+        pythia = self.new_pythia(_block_seed(rng))
         # the beam-energy spread reaches the threshold 4 sigma below the peak: those few masses sit just above it
         sqrt_s = np.maximum(self.sqrt_s + self.energy_spread * rng.standard_normal(n), self.min_mass)
 
-        def upsilon_at_rest(i: int) -> None:
-            pythia.event.reset()
-            mass = float(sqrt_s[i])
-            pythia.event.append(c.PDG_UPSILON_4S, 1, 0, 0, 0.0, 0.0, 0.0, mass, mass)
-
-        return {"particles": final_state_particles(pythia, n, upsilon_at_rest), "sqrt_s": sqrt_s}
+        return {
+            "particles": final_state_particles(pythia, n, lambda i: self.append_upsilon(pythia, float(sqrt_s[i]))),
+            "sqrt_s": sqrt_s,
+        }
