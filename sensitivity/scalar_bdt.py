@@ -26,11 +26,12 @@ that the rare classes weigh as much as tau pairs in the loss.
 
 Score cut: for mass m, the cut on P(signal) maximises the Punzi figure of merit
 eps / (a/2 + sqrt(B)) (a = :data:`sensitivity.cut_optimisation.PUNZI_A`) over the
-candidates in m's pair-mass window. B is factorised because the MC background is thin
-after the BDT: B = B_window x f_BDT, with B_window the background in the window before
-the score cut (at least one MC event of the mean background weight of the window's
-flavour) and f_BDT the fraction of the background of the same pair flavour, over all
-pair masses, with P(signal) above the cut (both from the same part of the sample).
+candidates in m's pair-mass window. Because the MC background is thin after the BDT, B is
+the larger of the direct MC sum in the window above the cut and the factorised estimate
+B_window x f_BDT, with B_window the background in the window before the score cut (at
+least one MC event of the mean background weight of the window's flavour) and f_BDT the
+fraction of the background of the same pair flavour, over all pair masses, with P(signal)
+above the cut (all from the same part of the sample, past the rectangular cut).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class WindowYields:
     """Signal efficiency and background of one phi_L mass after the score cut, in one part of the sample.
 
     ``signal_yield_xi1``: expected signal events for xi = 1 before BR(phi_L -> l l);
-    ``background``: the factorised estimate (module docstring) with its MC uncertainty;
+    ``background``: the larger of the direct and the factorised estimate (module docstring), with its MC uncertainty;
     ``background_direct``: the MC background passing window and score cut directly.
     """
 
@@ -214,9 +215,16 @@ def window_yields(
     if n_window == 0:  # no MC event in the window: it may still hold about one of the typical weight
         b_window = scale * (float(w_flavour.mean()) if w_flavour.size else 0.0)
         n_window = 1
-    estimate = b_window * fraction
-    rel2 = 1.0 / n_window + (1.0 / n_pass_flavour if n_pass_flavour else 1.0)
+    factorised = b_window * fraction
+    factorised_stat = factorised * math.sqrt(1.0 / n_window + (1.0 / n_pass_flavour if n_pass_flavour else 1.0))
     direct = window_bkg & passed
+    b_direct = scale * float(weight[direct].sum())
+    # the larger of the two: the factorised estimate fills in where the MC runs out, the direct count
+    # wins where the window's background is more signal-like than the flavour's average
+    if b_direct >= factorised:
+        estimate, estimate_stat = b_direct, scale * math.sqrt(float(np.sum(weight[direct] ** 2)))
+    else:
+        estimate, estimate_stat = factorised, factorised_stat
     composition = {
         cls: scale * float(weight[direct & (label == k)].sum()) for k, cls in enumerate(CLASSES) if k > 0
     }
@@ -227,8 +235,8 @@ def window_yields(
         efficiency_stat=float(eps_stat),
         signal_yield_xi1=signal_xi1,
         background=float(estimate),
-        background_stat=float(estimate * math.sqrt(rel2)),
-        background_direct=float(scale * weight[direct].sum()),
+        background_stat=float(estimate_stat),
+        background_direct=b_direct,
         background_direct_mc_count=int(np.count_nonzero(direct)),
         background_window=float(b_window),
         bdt_background_fraction=fraction,

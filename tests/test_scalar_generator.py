@@ -271,3 +271,32 @@ def test_eetautau_events_conserve_momentum_and_carry_a_light_ee_pair():
     assert np.all(np.diff(per_decade) < 0)
     parts = CHANNELS["aafh_eetautau"].build_particles(rng, ev)
     assert np.count_nonzero(np.abs(parts.pdg) == c.PDG_ELECTRON) >= 2 * 10_000
+
+
+def test_ensure_default_sample_makes_exactly_the_requested_datasets_once(tmp_path):
+    from belle_mc.catalog import ensure_default_sample
+
+    requests = [("signal_ttphi", 0.5, 2_000), ("aafh_eetautau", None, 2_000)]
+    path = ensure_default_sample(tmp_path, progress=False, requests=requests)
+    fileset = json.loads(path.read_text())
+    assert sorted(fileset) == ["aafh_eetautau", "signal_ttphi_mphi_0p5"]
+    assert all(entry["metadata"]["n_generated"] == 2_000 for entry in fileset.values())
+    files = [tmp_path / f for entry in fileset.values() for f in entry["files"]]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    ensure_default_sample(tmp_path, progress=False, requests=requests)
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # complete datasets are not made again
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--channel", "signal_ttphi", "--mass", "8", "--events", "10"], "scalar mass 8"),
+        (["--channel", "signal_ttphi", "--events", "10"], "needs --mass"),
+        (["--channel", "pythia_uds", "--mass", "1", "--events", "10"], "takes no --mass"),
+    ],
+)
+def test_bad_scalar_options_fail_with_one_clear_line(tmp_path, args, needle):
+    proc = subprocess.run([sys.executable, str(GENERATE), *args, "--output", str(tmp_path), "--quiet"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
