@@ -64,27 +64,27 @@ def scalar_emission_density(x1, x2, mu, mu_lepton):
 
     ``mu = m_phi^2 / s``, ``mu_lepton = m_l^2 / s``, x_i = 2 E_i / sqrt(s) the energy fractions of
     l- and l+ in the CM frame (scalars or arrays); alpha_Y = g^2 / (4 pi) with the Yukawa coupling
-    g = xi m_l / v. With y_i = 1 - x_i:
+    g = xi m_l / v. With y_i = 1 - x_i and mu_l = mu_lepton:
 
-        (1/2) [ y1/y2 + y2/y1 + 2 + (8 mu_l - 2)(1/y1 + 1/y2)
-                + (8 mu_l^2 - 2 mu_l + 4 mu mu_l - mu)(1/y1^2 + 1/y2^2)
-                + (2 - 12 mu_l + 16 mu_l^2 + 8 mu mu_l) / (y1 y2) ]
+        (1/2) [ y1/y2 + y2/y1 + 2 + (8 mu_l - 2 mu)(1/y1 + 1/y2)
+                + (8 mu_l^2 + 4 mu_l - 2 mu mu_l - mu)(1/y1^2 + 1/y2^2)
+                + (2 mu^2 - 12 mu mu_l + 16 mu_l^2 + 8 mu_l) / (y1 y2) ]
 
     Derivation. The amplitude of gamma*(q) -> l-(p1) l+(p2) phi(k) is e g eps_mu ubar(p1) G^mu v(p2)
-    with G^mu = gamma^mu (p1-slash + k-slash + m) / D1 + (-p2-slash - k-slash + m) gamma^mu / D2,
-    D1 = (p1 + k)^2 - m^2 = s y2, D2 = (p2 + k)^2 - m^2 = s y1. The lepton current is conserved, so
-    after averaging over the orientation of the event with respect to the (massless) beams the
-    squared matrix element is proportional to T = -g_mu nu sum_spins Tr[(p1-slash + m) G^mu (p2-slash - m)
-    Gbar^nu]. T D1^2 D2^2 is a homogeneous polynomial of degree 4 in (s, D1, D2, m^2, m_phi^2); its 70
-    coefficients were obtained exactly (integers) by evaluating the Dirac trace with explicit gamma
-    matrices at random phase-space points, and the polynomial reproduces the trace to 1e-15
-    (tests/test_scalar_generator.py re-checks it against the explicit trace). Normalising with the
-    two-body case (T_2 = 4 (s + 2 m^2) with dPhi_2 = beta / (8 pi), which gives sigma_Born =
-    sigma_0 beta (3 - beta^2) / 2) and dPhi_3 = s / (128 pi^3) dx1 dx2 gives
+    with G^mu = (p1-slash + k-slash + m) gamma^mu / D1 + gamma^mu (-p2-slash - k-slash + m) / D2 (phi
+    radiated by the outgoing l- or l+), D1 = (p1 + k)^2 - m^2 = s y2, D2 = (p2 + k)^2 - m^2 = s y1. The
+    current is conserved (q_mu G^mu between the spinors vanishes), so after averaging over the
+    orientation of the event with respect to the (massless) beams, L_mu nu H^mu nu = (4 s / 3) T with
+    T = -g_mu nu sum_spins Tr[(p1-slash + m) G^mu (p2-slash - m) Gbar^nu]. T D1^2 D2^2 is a homogeneous
+    polynomial of degree 4 in (s, D1, D2, m^2, m_phi^2); its 70 coefficients were obtained exactly
+    (integers) by evaluating the Dirac trace with explicit gamma matrices at random phase-space points,
+    and the polynomial reproduces the trace to 1e-15 (tests/test_scalar_generator.py re-checks it
+    against the explicit trace, current conservation, and the beam average of the full L_mu nu H^mu nu). Normalising with the two-body case (T_2 = 4 (s + 2 m^2), dPhi_2 = beta / (8 pi), which gives
+    sigma_Born = sigma_0 beta (3 - beta^2) / 2) and dPhi_3 = s / (128 pi^3) dx1 dx2 gives
     (1/sigma_0) d^2 sigma / dx1 dx2 = g^2 T / (64 pi^2) = (alpha_Y / 2 pi) T / 8, the expression above.
     The same procedure with a vector vertex reproduces :func:`fsr_vector_density` (physics.md §3)
-    exactly. The massless limit is (1/2) [((x3 - 1)^2 + 1) / (y1 y2) - mu (1/y1^2 + 1/y2^2)],
-    x3 = 2 - x1 - x2: finite at the soft point only because m_phi > 0, as for a photon.
+    exactly. For massless leptons it is (1/2) [x3^2 - 2 mu x3 + 2 mu^2] / (y1 y2) - (mu/2)(1/y1^2 + 1/y2^2),
+    x3 = 2 - x1 - x2, the known scalar-gluon density x3^2 / (2 y1 y2) at mu = 0.
     """
     y1 = 1.0 - x1
     y2 = 1.0 - x2
@@ -94,9 +94,9 @@ def scalar_emission_density(x1, x2, mu, mu_lepton):
         y1 * inv2
         + y2 * inv1
         + 2.0
-        + (8.0 * ml - 2.0) * (inv1 + inv2)
-        + (8.0 * ml * ml - 2.0 * ml + 4.0 * mu * ml - mu) * (inv1 * inv1 + inv2 * inv2)
-        + (2.0 - 12.0 * ml + 16.0 * ml * ml + 8.0 * mu * ml) * inv1 * inv2
+        + (8.0 * ml - 2.0 * mu) * (inv1 + inv2)
+        + (8.0 * ml * ml + 4.0 * ml - 2.0 * mu * ml - mu) * (inv1 * inv1 + inv2 * inv2)
+        + (2.0 * mu * mu - 12.0 * mu * ml + 16.0 * ml * ml + 8.0 * ml) * inv1 * inv2
     )
 
 
