@@ -59,7 +59,6 @@ PDG_K_LONG = 130
 PDG_PROTON = 2212
 PDG_NEUTRON = 2112
 PDG_UPSILON_4S = 300553
-PDG_SCALAR = 9900025  # user-defined code for the leptophilic scalar phi_L (truth only; decayed by the generator)
 
 UPSILON_4S_MASS_GEV = 10.5794
 """Mass of the Upsilon(4S), GeV (PDG 2024)."""
