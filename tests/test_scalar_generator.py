@@ -112,6 +112,26 @@ def test_beam_average_of_the_full_squared_matrix_element_is_four_thirds_s_times_
     assert np.mean(ratios) == pytest.approx(1.0, abs=max(0.02, 4 * np.std(ratios) / np.sqrt(len(ratios))))
 
 
+def test_orientation_weight_is_the_full_squared_matrix_element_over_its_average():
+    from belle_mc.processes import scalar_orientation_weight
+
+    rng = np.random.default_rng(12)
+    for m_phi in (0.1, 2.0, 5.0):
+        proc = ScalarEmission(m_phi, energy_spread=0.0)
+        rs = proc.sqrt_s
+        k1, k2 = np.array([rs / 2, 0, 0, rs / 2]), np.array([rs / 2, 0, 0, -rs / 2])
+        g = np.diag(_METRIC)
+        l_lower = g @ (4 * (np.outer(k1, k2) + np.outer(k2, k1) - _dot(k1, k2) * g)) @ g
+        ev = sample_unweighted(proc, rng, 10, integrate(proc, 50_000).max_weight)
+        for p1, p2, k in zip(ev["lepton_minus"], ev["lepton_plus"], ev["scalar"]):
+            full = np.sum(l_lower * _hadronic_tensor(p1, p2, k, c.TAU_MASS_GEV)).real
+            expected = full / (4 * rs**2 / 3 * 8 * _trace_density(p1, p2, k, c.TAU_MASS_GEV))
+            y1, y2 = 1 - 2 * p1[0] / rs, 1 - 2 * p2[0] / rs
+            products = [_dot(beam, lepton) / rs**2 for beam in (k1, k2) for lepton in (p1, p2)]
+            weight = scalar_orientation_weight(y1, y2, m_phi**2 / rs**2, c.TAU_MASS_GEV**2 / rs**2, *products)
+            assert weight == pytest.approx(expected, rel=1e-8)
+
+
 def _cross_section_fb(m_phi: float) -> tuple[float, float]:
     xs = integrate(ScalarEmission(m_phi, energy_spread=0.0), n_points=400_000)
     return xs.xsec_pb * 1e3, xs.error_pb * 1e3
