@@ -343,3 +343,19 @@ def test_bad_scalar_options_fail_with_one_clear_line(tmp_path, args, needle):
                           capture_output=True, text=True)
     assert proc.returncode != 0
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_a_sample_made_with_an_older_model_is_made_again(tmp_path):
+    from belle_mc.catalog import ensure_default_sample
+
+    requests = [("signal_ttphi", 2.0, 1_000)]
+    path = ensure_default_sample(tmp_path, progress=False, requests=requests)
+    fileset = json.loads(path.read_text())
+    assert fileset["signal_ttphi_mphi_2p0"]["metadata"]["model_version"] == CHANNELS["signal_ttphi"].model_version
+    fileset["signal_ttphi_mphi_2p0"]["metadata"]["model_version"] = CHANNELS["signal_ttphi"].model_version - 1
+    fileset["signal_ttphi_mphi_2p0"]["metadata"]["xsec_pb"] = -1.0
+    path.write_text(json.dumps(fileset))
+    ensure_default_sample(tmp_path, progress=False, requests=requests)
+    remade = json.loads(path.read_text())["signal_ttphi_mphi_2p0"]["metadata"]
+    assert remade["model_version"] == CHANNELS["signal_ttphi"].model_version
+    assert remade["xsec_pb"] == pytest.approx(0.57e-3, rel=0.03)  # physics.md §5 at 2 GeV

@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+from .channels import CHANNELS
 from .fileset import FILESET_NAME
 from .production import dataset_name, produce
 
@@ -85,8 +86,8 @@ def ensure_default_sample(
 
     ``requests`` lists (channel, mass or None, generated events); by default the
     invisible-Z' sample of :func:`default_requests`. A dataset counts as present
-    when the fileset lists it with the requested number of generated events and
-    the default seed, and all its files exist.
+    when the fileset lists it with the requested number of generated events, the
+    default seed and the channel's current ``model_version``, and all its files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -98,6 +99,7 @@ def ensure_default_sample(
             entry is not None
             and entry["metadata"].get("n_generated") == n
             and entry["metadata"].get("seed") == DEFAULT_SEED
+            and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue

@@ -158,6 +158,8 @@ class Channel:
     fixed_xsec_pb: float | None = None
     needs_mass: bool = False
     notes: list[str] = field(default_factory=list)
+    model_version: int = 1
+    """Raised whenever the channel's physics changes, so that samples made before are remade (fileset ``model_version``)."""
 
 
 def _mumutautau_process(_mass=None):
@@ -210,6 +212,7 @@ CHANNELS: dict[str, Channel] = {
             "e+e- -> tau+ tau- phi_L, phi_L radiated from the tau line (Yukawa xi m_tau / v, xi = 1, tau mass kept, "
             "Born level); phi_L -> e+e- (m_phi <= 2 m_mu) or mu+mu- (above), prompt and isotropic",
             needs_mass=True,
+            model_version=2,  # 2: vertex order on the tau line fixed, exact event-plane orientation
         ),
         Channel(
             "kkmc_mumu",

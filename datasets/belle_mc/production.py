@@ -198,6 +198,7 @@ def produce(
             "skim": f"nTrack >= {SKIM_MIN_TRACKS}",
             "seed": int(seed),
             "generator": GENERATOR_VERSION,
+            "model_version": channel.model_version,
             "description": channel.description,
         }
     )
