@@ -56,7 +56,7 @@ MU_MINUS, MU_PLUS = (0.9, 0.3, 0.5), (0.4, -0.6, 0.8)
 PI_MINUS, PI_PLUS = (-1.2, 0.5, -0.9), (-0.7, -0.4, 0.3)
 
 
-def signal_like_event(pair_kind="mu", **kw):
+def signal_like_event(pair_kind="mu"):
     return [
         track(MU_MINUS, -1, pair_kind),
         track(PI_MINUS, -1, "pi"),
