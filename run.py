@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Run the invisible-Z' analysis over a fileset (interfaces.md §3-4).
+"""Run the invisible-Z' (default), visible-Z' or leptophilic-scalar analysis over a fileset (interfaces.md §3-4).
 
     python run.py                       # whole analysis on the embedded default sample
+    python run.py --analysis visible    # visible Z' -> mu mu (m_R scan) on its own sample (made if missing)
+    python run.py --analysis scalar     # leptophilic scalar on its own sample (made if missing)
     python run.py --fileset F.json --executor {iterative,futures,dask} [--workers N] ...
 
 This file only wires options to coffea's Runner and executors; the analysis
@@ -24,14 +26,17 @@ import uproot
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "zprime_invisible.pkl"
+DEFAULT_SCALAR_OUTPUT = HERE / "results" / "scalar.pkl"
 DEFAULT_VISIBLE_OUTPUT = HERE / "results" / "visible_zprime.pkl"
-ANALYSES = ("zprime", "visible")
-"""``--analysis`` choices: the invisible-Z' recoil search, the visible Z' -> mu mu search in four-muon events."""
+ANALYSES = ("zprime", "visible", "scalar")
+"""``--analysis`` choices: invisible Z' (recoil mass), visible Z' -> mu mu (four muons, m_R scan), leptophilic scalar."""
 DEFAULT_LUMI_FB = 626.0
 KNOWN_CHANNELS = (
     "signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi",
     "signal_visible", "signal_visible_isr",
 )  # fmt: skip
+SCALAR_EXTRA_CHANNELS = ("bhwide_ee", "aafh_eetautau", "pythia_uds", "pythia_charm", "pythia_bbbar")
+"""Channels a fileset of the leptophilic-scalar analysis may hold beyond :data:`KNOWN_CHANNELS`."""
 
 log = logging.getLogger("run")
 
@@ -73,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--analysis", choices=ANALYSES, default="zprime",
-        help="zprime: invisible Z' (recoil mass); visible: Z' -> mu mu in four-muon events (m_R scan; default sample data/visible)",
+        help="zprime: invisible Z' (default); visible: Z' -> mu mu in four-muon events (m_R scan, sample data/visible); "
+        "scalar: leptophilic scalar e+e- -> tau tau phi_L(-> ll) (sample data/scalar)",
     )  # fmt: skip
     p.add_argument("--fileset", type=Path, help="fileset JSON (default: the embedded default sample, made if missing)")
     p.add_argument(
@@ -100,15 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--output", type=Path, default=None,
-        help="output pickle; the figure goes next to it (default results/zprime_invisible.pkl, "
-        "results/visible_zprime.pkl with --analysis visible)",
+        help="output pickle; the figure goes next to it (default results/zprime_invisible.pkl, results/visible_zprime.pkl or results/scalar.pkl for --analysis visible or scalar)",
     )  # fmt: skip
     p.add_argument("--cut-table", type=Path, default=None, help="cut table JSON (default: selections/zprime_cut_table.json)")
-    p.add_argument("--features", type=Path, metavar="DIR", help="also write the 14 network features of preselected events to parquet under DIR")
+    p.add_argument(
+        "--window-table", type=Path, default=None,
+        help="--analysis scalar: pair-mass window table JSON (default: selections/scalar_mass_windows.json)",
+    )  # fmt: skip
+    p.add_argument(
+        "--features", type=Path, metavar="DIR",
+        help="also write the network features (Z': 14 of preselected events; scalar: the BDT features of phi_L candidates) to parquet under DIR",
+    )  # fmt: skip
     return p
 
 
-def load_fileset(path: Path) -> dict:
+def load_fileset(path: Path, known_channels: tuple[str, ...] = KNOWN_CHANNELS) -> dict:
     """Read and check a fileset JSON; paths become absolute (relative ones are relative to the JSON)."""
     if not path.exists():
         raise InputError(f"fileset {path} does not exist")
@@ -122,7 +134,7 @@ def load_fileset(path: Path) -> dict:
     for name, entry in raw.items():
         meta = entry.get("metadata", {}) if isinstance(entry, dict) else {}
         channel = meta.get("channel")
-        if channel not in KNOWN_CHANNELS:
+        if channel not in known_channels:
             raise InputError(f"dataset {name!r} in {path}: unknown channel {channel!r}")
         if "xsec_pb" in meta and not meta.get("n_generated"):
             raise InputError(f"dataset {name!r} in {path}: MC metadata needs n_generated")
@@ -239,57 +251,99 @@ def write_pickle_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def run(args) -> dict:
-    from coffea import processor
-    from coffea.nanoevents import BaseSchema
+def resolve_output(args) -> Path:
+    """The output pickle of the options: ``--output``, else the analysis' default under results/."""
+    if args.output is None:
+        args.output = {"scalar": DEFAULT_SCALAR_OUTPUT, "visible": DEFAULT_VISIBLE_OUTPUT}.get(args.analysis, DEFAULT_OUTPUT)
+    return args.output
 
-    from processors.checkpoints import ChunkCheckpointer
+
+def _zprime_setup(args):
+    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the invisible-Z' analysis."""
     from processors.invisible_zprime import InvisibleZPrimeProcessor
     from processors.ntuple_schema import dimuon_branches
     from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 
-    if args.scheduler:
-        args.executor = "dask"
-    if args.executor == "dask" and not args.scheduler and args.cluster is None:
-        args.cluster = default_cluster()
+    if args.window_table is not None:
+        raise InputError("--window-table belongs to --analysis scalar")
     if args.fileset is None:
-        from belle_mc.catalog import VISIBLE_SAMPLE_DIR, ensure_default_sample, visible_requests
+        from belle_mc.catalog import ensure_default_sample
 
-        if args.analysis == "visible":
-            args.fileset = ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
-        else:
-            args.fileset = ensure_default_sample()
-    fileset = load_fileset(args.fileset)
+        args.fileset = ensure_default_sample()
     table_path = args.cut_table or DEFAULT_CUT_TABLE
     try:
         cut_table = load_cut_table(table_path)
     except (OSError, ValueError, TypeError) as err:
         raise InputError(f"cut table {table_path}: {err}") from None
+    processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
+    return KNOWN_CHANNELS, processor_instance, dimuon_branches(), {"cut_table": cut_table.to_json()}
+
+
+def _scalar_setup(args):
+    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the leptophilic-scalar analysis."""
+    from processors.leptophilic_scalar import LeptophilicScalarProcessor, scalar_branches
+    from selections.scalar_selection import DEFAULT_WINDOW_TABLE, load_window_table
+
+    if args.cut_table is not None:
+        raise InputError("--cut-table belongs to --analysis zprime (the scalar analysis takes --window-table)")
+    table_path = args.window_table or DEFAULT_WINDOW_TABLE
+    try:
+        window_table = load_window_table(table_path)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        raise InputError(f"window table {table_path}: {err}") from None
+    if args.fileset is None:
+        from belle_mc.catalog import SCALAR_SAMPLE_DIR, ensure_default_sample, scalar_requests
+
+        args.fileset = ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())
+    processor_instance = LeptophilicScalarProcessor(args.lumi, window_table, features_dir=args.features)
+    return KNOWN_CHANNELS + SCALAR_EXTRA_CHANNELS, processor_instance, scalar_branches(), {"window_table": window_table.to_json()}
+
+
+def _visible_setup(args):
+    """(known channels, processor, branches, selection JSON for metadata) of the visible-Z' analysis."""
+    from processors.ntuple_schema import dimuon_branches
+    from processors.visible_zprime import VisibleZPrimeProcessor
+
+    for option, value in (("--features", args.features), ("--cut-table", args.cut_table), ("--window-table", args.window_table)):
+        if value is not None:
+            raise InputError(f"{option} does not apply to --analysis visible")
+    if args.fileset is None:
+        from belle_mc.catalog import VISIBLE_SAMPLE_DIR, ensure_default_sample, visible_requests
+
+        args.fileset = ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
+    processor_instance = VisibleZPrimeProcessor(args.lumi)
+    selection = {
+        "resolution_table": processor_instance.resolution.to_json(),
+        "masses_mev": processor_instance.masses_mev,
+        "scan_mzp_gev": [float(m) for m in processor_instance.scan_mzp_gev],
+    }
+    return KNOWN_CHANNELS, processor_instance, dimuon_branches(), selection
+
+
+def run(args) -> dict:
+    from coffea import processor
+    from coffea.nanoevents import BaseSchema
+
+    from processors.checkpoints import ChunkCheckpointer
+
+    resolve_output(args)
+    if args.scheduler:
+        args.executor = "dask"
+    if args.executor == "dask" and not args.scheduler and args.cluster is None:
+        args.cluster = default_cluster()
+    setup = {"scalar": _scalar_setup, "visible": _visible_setup}.get(args.analysis, _zprime_setup)
+    known_channels, processor_instance, branches, selection = setup(args)
+    fileset = load_fileset(args.fileset, known_channels)
     skipped, entries = check_inputs(fileset, args.skip_bad_files)
     # read the analysis branches of a chunk in one go (coffea's bulk preload) rather than one by one
-    fileset = {k: {**v, "preload": dimuon_branches()} for k, v in fileset.items() if v["files"]}
+    fileset = {k: {**v, "preload": branches} for k, v in fileset.items() if v["files"]}
 
-    if args.analysis == "visible":
-        from processors.visible_zprime import VisibleZPrimeProcessor
-
-        if args.features is not None or args.cut_table is not None:
-            raise InputError("--features and --cut-table belong to --analysis zprime, not visible")
-
-        processor_instance = VisibleZPrimeProcessor(args.lumi)
-        selection_config = {
-            "resolution_table": processor_instance.resolution.to_json(),
-            "masses_mev": processor_instance.masses_mev,
-            "scan_mzp_gev": [float(m) for m in processor_instance.scan_mzp_gev],
-        }
-    else:
-        processor_instance = InvisibleZPrimeProcessor(args.lumi, cut_table, features_dir=args.features)
-        selection_config = {"cut_table": cut_table.to_json()}
     checkpointer = ChunkCheckpointer(
         checkpoint_directory(args.output),
         {
             "processor": type(processor_instance).__name__,
             "lumi_fb": args.lumi,
-            **selection_config,
+            **selection,
             "features": str(args.features),
             "chunksize": args.chunksize,
         },
@@ -346,7 +400,7 @@ def run(args) -> dict:
             "fileset": str(args.fileset),
             "dataset_metadata": {name: entry["metadata"] for name, entry in fileset.items()},
             "analysis": args.analysis,
-            **selection_config,
+            **selection,
         },
         "datasets": out,
     }
@@ -407,10 +461,50 @@ def print_cutflow(result: dict) -> None:
     console.print(windows)
 
 
+def print_scalar_cutflow(result: dict) -> None:
+    """Terminal summary of the scalar analysis: cutflow per dataset, and per phi_L mass the window counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from processors.invisible_zprime import event_weight
+    from selections.scalar_selection import SIGNAL_CHANNEL, WINDOW
+
+    console = Console(width=200)  # the cutflow has eight columns
+    datasets = result["datasets"]
+    lumi = result["metadata"]["lumi_fb"]
+    meta = result["metadata"]["dataset_metadata"]
+    cuts = list(next(iter(datasets.values()))["cutflow"])
+    table = Table(title=f"Leptophilic scalar cutflow (raw events); expected events after the rectangular cut at {lumi:g} fb^-1")
+    table.add_column("dataset")
+    for cut in cuts:
+        table.add_column(cut, justify="right")
+    table.add_column("expected", justify="right")
+    for name in sorted(datasets):
+        d = datasets[name]
+        table.add_row(name, *(str(d["cutflow"][c]) for c in cuts), f"{d['pair_mass_selected'].sum().value:.4g}")
+    console.print(table)
+
+    masses = list(next(iter(datasets.values()))["cutflow_mphi"])
+    channels = sorted({m["channel"] for m in meta.values() if m["channel"] != SIGNAL_CHANNEL})
+    windows = Table(title=f"Events per m_phi window after the rectangular cut: raw counts; expected background at {lumi:g} fb^-1")
+    for column in ("m_phi [GeV]", "signal eff.", *channels, "exp. bkg"):
+        windows.add_column(column, justify="right")
+    for m in masses:
+        own = [n for n, md in meta.items() if md["channel"] == SIGNAL_CHANNEL and round(md["mphi"] * 1000) == m]
+        eff = sum(datasets[n]["cutflow_mphi"][m][WINDOW] for n in own) / sum(meta[n]["n_generated"] for n in own) if own else None
+        raw = {ch: sum(datasets[n]["cutflow_mphi"][m][WINDOW] for n, md in meta.items() if md["channel"] == ch) for ch in channels}
+        expected = sum(
+            datasets[n]["cutflow_mphi"][m][WINDOW] * event_weight(md, lumi)
+            for n, md in meta.items()
+            if md["channel"] != SIGNAL_CHANNEL
+        )
+        windows.add_row(f"{m / 1000:g}", "-" if eff is None else f"{eff:.3f}", *(str(raw[ch]) for ch in channels), f"{expected:.3g}")
+    console.print(windows)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.output is None:
-        args.output = DEFAULT_VISIBLE_OUTPUT if args.analysis == "visible" else DEFAULT_OUTPUT
+    resolve_output(args)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
@@ -439,6 +533,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.output}")
         figure = plot_reduced_mass(
             result["datasets"], result["metadata"]["dataset_metadata"], args.lumi, args.output.with_name(f"{args.output.stem}_mr.png")
+        )
+        print(f"wrote {figure}")
+        return 0
+    if args.analysis == "scalar":
+        print_scalar_cutflow(result)
+        print(f"wrote {args.output}")
+        from processors.plots import plot_pair_mass
+
+        figure = plot_pair_mass(
+            result["datasets"], result["metadata"]["dataset_metadata"], args.lumi, args.output.with_name(f"{args.output.stem}_pair_mass.png")
         )
         print(f"wrote {figure}")
         return 0

@@ -106,3 +106,36 @@ def make_scan_window(n_hypotheses: int) -> hist.Hist:
     """Events in the m_R window of each hypothesis of the fine scan (axis: hypothesis index; the masses travel
     with the output's metadata), weighted: sum of weights = expected events, sum of squares = MC variance."""
     return hist.Hist(hist.axis.Integer(0, n_hypotheses, name="scan_hypothesis", label="scan hypothesis index"), storage=hist.storage.Weight())
+# --- leptophilic scalar search ------------------------------------------------------------------
+
+PAIR_MASS_AXIS = dict(bins=1400, start=0.0, stop=7.0, name="pair_mass", label=r"$m_{\ell\ell}$ [GeV]")
+"""Pair mass of the phi_L candidate: 5 MeV bins up to 7 GeV."""
+
+SCALAR_MASS_HYPOTHESIS_AXIS_NAME = "mphi_mev"
+
+PAIR_FLAVOURS = ("ee", "mumu")
+"""Flavour categories of the phi_L candidate (:data:`selections.scalar_selection.FLAVOUR_NAMES`)."""
+
+
+def scalar_mass_hypothesis_axis(masses_mev: Sequence[int]) -> hist.axis.IntCategory:
+    """Category axis of the phi_L mass hypotheses, labelled by the mass in MeV."""
+    return hist.axis.IntCategory(list(masses_mev), name=SCALAR_MASS_HYPOTHESIS_AXIS_NAME, label=r"$m_{\phi_L}$ hypothesis [MeV]")
+
+
+def make_pair_mass() -> hist.Hist:
+    """Pair mass of the phi_L candidate after the preselection, weighted."""
+    return hist.Hist(hist.axis.Regular(**PAIR_MASS_AXIS), storage=hist.storage.Weight())
+
+
+def make_pair_mass_selected() -> hist.Hist:
+    """Pair mass after the rectangular cut (missing mass, CM missing polar angle), per pair flavour, weighted."""
+    return hist.Hist(
+        hist.axis.StrCategory(list(PAIR_FLAVOURS), name="flavour", label="pair flavour"),
+        hist.axis.Regular(**PAIR_MASS_AXIS),
+        storage=hist.storage.Weight(),
+    )
+
+
+def make_pair_mass_window(masses_mev: Sequence[int]) -> hist.Hist:
+    """Pair mass of the candidates inside each hypothesis' window (after the rectangular cut), weighted."""
+    return hist.Hist(scalar_mass_hypothesis_axis(masses_mev), hist.axis.Regular(**PAIR_MASS_AXIS), storage=hist.storage.Weight())

@@ -156,6 +156,70 @@ def plot_reduced_mass(
     ax.set_ylabel("pairs / bin (0.46% of $m_R$)")
     ax.legend(fontsize=14, loc="upper right", title="four tracks, zero charge, muon ID, $E^*_{4\\mu}$", title_fontsize=14)
     mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
+# --- leptophilic scalar search ------------------------------------------------------------------
+
+SCALAR_BACKGROUND_LABELS = {
+    "pythia_bbbar": r"Pythia $B\bar{B}$",
+    "pythia_charm": r"Pythia $c\bar{c}$",
+    "pythia_uds": r"Pythia $u\bar{u}, d\bar{d}, s\bar{s}$",
+    "bhwide_ee": r"BHWIDE $ee(\gamma)$",
+    "kkmc_mumu": r"KKMC $\mu\mu(\gamma)$",
+    "aafh_eemumu": r"AAFH $ee\mu\mu$",
+    "aafh_mumumumu": r"AAFH $\mu\mu\mu\mu$",
+    "aafh_eetautau": r"AAFH $ee\tau\tau$",
+    "aafh_mumutautau": r"AAFH $\mu\mu\tau\tau$",
+    "kkmc_tautau": r"KKMC $\tau\tau(\gamma)$",
+}
+"""Background channels of the scalar search in stacking order, with legend labels."""
+
+SCALAR_SIGNAL_COUPLING = 1.0
+"""xi of the phi_L signal overlays (histograms are normalised to xi = 1, before BR(phi_L -> l l))."""
+
+
+def plot_pair_mass(datasets: dict[str, dict], metadata: dict[str, dict], lumi_fb: float, path: str | os.PathLike) -> Path:
+    """Write the pair-mass figure of the scalar processor output ``datasets`` to ``path``; return the path.
+
+    Left: m_ll of the phi_L candidates after the preselection; right: after the rectangular
+    cut (e+e- and mu+mu- pairs summed). Stacked backgrounds, signal overlays at xi = 1
+    (before BR(phi_L -> l l)); ``metadata`` maps each dataset to its fileset metadata.
+    """
+    path = Path(path)
+    backgrounds = {
+        ch: [n for n, m in metadata.items() if m.get("channel") == ch and n in datasets] for ch in SCALAR_BACKGROUND_LABELS
+    }
+    backgrounds = {ch: names for ch, names in backgrounds.items() if names}
+    signals = sorted((m["mphi"], n) for n, m in metadata.items() if m.get("channel") == "signal_ttphi" and n in datasets)
+
+    plt.style.use(mplhep.style.ROOT)
+    fig, axes = plt.subplots(1, 2, figsize=(20, 8))
+    for ax, key, title in (
+        (axes[0], "pair_mass", "preselection: 4 tracks, ee or $\\mu\\mu$ pair"),
+        (axes[1], "pair_mass_selected", "+ rectangular cut ($M_{miss}$, $\\theta^{CM}_{miss}$)"),
+    ):
+
+        def one_axis(name, key=key):
+            h = datasets[name][key]
+            return h[sum, :] if key == "pair_mass_selected" else h
+
+        stack = []
+        labels = []
+        for ch, names in backgrounds.items():
+            total = one_axis(names[0])
+            for n in names[1:]:
+                total = total + one_axis(n)
+            stack.append(total[::hist.rebin(10)])
+            labels.append(SCALAR_BACKGROUND_LABELS[ch])
+        if stack:
+            mplhep.histplot(stack, stack=True, histtype="fill", label=labels, ax=ax)
+        for m, n in signals[:: max(1, len(signals) // 5)]:
+            h = one_axis(n)[::hist.rebin(10)] * SCALAR_SIGNAL_COUPLING**2
+            mplhep.histplot(h, histtype="step", linewidth=2, yerr=False, label=rf"$\phi_L$ {m:g} GeV, $\xi$={SCALAR_SIGNAL_COUPLING:g}", ax=ax)
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=0.1)
+        ax.set_xlabel(r"$m_{\ell\ell}$ [GeV]")
+        ax.set_ylabel("events / 50 MeV")
+        ax.legend(fontsize=12, loc="upper right", title=title, title_fontsize=13, ncols=2)
+        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)

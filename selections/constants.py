@@ -25,6 +25,8 @@ HBARC2_PB_GEV2 = 0.3893794e9
 """(hbar c)^2 in pb GeV^2: multiplies a cross section in GeV^-2 to give pb."""
 HIGGS_VEV_GEV = 246.0
 """Vacuum expectation value v of the Higgs field, GeV."""
+HBARC_GEV_CM = 1.973269804e-14
+"""hbar c in GeV cm: turns a width (GeV) into a proper decay length c tau = hbar c / Gamma (cm)."""
 
 # --- Particle masses, GeV ----------------------------------------------------------
 ELECTRON_MASS_GEV = 0.51099895e-3
@@ -50,6 +52,18 @@ PDG_PI_PLUS = 211
 PDG_PI_ZERO = 111
 PDG_ZPRIME = 9900023  # user-defined code for the invisible Z'
 PDG_NEUTRINO = 12  # used for every invisible neutrino (nu_e, nu_mu, nu_tau alike)
+PDG_NU_MU = 14
+PDG_NU_TAU = 16
+PDG_KAON_PLUS = 321
+PDG_K_LONG = 130
+PDG_PROTON = 2212
+PDG_NEUTRON = 2112
+PDG_UPSILON_4S = 300553
+
+UPSILON_4S_MASS_GEV = 10.5794
+"""Mass of the Upsilon(4S), GeV (PDG 2024)."""
+B0_MASS_GEV = 5.27966
+"""Mass of the B0 meson, GeV (PDG 2024); the B Bbar threshold is 2 m_B0."""
 
 
 def sigma_point_pb(sqrt_s_gev):

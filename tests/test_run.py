@@ -157,3 +157,20 @@ def test_nonsense_options_are_rejected(args):
     res = run(*args)
     assert res.returncode == 2
     assert "error" in res.stderr.strip().splitlines()[-1]
+
+
+def test_analysis_switch_defaults_to_the_zprime_analysis_and_its_output():
+    import run as run_module
+
+    args = run_module.build_parser().parse_args([])
+    assert args.analysis == "zprime" and run_module.resolve_output(args) == run_module.DEFAULT_OUTPUT
+    args = run_module.build_parser().parse_args(["--analysis", "scalar"])
+    assert run_module.resolve_output(args) == run_module.DEFAULT_SCALAR_OUTPUT
+    res = run("--analysis", "higgs")
+    assert res.returncode == 2 and "--analysis" in res.stderr
+
+
+def test_scalar_only_option_is_rejected_for_the_zprime_analysis(small_sample_dir, tmp_path):
+    res = run("--fileset", str(small_sample_dir / "fileset.json"), "--window-table", str(tmp_path / "w.json"),
+              "--output", str(tmp_path / "o.pkl"))  # fmt: skip
+    assert res.returncode == 2 and res.stderr.strip().splitlines()[-1].startswith("run.py: error: --window-table")

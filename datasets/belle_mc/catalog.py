@@ -1,11 +1,16 @@
-"""What data exists: the channels and the embedded default samples of ``python run.py``.
+"""What data exists: the channels and the samples the analyses make on first use.
 
-The default sample is a few million generated events of every channel of the
-invisible-Z' search, made on first use (about a minute on one core) under
-``data/default/`` of the checkout, which git ignores. The visible-Z' sample
-(``python run.py --analysis visible``) is signal with and without ISR at every
-mass of :data:`VISIBLE_MASSES_GEV` and the four-muon background, under ``data/visible/``
-(about 30 s).
+All are written under ``data/`` of the checkout, which git ignores:
+- ``data/default/``: the default sample of ``python run.py``, a few million generated
+  events of every channel of the invisible-Z' search (about a minute on one core);
+- ``data/sensitivity/``: the invisible-Z' sensitivity sample (:func:`sensitivity_requests`,
+  10x the default backgrounds) of ``scripts/run_sensitivity.py`` (about 2 minutes);
+- ``data/visible/``: the visible-Z' sample of ``python run.py --analysis visible``, signal
+  with and without ISR at every mass of :data:`VISIBLE_MASSES_GEV` and the four-muon
+  background (about 30 s);
+- ``data/scalar/``: the leptophilic-scalar sample of ``python run.py --analysis scalar``
+  (:func:`scalar_requests`), its signals and backgrounds (about 2 minutes).
+Each is made by ``ensure_default_sample(directory, requests=..., seed=...)``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import os
 from pathlib import Path
 
+from .channels import CHANNELS
 from .fileset import FILESET_NAME
 from .production import dataset_name, produce
 
@@ -73,6 +79,29 @@ def sensitivity_requests() -> list[tuple[str, float | None, int]]:
     return requests
 
 
+SCALAR_MASSES_GEV = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+"""phi_L mass grid of the leptophilic-scalar search (inside Belle's 0.04-6.5 GeV), GeV."""
+SCALAR_SIGNAL_EVENTS = 20_000
+"""Generated events per phi_L mass of the scalar sample."""
+SCALAR_BACKGROUND_SAMPLE: dict[str, int] = {
+    "kkmc_tautau": 1_000_000,
+    "kkmc_mumu": 200_000,
+    "bhwide_ee": 300_000,
+    "pythia_uds": 200_000,
+    "pythia_charm": 100_000,
+    "pythia_bbbar": 100_000,
+    "aafh_eetautau": 50_000,
+    "aafh_mumutautau": 50_000,
+}
+"""Generated events per background channel of the scalar sample.
+
+The Pythia channels run at 3.5-5.5k events/s/core end to end (the others at 50-400k), so they
+are kept small; the whole scalar sample takes about two minutes on one core.
+"""
+SCALAR_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "scalar"
+"""Where the scalar sample is made (git-ignored)."""
+
+
 def default_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the default sample."""
     requests: list[tuple[str, float | None, int]] = [("signal", m, DEFAULT_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV]
@@ -90,6 +119,15 @@ def visible_requests() -> list[tuple[str, float | None, int]]:
     return requests
 
 
+def scalar_requests() -> list[tuple[str, float | None, int]]:
+    """(channel, mass, generated events) of every dataset of the leptophilic-scalar sample."""
+    requests: list[tuple[str, float | None, int]] = [
+        ("signal_ttphi", m, SCALAR_SIGNAL_EVENTS) for m in SCALAR_MASSES_GEV
+    ]
+    requests += [(ch, None, n) for ch, n in SCALAR_BACKGROUND_SAMPLE.items()]
+    return requests
+
+
 def ensure_default_sample(
     directory: str | os.PathLike = DEFAULT_SAMPLE_DIR,
     progress: bool = True,
@@ -98,10 +136,10 @@ def ensure_default_sample(
 ) -> Path:
     """Make a sample in ``directory`` unless it is already complete; return its fileset path.
 
-    ``requests`` lists (channel, mass, generated events) of every dataset (default: the
-    invisible-Z' default sample, :func:`default_requests`). A dataset counts as present when
-    the fileset lists it with the requested number of generated events and ``seed``, and all its
-    files exist.
+    ``requests`` lists (channel, mass or None, generated events) of every dataset (default:
+    the invisible-Z' default sample, :func:`default_requests`). A dataset counts as present
+    when the fileset lists it with the requested number of generated events, ``seed`` and the
+    channel's current ``model_version``, and all its files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -113,9 +151,10 @@ def ensure_default_sample(
             entry is not None
             and entry["metadata"].get("n_generated") == n
             and entry["metadata"].get("seed") == seed
+            and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue
-        log.info("making default sample dataset %s (%d events)", name, n)
+        log.info("making sample dataset %s (%d events)", name, n)
         produce(channel, n, directory, mass=mass, seed=seed, progress=progress)
     return path

@@ -15,6 +15,11 @@ number comes from :mod:`selections.belle_detector`.
   with the ECL energy resolution; charged particles outside the CDC but inside
   the ECL leave an unmatched cluster (electrons their energy, muons and pions a
   minimum-ionising deposit). Clusters below 20 MeV are lost.
+* Neutral hadrons (K_L, n) leave no track; inside the ECL they leave a cluster with
+  :data:`NEUTRAL_HADRON_ECL_FRACTION` of their kinetic energy (a hadronic shower in 0.8
+  interaction lengths of CsI deposits part of it), smeared like a photon cluster.
+* Kaons and protons are identified like pions: they fake muons and electrons at the pion
+  fake rates (no dE/dx or Cherenkov information is simulated).
 * Each event gets a Poisson number of soft beam-background clusters.
 """
 
@@ -66,6 +71,21 @@ class DetectorEvents:
         )
 
 
+NEUTRAL_HADRON_ECL_FRACTION = 0.5
+"""Fraction of a K_L's or neutron's kinetic energy deposited as an ECL cluster (a rough average)."""
+
+
+@numba.njit(cache=True)
+def _is_pion_like(abs_pdg: int) -> bool:
+    """Charged hadrons, identified like pions (pi, K, p)."""
+    return abs_pdg == c.PDG_PI_PLUS or abs_pdg == c.PDG_KAON_PLUS or abs_pdg == c.PDG_PROTON
+
+
+@numba.njit(cache=True)
+def _is_neutral_hadron(abs_pdg: int) -> bool:
+    return abs_pdg == c.PDG_K_LONG or abs_pdg == c.PDG_NEUTRON
+
+
 @numba.njit(cache=True)
 def muon_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> float:
     """Probability that a track passes muonID > 0.9, by true species, lab momentum (GeV) and polar angle (rad)."""
@@ -73,7 +93,7 @@ def muon_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> float:
     turn_on = min(max((p_lab - lo) / (hi - lo), 0.0), 1.0) if det.in_klm_acceptance(theta_lab) else 0.0
     if abs_pdg == c.PDG_MUON:
         return det.MUON_ID_EFFICIENCY * turn_on
-    if abs_pdg == c.PDG_PI_PLUS:
+    if _is_pion_like(abs_pdg):
         return det.PION_MUON_FAKE_RATE * turn_on
     if abs_pdg == c.PDG_ELECTRON:
         return det.ELECTRON_MUON_FAKE_RATE
@@ -86,7 +106,7 @@ def electron_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> floa
     if abs_pdg == c.PDG_ELECTRON:
         usable = p_lab > det.ELECTRON_ID_MOMENTUM_MIN_GEV and det.in_ecl_acceptance(theta_lab)
         return det.ELECTRON_ID_EFFICIENCY if usable else 0.0
-    if abs_pdg == c.PDG_PI_PLUS:
+    if _is_pion_like(abs_pdg):
         return det.PION_ELECTRON_FAKE_RATE
     if abs_pdg == c.PDG_MUON:
         return det.MUON_ELECTRON_FAKE_RATE
@@ -101,7 +121,7 @@ def _pid_likelihood(identified: bool, u: float) -> float:
     return det.PID_CUT * u * u * u
 
 
-KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER = 0, 1, 2, 3
+KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER, KIND_NEUTRAL_HADRON_CLUSTER = 0, 1, 2, 3, 4
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -117,7 +137,8 @@ def _classify_kernel(event, pdg, p4, kind, n_track):  # pragma: no cover - jitte
         kind[i] = KIND_NONE
         q = charge_of_pdg(pdg[i])
         is_photon = pdg[i] == c.PDG_PHOTON
-        if q == 0 and not is_photon:
+        neutral_hadron = _is_neutral_hadron(abs(pdg[i]))
+        if q == 0 and not is_photon and not neutral_hadron:
             continue
         pt2 = p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2]
         cos_theta = p4[i, 3] / np.sqrt(pt2 + p4[i, 3] * p4[i, 3])
@@ -127,7 +148,12 @@ def _classify_kernel(event, pdg, p4, kind, n_track):  # pragma: no cover - jitte
                 n_track[event[i]] += 1
                 n_trk += 1
         elif det.in_ecl_acceptance_cos(cos_theta):
-            kind[i] = KIND_PHOTON_CLUSTER if is_photon else KIND_CHARGED_CLUSTER
+            if is_photon:
+                kind[i] = KIND_PHOTON_CLUSTER
+            elif neutral_hadron:
+                kind[i] = KIND_NEUTRAL_HADRON_CLUSTER
+            else:
+                kind[i] = KIND_CHARGED_CLUSTER
             n_cluster += 1
     return n_trk, n_cluster
 
@@ -194,6 +220,9 @@ def _cluster_kernel(  # pragma: no cover - jitted
                 e = p4[i, 0]
                 if kind[i] == KIND_CHARGED_CLUSTER and abs(pdg[i]) != c.PDG_ELECTRON:
                     e = min(det.ECL_MIP_ENERGY_GEV * (1.0 + 0.1 * rng.standard_normal()), e)  # minimum-ionising deposit
+                elif kind[i] == KIND_NEUTRAL_HADRON_CLUSTER:
+                    p2 = p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2] + p4[i, 3] * p4[i, 3]
+                    e = NEUTRAL_HADRON_ECL_FRACTION * (e - np.sqrt(max(e * e - p2, 0.0)))  # part of the kinetic energy
                 e_meas = e + det.ecl_energy_resolution_gev(e) * rng.standard_normal()
                 pt = np.sqrt(p4[i, 1] * p4[i, 1] + p4[i, 2] * p4[i, 2])
                 sigma_pos = np.sqrt(b0 * b0 + b1 * b1 / max(e, 1e-3))

@@ -13,6 +13,7 @@ one generated event.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -40,6 +41,22 @@ class Process(Protocol):
     def build(self, rng: np.random.Generator, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
 
+class EventGenerator(ABC):
+    """A process that makes unweighted events itself (an external generator such as Pythia).
+
+    :func:`integrate` returns its :meth:`cross_section`; :func:`sample_unweighted` returns
+    :meth:`generate`'s payload (which holds the final-state ``particles`` directly).
+    """
+
+    @abstractmethod
+    def cross_section(self) -> CrossSection:
+        """Cross section (pb) of the generated phase space."""
+
+    @abstractmethod
+    def generate(self, rng: np.random.Generator, n: int) -> dict:
+        """``n`` unweighted events drawing all randomness from ``rng``."""
+
+
 @dataclass(frozen=True)
 class CrossSection:
     """Result of a Monte Carlo integration of a process."""
@@ -57,6 +74,8 @@ def integrate(process: Process, n_points: int = 2_000_000, seed: int = 20231028,
     not of a production run. A :class:`MixtureProcess` reports the sum of its
     components (its ``max_weight`` is not used: each component has its own).
     """
+    if isinstance(process, EventGenerator):
+        return process.cross_section()
     if isinstance(process, MixtureProcess):
         parts = process.cross_sections
         return CrossSection(
@@ -94,6 +113,8 @@ def sample_unweighted(
     stats: UnweightingStats | None = None,
 ) -> dict[str, np.ndarray]:
     """Exactly ``n`` unweighted events of ``process`` (hit-or-miss against ``max_weight``), built."""
+    if isinstance(process, EventGenerator):
+        return process.generate(rng, n)
     if isinstance(process, MixtureProcess):
         return process.sample_unweighted(rng, n, stats)
     stats = stats if stats is not None else UnweightingStats()

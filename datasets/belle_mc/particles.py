@@ -20,12 +20,16 @@ from selections import constants as c
 
 @numba.njit(cache=True)
 def charge_of_pdg(pdg: int) -> int:
-    """Electric charge (+1, -1, 0) of a particle from its PDG code (leptons, charged pions, the rest neutral)."""
+    """Electric charge (+1, -1, 0) of a particle from its PDG code.
+
+    Charged: e, mu, tau (negative particles), pi+, K+, p (positive particles); every other code
+    the generators emit (photons, neutrinos, K_L, n, the invisible Z') is neutral.
+    """
     apdg = abs(pdg)
     sign = 1 if pdg > 0 else -1
     if apdg == c.PDG_ELECTRON or apdg == c.PDG_MUON or apdg == c.PDG_TAU:
         return -sign
-    if apdg == c.PDG_PI_PLUS:
+    if apdg == c.PDG_PI_PLUS or apdg == c.PDG_KAON_PLUS or apdg == c.PDG_PROTON:
         return sign
     return 0
 

@@ -6,11 +6,16 @@ weight is its cross section in pb. Formulas are those of physics.md:
 * :class:`VectorEmission` - e+e- -> l+ l- V with V radiated from the final-state
   leptons (the L_mu - L_tau Z' signal): the (x1, x2) density of physics.md §3 and
   its event-plane orientation weight.
+* :class:`ScalarEmission` - e+e- -> gamma* -> tau+ tau- phi_L with the leptophilic scalar
+  radiated from the tau line (physics.md §5): the exact tree-level Dalitz density with the
+  tau mass kept, derived in :func:`scalar_emission_density`.
 * :class:`PairEmission` - the same with a virtual photon V = gamma* -> l'+ l'-
   (e+e- -> mu mu mu mu, e+e- -> mu mu tau tau): the Kroll-Wada factor
   (alpha / 3 pi) (1 + 2 m^2/M^2) sqrt(1 - 4 m^2/M^2) dM^2 / M^2.
 * :class:`LeptonPairISR` - e+e- -> l+ l- (gamma) with the ISR radiator W(x) and
   collinear final-state photons (KKMC-like mu mu and tau tau).
+* :class:`BhabhaISR` - e+e- -> e+e- (gamma) inside a CM polar-angle cut on both e+-: Born
+  Bhabha (s- and t-channel photon) with the same leading-log ISR radiator and collinear FSR.
 * :class:`TwoPhotonLeptonPair` - e+e- -> e+e- l+l- from the equivalent-photon
   approximation for each beam times the Breit-Wheeler gamma gamma -> l+ l- cross section.
 """
@@ -54,6 +59,83 @@ def fsr_vector_density(x1, x2, mu):
 
 
 @numba.njit(cache=True, fastmath=True)
+def scalar_emission_density(x1, x2, mu, mu_lepton):
+    """(1/sigma_0) d^2 sigma / dx1 dx2 divided by alpha_Y/(2 pi) for gamma* -> l- l+ phi, phi a scalar.
+
+    ``mu = m_phi^2 / s``, ``mu_lepton = m_l^2 / s``, x_i = 2 E_i / sqrt(s) the energy fractions of
+    l- and l+ in the CM frame (scalars or arrays); alpha_Y = g^2 / (4 pi) with the Yukawa coupling
+    g = xi m_l / v. With y_i = 1 - x_i and mu_l = mu_lepton:
+
+        (1/2) [ y1/y2 + y2/y1 + 2 + (8 mu_l - 2 mu)(1/y1 + 1/y2)
+                + (8 mu_l^2 + 4 mu_l - 2 mu mu_l - mu)(1/y1^2 + 1/y2^2)
+                + (2 mu^2 - 12 mu mu_l + 16 mu_l^2 + 8 mu_l) / (y1 y2) ]
+
+    Derivation. The amplitude of gamma*(q) -> l-(p1) l+(p2) phi(k) is e g eps_mu ubar(p1) G^mu v(p2)
+    with G^mu = (p1-slash + k-slash + m) gamma^mu / D1 + gamma^mu (-p2-slash - k-slash + m) / D2 (phi
+    radiated by the outgoing l- or l+), D1 = (p1 + k)^2 - m^2 = s y2, D2 = (p2 + k)^2 - m^2 = s y1. The
+    current is conserved (q_mu G^mu between the spinors vanishes), so after averaging over the
+    orientation of the event with respect to the (massless) beams, L_mu nu H^mu nu = (4 s / 3) T with
+    T = -g_mu nu sum_spins Tr[(p1-slash + m) G^mu (p2-slash - m) Gbar^nu]. T D1^2 D2^2 is a homogeneous
+    polynomial of degree 4 in (s, D1, D2, m^2, m_phi^2); its 70 coefficients were obtained exactly
+    (integers) by evaluating the Dirac trace with explicit gamma matrices at random phase-space points,
+    and the polynomial reproduces the trace to 1e-15 (tests/test_scalar_generator.py re-checks it
+    against the explicit trace, current conservation, and the beam average of the full L_mu nu H^mu nu). Normalising with the two-body case (T_2 = 4 (s + 2 m^2), dPhi_2 = beta / (8 pi), which gives
+    sigma_Born = sigma_0 beta (3 - beta^2) / 2) and dPhi_3 = s / (128 pi^3) dx1 dx2 gives
+    (1/sigma_0) d^2 sigma / dx1 dx2 = g^2 T / (64 pi^2) = (alpha_Y / 2 pi) T / 8, the expression above.
+    The same procedure with a vector vertex reproduces :func:`fsr_vector_density` (physics.md §3)
+    exactly. For massless leptons it is (1/2) [x3^2 - 2 mu x3 + 2 mu^2] / (y1 y2) - (mu/2)(1/y1^2 + 1/y2^2),
+    x3 = 2 - x1 - x2, the known scalar-gluon density x3^2 / (2 y1 y2) at mu = 0.
+    """
+    y1 = 1.0 - x1
+    y2 = 1.0 - x2
+    inv1, inv2 = 1.0 / y1, 1.0 / y2
+    ml = mu_lepton
+    return 0.5 * (
+        y1 * inv2
+        + y2 * inv1
+        + 2.0
+        + (8.0 * ml - 2.0 * mu) * (inv1 + inv2)
+        + (8.0 * ml * ml + 4.0 * ml - 2.0 * mu * ml - mu) * (inv1 * inv1 + inv2 * inv2)
+        + (2.0 * mu * mu - 12.0 * mu * ml + 16.0 * ml * ml + 8.0 * ml) * inv1 * inv2
+    )
+
+
+@numba.njit(cache=True, fastmath=True)
+def scalar_orientation_weight(y1, y2, mu, mu_lepton, a1, a2, b1, b2):
+    """Exact event-plane orientation weight of e+e- -> gamma* -> l- l+ phi (phi a scalar): L_mu nu H^mu nu / <.>.
+
+    y_i = 1 - x_i, ``mu = m_phi^2 / s``, ``mu_lepton = m_l^2 / s``; a_i = k1.p_i / s and b_i = k2.p_i / s are
+    the products of the lepton momenta p1 (l-), p2 (l+) with the beam momenta k1, k2 (massless, along the
+    z axis of the CM frame), divided by s. The ratio of the full squared matrix element, lepton tensor
+    L^mu nu = 4 (k1^mu k2^nu + k2^mu k1^nu - (k1.k2) g^mu nu) contracted with the hadronic tensor of
+    :func:`scalar_emission_density`, to its average over orientations, (4 s / 3) T. Its average over
+    orientations is 1, so it shapes angles without changing the cross section. As for T, the polynomial
+    L.H D1^2 D2^2 / s^5 (231 coefficients, in the products a_i b_j and the invariants) was fitted exactly to the
+    explicit Dirac trace; tests/test_scalar_generator.py re-checks it against the trace.
+    """
+    d1, d2 = y2, y1  # D1 / s and D2 / s
+    big, ml = mu, mu_lepton
+    r = big - 4.0 * ml
+    full = (
+        8.0 * d1**3 * d2 + 16.0 * d1 * d1 * d2 * d2 - 16.0 * d1 * d1 * d2 * big + 64.0 * d1 * d1 * d2 * ml
+        - 16.0 * d1 * d1 * d2 - 16.0 * d1 * d1 * big * ml - 8.0 * d1 * d1 * big + 64.0 * d1 * d1 * ml * ml
+        + 32.0 * d1 * d1 * ml + 8.0 * d1 * d2**3 - 16.0 * d1 * d2 * d2 * big + 64.0 * d1 * d2 * d2 * ml
+        - 16.0 * d1 * d2 * d2 + 16.0 * d1 * d2 * big * big - 96.0 * d1 * d2 * big * ml + 16.0 * d1 * d2 * big
+        + 128.0 * d1 * d2 * ml * ml + 16.0 * d1 * d2 - 16.0 * d2 * d2 * big * ml - 8.0 * d2 * d2 * big
+        + 64.0 * d2 * d2 * ml * ml + 32.0 * d2 * d2 * ml
+        + 64.0 * (a1 * b1 * (d1 * d1 * r - d1 * d2) + a2 * b2 * (d2 * d2 * r - d1 * d2) - (a1 * b2 + a2 * b1) * d1 * d2 * (r + 1.0))
+    )
+    trace = 4.0 * (
+        d1**3 * d2 + 2.0 * d1 * d1 * d2 * d2 - 2.0 * d1 * d1 * d2 * big + 8.0 * d1 * d1 * d2 * ml
+        - 2.0 * d1 * d1 * big * ml - d1 * d1 * big + 8.0 * d1 * d1 * ml * ml + 4.0 * d1 * d1 * ml + d1 * d2**3
+        - 2.0 * d1 * d2 * d2 * big + 8.0 * d1 * d2 * d2 * ml + 2.0 * d1 * d2 * big * big - 12.0 * d1 * d2 * big * ml
+        + 16.0 * d1 * d2 * ml * ml + 8.0 * d1 * d2 * ml - 2.0 * d2 * d2 * big * ml - d2 * d2 * big
+        + 8.0 * d2 * d2 * ml * ml + 4.0 * d2 * d2 * ml
+    )
+    return full / (4.0 / 3.0 * trace)
+
+
+@numba.njit(cache=True, fastmath=True)
 def orientation_weight(x1, x2, cos1, cos2):
     """Event-plane orientation weight [x1^2 (1+cos^2 th1) + x2^2 (1+cos^2 th2)] / (4/3 (x1^2 + x2^2)).
 
@@ -63,8 +145,13 @@ def orientation_weight(x1, x2, cos1, cos2):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _emission_propose_kernel(sqrt_s, m_lepton, m_vector, u, weight, x1_out, x2_out, cos12_out, cos1_out, psi_out):  # pragma: no cover
-    """Dalitz x orientation weights of proposals from uniform numbers u [n, 4]; see _emission_propose."""
+def _emission_propose_kernel(  # pragma: no cover
+    sqrt_s, m_lepton, m_vector, scalar, u, weight, x1_out, x2_out, cos12_out, cos1_out, psi_out
+):
+    """Dalitz x orientation weights of proposals from uniform numbers u [n, 4]; see _emission_propose.
+
+    The Dalitz density is :func:`scalar_emission_density` when ``scalar`` is true, else :func:`fsr_vector_density`.
+    """
     for i in range(len(sqrt_s)):
         rs, m_v = sqrt_s[i], m_vector[i]
         mu = m_v * m_v / (rs * rs)
@@ -91,11 +178,23 @@ def _emission_propose_kernel(sqrt_s, m_lepton, m_vector, u, weight, x1_out, x2_o
         cos12_out[i] = cos12
         # lepton 2 at azimuth psi about lepton 1 (theta-hat / phi-hat basis)
         cos2 = cos12 * cos1 - np.sqrt(1.0 - cos12 * cos12) * np.cos(psi) * np.sqrt(1.0 - cos1 * cos1)
-        w = fsr_vector_density(x1, x2, mu) * y1 * y2 * log_range**2 * orientation_weight(x1, x2, cos1, cos2)
+        if scalar:
+            mu_lepton = m_lepton * m_lepton / (rs * rs)
+            density = scalar_emission_density(x1, x2, mu, mu_lepton)
+            # k.p / s with the beams k = (sqrt(s) / 2)(1, 0, 0, +-1): (E -+ p_z) / (2 sqrt(s))
+            p1z, p2z = np.sqrt(p1sq) * cos1, np.sqrt(p2sq) * cos2
+            inv = 0.5 / rs
+            orientation = scalar_orientation_weight(
+                y1, y2, mu, mu_lepton, (e1 - p1z) * inv, (e2 - p2z) * inv, (e1 + p1z) * inv, (e2 + p2z) * inv
+            )
+        else:
+            density = fsr_vector_density(x1, x2, mu)
+            orientation = orientation_weight(x1, x2, cos1, cos2)
+        w = density * y1 * y2 * log_range**2 * orientation
         weight[i] = max(w, 0.0)
 
 
-def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
+def _emission_propose(rng, sqrt_s, m_lepton, m_vector, scalar=False):
     """Propose (x1, x2) log-uniformly in 1 - x_i and an orientation of the event plane.
 
     Returns (dalitz_weight, state): dalitz_weight * (alpha'/2 pi) * sigma_0 is the
@@ -107,7 +206,7 @@ def _emission_propose(rng, sqrt_s, m_lepton, m_vector):
     weight = np.empty(n)
     state = {"sqrt_s": sqrt_s, **{k: np.empty(n) for k in ("x1", "x2", "cos12", "cos1", "psi")}}
     _emission_propose_kernel(
-        sqrt_s, float(m_lepton), np.ascontiguousarray(m_vector), rng.random((n, 4)), weight,
+        sqrt_s, float(m_lepton), np.ascontiguousarray(m_vector), bool(scalar), rng.random((n, 4)), weight,
         state["x1"], state["x2"], state["cos12"], state["cos1"], state["psi"],
     )
     return weight, state
@@ -185,6 +284,48 @@ class VectorEmission:
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         lm, lp, v = _emission_build(rng, state, self.m_lepton)
         return {"lepton_minus": lm, "lepton_plus": lp, "vector": v, "sqrt_s": state["sqrt_s"]}
+
+
+class ScalarEmission:
+    """e+e- -> gamma* -> l+ l- phi, the CP-even scalar phi (mass ``m_scalar``) radiated by the final-state leptons.
+
+    The leptophilic scalar of physics.md §5 with l = tau: Yukawa coupling g = xi m_l / v
+    (xi = 1 by default, the fileset convention), lepton mass kept everywhere (phase-space
+    boundaries and :func:`scalar_emission_density`), Born level (no ISR, as the physics.md
+    table), sqrt(s) smeared by the beam-energy spread. (x1, x2) are proposed like
+    :class:`VectorEmission` (log-uniform in 1 - x_i); the event plane is oriented with the
+    exact weight :func:`scalar_orientation_weight`, which averages to 1 and so does not change
+    the cross section.
+    The payload holds ``lepton_minus``, ``lepton_plus``, ``scalar`` and ``sqrt_s`` (CM frame)
+    and the scalar mass ``m_scalar`` (a number, GeV).
+    """
+
+    def __init__(
+        self,
+        m_scalar: float,
+        m_lepton: float = c.TAU_MASS_GEV,
+        xi: float = 1.0,
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+    ):
+        from selections.beams import sqrt_s_gev
+
+        self.m_scalar = float(m_scalar)
+        self.m_lepton = float(m_lepton)
+        self.yukawa_alpha = (xi * self.m_lepton / c.HIGGS_VEV_GEV) ** 2 / (4.0 * np.pi)
+        self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
+        self.energy_spread = float(energy_spread)
+        if not 0.0 < self.m_scalar < self.sqrt_s - 2 * self.m_lepton:
+            raise ValueError(f"scalar mass {m_scalar} GeV outside (0, sqrt(s) - 2 m_l = {self.sqrt_s - 2 * self.m_lepton:.3f})")
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        w, state = _emission_propose(rng, rs, self.m_lepton, self.m_scalar, scalar=True)
+        return Proposal(w * c.sigma_point_pb(rs) * self.yukawa_alpha / (2.0 * np.pi), state)
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        lm, lp, phi = _emission_build(rng, state, self.m_lepton)
+        return {"lepton_minus": lm, "lepton_plus": lp, "scalar": phi, "sqrt_s": state["sqrt_s"], "m_scalar": self.m_scalar}
 
 
 @numba.njit(cache=True)
@@ -336,6 +477,7 @@ class LeptonPairISR(_ISRFraction):
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
         final_state_radiation: bool = True,
+        min_pair_mass: float | None = None,
     ):
         from selections.beams import sqrt_s_gev
 
@@ -344,9 +486,11 @@ class LeptonPairISR(_ISRFraction):
         self.energy_spread = float(energy_spread)
         self.final_state_radiation = final_state_radiation
         self.beta = isr_beta(self.sqrt_s**2)
-        # radiate at most down to 10 MeV above the pair threshold (at the spread-lowered sqrt(s))
+        # radiate at most down to a pair mass of min_pair_mass, by default 10 MeV above the pair threshold
+        # (at the spread-lowered sqrt(s))
+        min_pair_mass = 2.0 * self.m_lepton + 0.01 if min_pair_mass is None else float(min_pair_mass)
         s_low = (self.sqrt_s - 5 * max(energy_spread, 0.0)) ** 2
-        self.x_max = 1.0 - (2.0 * self.m_lepton + 0.01) ** 2 / s_low
+        self.x_max = 1.0 - min_pair_mass**2 / s_low
         self.log_hard = -np.log1p(-self.x_max)
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
@@ -441,19 +585,136 @@ class VectorEmissionISR(_ISRFraction):
         }  # fmt: skip
 
 
-def decay_vector_to_pair(rng: np.random.Generator, vector: np.ndarray, m_daughter: float) -> tuple[np.ndarray, np.ndarray]:
-    """Decay vectors [n, 4] promptly to l- l+ (masses ``m_daughter``), isotropically in their rest frame.
+def isotropic_pair_decay(rng: np.random.Generator, parent: np.ndarray, m_daughter: float) -> tuple[np.ndarray, np.ndarray]:
+    """Decay parents [n, 4] (Z' or phi_L) promptly to l- l+ (masses ``m_daughter``), isotropically in their rest frame.
 
-    Returns (l-, l+) four-momenta [n, 4] in the frame of ``vector``. The decay angle of a
-    polarised vector (1 + cos^2 about its spin axis) is not modelled; for the reduced-mass
-    peak and a 4-track acceptance this is a small effect.
+    Returns (l-, l+) four-momenta [n, 4] in the frame of ``parent``. Exact for the scalar phi_L;
+    for the Z' the decay angle of a polarised vector (1 + cos^2 about its spin axis) is not
+    modelled, a small effect on the reduced-mass peak and a 4-track acceptance.
     """
-    n = len(vector)
+    n = len(parent)
     cos_t = rng.uniform(-1.0, 1.0, n)
     phi = rng.uniform(0.0, 2.0 * np.pi, n)
     sin_t = np.sqrt(1.0 - cos_t**2)
     directions = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
-    return two_body_decay(vector, m_daughter, m_daughter, directions)
+    return two_body_decay(parent, m_daughter, m_daughter, directions)
+def bhabha_born_dsigma_dcos_pb(sqrt_s, cos_theta):
+    """Born d sigma / d cos(theta) of e+e- -> e+e- (gamma and Z-free, massless electrons), pb.
+
+    theta is the e- angle to the e- beam in the e+e- rest frame; with t = -s (1 - cos) / 2 and
+    u = -s (1 + cos) / 2: (pi alpha^2 / s) [u^2 (1/s + 1/t)^2 + (t/s)^2 + (s/t)^2] (s- and t-channel photon).
+    """
+    s = np.asarray(sqrt_s, dtype=float) ** 2
+    t = -0.5 * s * (1.0 - np.asarray(cos_theta, dtype=float))
+    u = -0.5 * s * (1.0 + np.asarray(cos_theta, dtype=float))
+    bracket = u * u * (1.0 / s + 1.0 / t) ** 2 + (t / s) ** 2 + (s / t) ** 2
+    return np.pi * c.ALPHA_EM**2 / s * bracket * c.HBARC2_PB_GEV2
+
+
+def _rest_frame_cos_range(beta_z, cos_min, cos_max):
+    """Range of the e- rest-frame cos(theta) for which e- and e+ both lie in [cos_min, cos_max] in the CM frame.
+
+    The e+e- pair moves along z with velocity ``beta_z``; a massless particle at rest-frame cosine c has
+    CM cosine (c + b) / (1 + b c). The e+ flies at -c.
+    """
+    def to_rest(cos_cms):
+        return (cos_cms - beta_z) / (1.0 - beta_z * cos_cms)
+
+    lo = np.maximum(to_rest(cos_min), -to_rest(cos_max))
+    hi = np.minimum(to_rest(cos_max), -to_rest(cos_min))
+    return lo, hi
+
+
+class BhabhaISR:
+    """e+e- -> e+e- (n gamma), radiative Bhabha scattering inside a polar-angle cut on both e+- in the CM frame.
+
+    The t-channel pole makes the cross section grow as 1/theta^4 at small angles, so the generator
+    keeps only events with both e- and e+ at CM polar angles in [``theta_min``, ``theta_max``]
+    (default 15-167 deg, i.e. about 10-160 deg in the lab: the ECL, 12.4-155.1 deg, and the CDC,
+    17-150 deg, with a margin of 2.4 deg or more for the crossing angle and radiation).
+
+    Radiation, leading-log as in :class:`LeptonPairISR`: the beams radiate a fraction x of
+    sqrt(s) with the radiator W(x) (photon exactly collinear with one beam; x limited to pair
+    masses above ``min_pair_mass``), the e+e- pair scatters with the Born Bhabha cross section
+    :func:`bhabha_born_dsigma_dcos_pb` at s' = (1 - x) s in its rest frame, and each outgoing
+    electron radiates a collinear photon (:func:`_collinear_fsr`, which keeps its direction, so the
+    angular cut is exact). Initial-final interference and the s/t-channel split of the radiator are
+    neglected. ``isr=False`` gives the Born cross section in the same angular range.
+    The payload is that of :class:`LeptonPairISR`.
+    """
+
+    T_CHANNEL_FRACTION = 0.8
+
+    def __init__(
+        self,
+        theta_min: float = np.radians(15.0),
+        theta_max: float = np.radians(167.0),
+        sqrt_s: float | None = None,
+        energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        isr: bool = True,
+        final_state_radiation: bool = True,
+        min_pair_mass: float = 1.0,
+    ):
+        if not 0.0 < theta_min < theta_max < np.pi:
+            raise ValueError(f"Bhabha polar-angle cut needs 0 < theta_min < theta_max < pi, got {theta_min}, {theta_max}")
+        self.cos_min, self.cos_max = float(np.cos(theta_max)), float(np.cos(theta_min))
+        self.isr = isr
+        self.final_state_radiation = final_state_radiation
+        self.radiator = LeptonPairISR(c.ELECTRON_MASS_GEV, sqrt_s, energy_spread, True, min_pair_mass)
+        self.sqrt_s = self.radiator.sqrt_s
+        self.energy_spread = float(energy_spread)
+
+    def _sample_cos(self, rng, lo, hi):
+        """Rest-frame cos(theta) in [lo, hi] from T_CHANNEL_FRACTION 1/(1-c)^2 + the rest flat; returns (cos, density)."""
+        n = len(lo)
+        a = self.T_CHANNEL_FRACTION
+        inv_lo, inv_hi = 1.0 / (1.0 - lo), 1.0 / (1.0 - hi)  # 1/(1-c) is uniform under density ~ 1/(1-c)^2
+        u = rng.random(n)
+        pole = rng.random(n) < a
+        cos_t = np.where(pole, 1.0 - 1.0 / (inv_lo + u * (inv_hi - inv_lo)), lo + u * (hi - lo))
+        density = a / ((1.0 - cos_t) ** 2 * (inv_hi - inv_lo)) + (1.0 - a) / (hi - lo)
+        return cos_t, density
+
+    def propose(self, rng: np.random.Generator, n: int) -> Proposal:
+        rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
+        if self.isr:
+            x = self.radiator.sample_radiated_fraction(rng, n)
+            weight = isr_radiator(x, self.radiator.beta) / self.radiator._proposal_density(x)
+            side = np.where(rng.random(n) < 0.5, 1.0, -1.0)  # photon along the e- (+z) or the e+ (-z) beam
+        else:
+            x = np.zeros(n)
+            weight = np.ones(n)
+            side = np.ones(n)
+        # the pair recoils against the photon: velocity -side * x / (2 - x) along z
+        beta_z = -side * x / (2.0 - x)
+        lo, hi = _rest_frame_cos_range(beta_z, self.cos_min, self.cos_max)
+        open_ = hi > lo
+        lo, hi = np.where(open_, lo, -0.5), np.where(open_, hi, 0.5)
+        cos_t, density = self._sample_cos(rng, lo, hi)
+        sqrt_s_prime = rs * np.sqrt(1.0 - x)
+        weight = np.where(open_, weight * bhabha_born_dsigma_dcos_pb(sqrt_s_prime, cos_t) / density, 0.0)
+        return Proposal(weight, {"sqrt_s": rs, "x_isr": x, "side": side, "cos_rest": cos_t})
+
+    def build(self, rng: np.random.Generator, state: dict) -> dict:
+        rs, x, side = state["sqrt_s"], state["x_isr"], state["side"]
+        n = len(rs)
+        e_gamma = 0.5 * x * rs
+        zeros = np.zeros(n)
+        photon = four_vector(e_gamma, np.stack([zeros, zeros, side * e_gamma], axis=-1))
+        pair_system = four_vector(rs - e_gamma, np.stack([zeros, zeros, -side * e_gamma], axis=-1))
+        cos_t = state["cos_rest"]
+        phi = rng.uniform(0.0, 2 * np.pi, n)
+        sin_t = np.sqrt(np.clip(1.0 - cos_t**2, 0.0, None))
+        rest_dir = np.stack([sin_t * np.cos(phi), sin_t * np.sin(phi), cos_t], axis=-1)
+        em, ep = two_body_decay(pair_system, c.ELECTRON_MASS_GEV, c.ELECTRON_MASS_GEV, rest_dir)
+        payload = {"lepton_minus": em, "lepton_plus": ep, "isr_photon": photon, "sqrt_s": rs, "x_isr": x}
+        if self.final_state_radiation:
+            beta_f = isr_beta(rs**2 * (1.0 - x), c.ELECTRON_MASS_GEV)
+            payload["lepton_minus"], payload["fsr_minus"] = _collinear_fsr(rng, em, c.ELECTRON_MASS_GEV, 0.5 * beta_f)
+            payload["lepton_plus"], payload["fsr_plus"] = _collinear_fsr(rng, ep, c.ELECTRON_MASS_GEV, 0.5 * beta_f)
+        else:
+            payload["fsr_minus"] = payload["fsr_plus"] = np.zeros((n, 4))
+        return payload
 
 
 def _collinear_fsr(rng, lepton, m_lepton, exponent):

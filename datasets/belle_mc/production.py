@@ -200,14 +200,16 @@ def produce(
             "skim": f"nTrack >= {SKIM_MIN_TRACKS}",
             "seed": int(seed),
             "generator": GENERATOR_VERSION,
+            "model_version": channel.model_version,
             "description": channel.description,
         }
     )
     entry = {"files": {name: "events" for name in files}, "metadata": metadata}
     update_fileset(out, dataset, entry)
     log.info(
-        "%s: %d generated, %d written in %d files, %.1f s (%.0f events/s); unweighting efficiency %.3f",
-        dataset, n_events, n_written, len(files), elapsed, n_events / elapsed, stats.n_accepted / max(stats.n_proposed, 1),
+        "%s: %d generated, %d written in %d files, %.1f s (%.0f events/s)%s",
+        dataset, n_events, n_written, len(files), elapsed, n_events / elapsed,
+        f"; unweighting efficiency {stats.n_accepted / stats.n_proposed:.3f}" if stats.n_proposed else "",
     )
     return entry
 
