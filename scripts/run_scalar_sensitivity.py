@@ -1,6 +1,6 @@
 """The leptophilic-scalar sensitivity study in one command: features -> BDT -> score cut -> xi limits.
 
-    python scripts/run_scalar_sensitivity.py                        # the scalar sample (+ BDT_CLASS_BACKGROUNDS) -> results/scalar/
+    python scripts/run_scalar_sensitivity.py                        # the scalar sample (made if missing) -> results/scalar/
     python scripts/run_scalar_sensitivity.py --fileset F.json --output results/mine [--n-estimators 150]
 
 Steps:
@@ -33,18 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-BDT_CLASS_BACKGROUNDS = {
-    "aafh_mumumumu": 100_000,
-    "aafh_eetautau": 50_000,
-    "pythia_uds": 200_000,
-    "pythia_charm": 200_000,
-    "pythia_bbbar": 100_000,
-}
-"""Backgrounds added to the scalar sample (when ``belle_mc.catalog.scalar_requests`` lacks them) so that
-every BDT class has candidates: four-lepton mu mu mu mu (the e e / mu mu class: two-lepton
-events never give four tracks), two-photon e e tau tau, and the Pythia q qbar and B Bbar."""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the scalar sample, made if missing)")
@@ -63,10 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.fileset is None and not args.skip_processing:
         from belle_mc.catalog import SCALAR_SAMPLE_DIR, ensure_default_sample, scalar_requests
 
-        requests = scalar_requests()
-        have = {channel for channel, _, _ in requests}
-        requests += [(ch, None, n) for ch, n in BDT_CLASS_BACKGROUNDS.items() if ch not in have]
-        args.fileset = ensure_default_sample(SCALAR_SAMPLE_DIR, requests=requests)
+        args.fileset = ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())
     pickle_path = out / "scalar.pkl"
     features = out / "features"
     if not (args.skip_processing and pickle_path.exists() and features.exists()):

@@ -92,8 +92,11 @@ SCALAR_BACKGROUND_SAMPLE: dict[str, int] = {
     "pythia_bbbar": 100_000,
     "aafh_eetautau": 50_000,
     "aafh_mumutautau": 50_000,
+    "aafh_mumumumu": 100_000,
 }
 """Generated events per background channel of the scalar sample.
+
+aafh_mumumumu fills the BDT's e e / mu mu class: the two-lepton samples never give four tracks.
 
 The Pythia channels run at 3.5-5.5k events/s/core end to end (the others at 50-400k), so they
 are kept small; the whole scalar sample takes about two minutes on one core.
