@@ -156,6 +156,12 @@ def plot_reduced_mass(
     ax.set_ylabel("pairs / bin (0.46% of $m_R$)")
     ax.legend(fontsize=14, loc="upper right", title="four tracks, zero charge, muon ID, $E^*_{4\\mu}$", title_fontsize=14)
     mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 # --- leptophilic scalar search ------------------------------------------------------------------
 
 SCALAR_BACKGROUND_LABELS = {
