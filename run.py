@@ -259,7 +259,7 @@ def resolve_output(args) -> Path:
 
 
 def _zprime_setup(args):
-    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the invisible-Z' analysis."""
+    """(known channels, processor, branches, selection JSON for metadata) of the invisible-Z' analysis; sets the default fileset."""
     from processors.invisible_zprime import InvisibleZPrimeProcessor
     from processors.ntuple_schema import dimuon_branches
     from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
@@ -280,7 +280,7 @@ def _zprime_setup(args):
 
 
 def _scalar_setup(args):
-    """(fileset path, known channels, processor, branches, selection JSON for metadata) of the leptophilic-scalar analysis."""
+    """(known channels, processor, branches, selection JSON for metadata) of the leptophilic-scalar analysis; sets the default fileset."""
     from processors.leptophilic_scalar import LeptophilicScalarProcessor, scalar_branches
     from selections.scalar_selection import DEFAULT_WINDOW_TABLE, load_window_table
 
@@ -300,7 +300,7 @@ def _scalar_setup(args):
 
 
 def _visible_setup(args):
-    """(known channels, processor, branches, selection JSON for metadata) of the visible-Z' analysis."""
+    """(known channels, processor, branches, selection JSON for metadata) of the visible-Z' analysis; sets the default fileset."""
     from processors.ntuple_schema import dimuon_branches
     from processors.visible_zprime import VisibleZPrimeProcessor
 
