@@ -427,7 +427,7 @@ def print_cutflow(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=160)  # one column per background channel: never truncate the numbers
     datasets = result["datasets"]
     lumi = result["metadata"]["lumi_fb"]
     cuts = list(next(iter(datasets.values()))["cutflow"])

@@ -136,7 +136,7 @@ def print_visible_summary(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=160)  # dataset names and counts are never truncated
     datasets = result["datasets"]
     meta = result["metadata"]["dataset_metadata"]
     lumi = result["metadata"]["lumi_fb"]
