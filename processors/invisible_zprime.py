@@ -61,6 +61,21 @@ def event_weight(metadata: dict, lumi_fb: float) -> float:
     return metadata["xsec_pb"] * lumi_fb * 1000.0 / metadata["n_generated"]
 
 
+def write_chunk_parquet(table: pa.Table, features_dir: str | os.PathLike, meta: dict) -> str:
+    """Write one chunk's feature table atomically to ``<features_dir>/<dataset>/<file stem>_<start>_<stop>.parquet``.
+
+    ``meta`` is the chunk's coffea metadata (dataset, filename, entrystart, entrystop); the
+    name makes a rerun of the chunk overwrite, not duplicate, its rows. Returns the path.
+    """
+    directory = Path(features_dir) / meta["dataset"]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{Path(meta['filename']).stem}_{meta['entrystart']}_{meta['entrystop']}.parquet"
+    tmp = path.with_suffix(f".parquet.{os.getpid()}.part")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return str(path)
+
+
 class InvisibleZPrimeProcessor(processor.ProcessorABC):
     """Dimuon recoil analysis over all Z' mass hypotheses of a cut table.
 
@@ -146,10 +161,4 @@ class InvisibleZPrimeProcessor(processor.ProcessorABC):
         columns["weight"] = np.full(n, weight)
         columns["mzp_true_gev"] = np.full(n, float(meta.get("mzp", np.nan)))
         table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
-        directory = Path(self.features_dir) / dataset
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{Path(meta['filename']).stem}_{meta['entrystart']}_{meta['entrystop']}.parquet"
-        tmp = path.with_suffix(f".parquet.{os.getpid()}.part")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-        return str(path)
+        return write_chunk_parquet(table, self.features_dir, meta)

@@ -23,16 +23,14 @@ data; :func:`processors.invisible_zprime.event_weight`). Everything merges with 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import awkward as ak
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from coffea import processor
 
 from processors import histograms
-from processors.invisible_zprime import event_weight
+from processors.invisible_zprime import event_weight, write_chunk_parquet
 from processors.ntuple_schema import dimuon_branches, flat_buffers
 from selections.scalar_selection import (
     CHANNEL_CLASS,
@@ -146,10 +144,4 @@ class LeptophilicScalarProcessor(processor.ProcessorABC):
         columns["event"] = event_number.astype(np.int64)
         strings = pa.dictionary(pa.int32(), pa.string())
         table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=strings), "channel": pa.array([channel] * n, type=strings)})
-        directory = Path(self.features_dir) / dataset
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{Path(meta['filename']).stem}_{meta['entrystart']}_{meta['entrystop']}.parquet"
-        tmp = path.with_suffix(f".parquet.{os.getpid()}.part")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-        return str(path)
+        return write_chunk_parquet(table, self.features_dir, meta)

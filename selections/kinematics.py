@@ -63,6 +63,16 @@ def lorentz_transform(e, px, py, pz, matrix):
 
 
 @numba.njit(cache=True, inline="always")
+def photon_four_vector_cms(e_lab, theta_lab, phi_lab, to_cms):
+    """CM four-vector (E, px, py, pz) of a massless ECL cluster of energy ``e_lab`` (GeV) and direction
+    ``theta_lab``, ``phi_lab`` (rad) in the lab; ``to_cms`` is ``cms_frame()[1]``."""
+    sin_t = math.sin(theta_lab)
+    return lorentz_transform(
+        e_lab, e_lab * sin_t * math.cos(phi_lab), e_lab * sin_t * math.sin(phi_lab), e_lab * math.cos(theta_lab), to_cms
+    )
+
+
+@numba.njit(cache=True, inline="always")
 def recoil_mass_squared(sqrt_s, e_cms, px_cms, py_cms, pz_cms):
     """Mass squared recoiling against a visible system, GeV^2.
 

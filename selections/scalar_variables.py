@@ -47,12 +47,14 @@ import numpy as np
 
 from selections import constants as c
 from selections import scalar_selection as sel
+from selections.flat_buffers import check_counter
 from selections.kinematics import (
     cms_frame,
     energy,
     invariant_mass_squared,
     lorentz_transform,
     opening_angle,
+    photon_four_vector_cms,
     recoil_mass_squared,
     signed_sqrt,
 )
@@ -82,24 +84,7 @@ VARIABLES: tuple[str, ...] = (
 COLUMN = {name: i for i, name in enumerate(VARIABLES)}
 """Column index of each variable."""
 
-BDT_FEATURES: tuple[str, ...] = (
-    "pair_flavour",
-    "missing_mass",
-    "missing_theta_cms",
-    "pt_missing_cms",
-    "pair_e_cms",
-    "pair_p_cms",
-    "pair_opening_angle_cms",
-    "pair_vertex_pvalue",
-    "tau_p_max_cms",
-    "tau_p_min_cms",
-    "tau_pair_mass",
-    "cos_pair_missing_cms",
-    "e_visible_cms",
-    "e_neutral_lab",
-    "thrust_tracks_cms",
-    "n_cluster",
-)
+BDT_FEATURES: tuple[str, ...] = tuple(name for name in VARIABLES if name != "pair_mass")
 """Inputs of the multi-class BDT: every variable but the pair mass (the search variable, cut in windows)."""
 
 (
@@ -293,9 +278,8 @@ def _variables_kernel(
             e_sum = 0.0
             e_n = 0.0
             for k in range(k0, k0 + nc):
-                e, theta, phi = f64(c_e[k]), f64(c_theta[k]), f64(c_phi[k])
-                sin_t = math.sin(theta)
-                ge, _, _, _ = lorentz_transform(e, e * sin_t * math.cos(phi), e * sin_t * math.sin(phi), e * math.cos(theta), to_cms)
+                e = f64(c_e[k])
+                ge, _, _, _ = photon_four_vector_cms(e, f64(c_theta[k]), f64(c_phi[k]), to_cms)
                 e_sum += e
                 e_n += ge
             out[_E_NEUTRAL_LAB, n] = e_sum
@@ -326,11 +310,8 @@ def scalar_event_variables(
     """
     n_track = np.ascontiguousarray(n_track)
     n_cluster = np.ascontiguousarray(n_cluster)
-    for counter, buffers, what in ((n_track, tracks, "nTrack"), (n_cluster, clusters, "nCluster")):
-        total = int(counter.sum())
-        for name, buffer in buffers.items():
-            if len(buffer) != total:
-                raise ValueError(f"{what} sums to {total} but the {name} buffer has {len(buffer)} entries")
+    check_counter(n_track, tracks, "nTrack")
+    check_counter(n_cluster, clusters, "nCluster")
     sqrt_s, to_cms, _ = cms_frame()
     stage = np.empty(len(n_track), dtype=np.int8)
     pair = np.empty((len(n_track), 2), dtype=np.int8)

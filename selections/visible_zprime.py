@@ -42,6 +42,7 @@ import numpy as np
 
 from selections import belle_detector as det
 from selections import constants as c
+from selections.flat_buffers import check_counter
 from selections.kinematics import cms_frame, energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
 
 VARIABLES: tuple[str, ...] = (
@@ -207,10 +208,7 @@ def four_muon_event_variables(
     Raises ValueError when the counter disagrees with the length of the flat buffers.
     """
     n_track = np.ascontiguousarray(n_track)
-    total = int(n_track.sum())
-    for name in ("px", "py", "pz", "charge", "muonID"):
-        if len(tracks[name]) != total:
-            raise ValueError(f"nTrack sums to {total} but the {name} buffer has {len(tracks[name])} entries")
+    check_counter(n_track, {name: tracks[name] for name in ("px", "py", "pz", "charge", "muonID")}, "nTrack")
     stage = np.empty(len(n_track), dtype=np.int8)
     n_sel = _stage_kernel(n_track, tracks["charge"], tracks["muonID"], pid_cut, int(min_muon_id), stage)
     sqrt_s, to_cms, _ = cms_frame()

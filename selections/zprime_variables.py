@@ -43,6 +43,7 @@ import numpy as np
 
 from selections import belle_detector as det
 from selections import constants as c
+from selections.flat_buffers import check_counter
 from selections.kinematics import (
     axis_angle_transverse,
     cms_frame,
@@ -50,6 +51,7 @@ from selections.kinematics import (
     invariant_mass_squared,
     lorentz_transform,
     opening_angle,
+    photon_four_vector_cms,
     recoil_mass_squared,
     signed_sqrt,
     transverse_projection,
@@ -208,9 +210,8 @@ def _fill_column(
     e_n, x_n, y_n, z_n = 0.0, 0.0, 0.0, 0.0
     cos_dphi_max = -2.0  # cosine of the smallest azimuthal angle recoil - photon candidate
     for k in range(k_start, k_stop):
-        e, theta, phi = np.float64(c_e[k]), np.float64(c_theta[k]), np.float64(c_phi[k])
-        sin_t = math.sin(theta)
-        ge, gx, gy, gz = lorentz_transform(e, e * sin_t * math.cos(phi), e * sin_t * math.sin(phi), e * math.cos(theta), to_cms)
+        e = np.float64(c_e[k])
+        ge, gx, gy, gz = photon_four_vector_cms(e, np.float64(c_theta[k]), np.float64(c_phi[k]), to_cms)
         e_sum += e
         e_n += ge
         x_n += gx
@@ -267,11 +268,8 @@ def dimuon_event_variables(
     """
     n_track = np.ascontiguousarray(n_track)
     n_cluster = np.ascontiguousarray(n_cluster)
-    for counter, buffers, what in ((n_track, tracks, "nTrack"), (n_cluster, clusters, "nCluster")):
-        total = int(counter.sum())
-        for name, buffer in buffers.items():
-            if len(buffer) != total:
-                raise ValueError(f"{what} sums to {total} but the {name} buffer has {len(buffer)} entries")
+    check_counter(n_track, tracks, "nTrack")
+    check_counter(n_cluster, clusters, "nCluster")
     stage = np.empty(len(n_track), dtype=np.int8)
     n_sel = _stage_kernel(n_track, tracks["charge"], tracks["muonID"], pid_cut, stage)
     sqrt_s, to_cms, to_lab = cms_frame()

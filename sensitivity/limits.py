@@ -94,8 +94,28 @@ class ResultFormatError(ValueError):
 # --- 1. efficiencies and backgrounds from the result dict ------------------------------------
 
 
+class SignalEfficiency:
+    """Mass and signal efficiency of a window-yield table with ``mzp_mev``, ``signal_window_count``
+    and ``signal_generated`` (arrays over the mass hypotheses)."""
+
+    @property
+    def mzp_gev(self) -> NDArray[np.float64]:
+        return self.mzp_mev / 1000.0
+
+    @property
+    def efficiency(self) -> NDArray[np.float64]:
+        """Signal efficiency eps: window count / generated events."""
+        return self.signal_window_count / self.signal_generated
+
+    @property
+    def efficiency_stat(self) -> NDArray[np.float64]:
+        """Binomial uncertainty of :attr:`efficiency`."""
+        eps = self.efficiency
+        return np.sqrt(eps * (1.0 - eps) / self.signal_generated)
+
+
 @dataclass(frozen=True)
-class WindowYields:
+class WindowYields(SignalEfficiency):
     """Inputs of the counting experiment of every mass hypothesis (arrays over ``mzp_mev``)."""
 
     mzp_mev: NDArray[np.int64]
@@ -120,21 +140,6 @@ class WindowYields:
     """Window counts of the data datasets (those without ``xsec_pb``), or None when there are none."""
     skipped_mzp_mev: tuple[int, ...] = ()
     """Hypotheses of the result without a signal sample of their mass (no efficiency: no limit)."""
-
-    @property
-    def mzp_gev(self) -> NDArray[np.float64]:
-        return self.mzp_mev / 1000.0
-
-    @property
-    def efficiency(self) -> NDArray[np.float64]:
-        """Signal efficiency eps: window count / generated events."""
-        return self.signal_window_count / self.signal_generated
-
-    @property
-    def efficiency_stat(self) -> NDArray[np.float64]:
-        """Binomial uncertainty of :attr:`efficiency`."""
-        eps = self.efficiency
-        return np.sqrt(eps * (1.0 - eps) / self.signal_generated)
 
     @property
     def br_invisible(self) -> NDArray[np.float64]:

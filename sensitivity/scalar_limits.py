@@ -31,7 +31,7 @@ from selections.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
 from sensitivity.limits import BAND_LABELS, CONFIDENCE_LEVEL, counting_workspace, reference_coupling, upper_limits
 from sensitivity.scalar_bdt import WindowYields
 from sensitivity.scalar_model import branching_fraction, visible_decay_channel
-from sensitivity.zprime_model import DELTA_A_MU_GAP, DELTA_A_MU_GAP_ERROR, G2_BAND_N_SIGMA, CouplingBand
+from sensitivity.zprime_model import DELTA_A_MU_GAP, DELTA_A_MU_GAP_ERROR, G2_BAND_N_SIGMA, CouplingBand, coupling_band
 
 BELLE_2022_ARXIV = "2207.07476"
 """Belle's leptophilic-scalar search with 626 fb^-1 (limits about 19% stronger than BaBar's)."""
@@ -62,11 +62,7 @@ def g2_band_xi(
     mphi_gev: ArrayLike, gap: float = DELTA_A_MU_GAP, gap_error: float = DELTA_A_MU_GAP_ERROR, n_sigma: float = G2_BAND_N_SIGMA
 ) -> CouplingBand:
     """xi values (over mass) where Delta a_mu equals the gap and its +-n sigma edges (an edge <= 0 is 0)."""
-    per_xi2 = delta_a_mu_scalar(1.0, mphi_gev)
-    low_gap = max(gap - n_sigma * gap_error, 0.0)
-    return CouplingBand(
-        central=np.sqrt(gap / per_xi2), lower=np.sqrt(low_gap / per_xi2), upper=np.sqrt((gap + n_sigma * gap_error) / per_xi2)
-    )
+    return coupling_band(delta_a_mu_scalar(1.0, mphi_gev), gap, gap_error, n_sigma)
 
 
 def xi_limits(yields: list[WindowYields], cl: float = CONFIDENCE_LEVEL, calculator: str = "auto") -> tuple[list[dict], dict[int, dict]]:

@@ -41,6 +41,7 @@ from sensitivity.limits import (
     PB_PER_FB_INVERSE,
     LimitTable,
     ResultFormatError,
+    SignalEfficiency,
     _require,
     compute_limits,
     counting_workspace,
@@ -71,7 +72,7 @@ def decay_length_cm(mzp_gev: ArrayLike, gprime: ArrayLike) -> NDArray[np.float64
 
 
 @dataclass(frozen=True)
-class VisibleWindowYields:
+class VisibleWindowYields(SignalEfficiency):
     """Inputs of the counting experiment of every mass hypothesis (arrays over ``mzp_mev``), for one signal channel.
 
     Has the attributes :func:`sensitivity.limits.compute_limits` reads (``mzp_mev``, ``background``,
@@ -88,19 +89,6 @@ class VisibleWindowYields:
     background: NDArray[np.float64]
     background_stat: NDArray[np.float64]
     background_mc_count: NDArray[np.int64]
-
-    @property
-    def mzp_gev(self) -> NDArray[np.float64]:
-        return self.mzp_mev / 1000.0
-
-    @property
-    def efficiency(self) -> NDArray[np.float64]:
-        return self.signal_window_count / self.signal_generated
-
-    @property
-    def efficiency_stat(self) -> NDArray[np.float64]:
-        eps = self.efficiency
-        return np.sqrt(eps * (1.0 - eps) / self.signal_generated)
 
     @property
     def br_mumu(self) -> NDArray[np.float64]:

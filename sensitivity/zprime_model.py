@@ -108,6 +108,24 @@ class CouplingBand(NamedTuple):
     upper: NDArray[np.float64]
 
 
+def coupling_band(
+    delta_a_mu_at_unit_coupling: ArrayLike,
+    gap: float = DELTA_A_MU_GAP,
+    gap_error: float = DELTA_A_MU_GAP_ERROR,
+    n_sigma: float = G2_BAND_N_SIGMA,
+) -> CouplingBand:
+    """Couplings where Delta a_mu = coupling^2 x ``delta_a_mu_at_unit_coupling`` (over mass) equals the gap
+    and its +-n_sigma edges: sqrt(gap / Delta a_mu(coupling = 1)). An edge where
+    gap - n_sigma x gap_error <= 0 is returned as 0. Serves the Z' (g') and the scalar (xi)."""
+    per_unit = np.asarray(delta_a_mu_at_unit_coupling, dtype=float)
+    low_gap = max(gap - n_sigma * gap_error, 0.0)
+    return CouplingBand(
+        central=np.sqrt(gap / per_unit),
+        lower=np.sqrt(low_gap / per_unit),
+        upper=np.sqrt((gap + n_sigma * gap_error) / per_unit),
+    )
+
+
 def g2_band(
     mzp_gev: ArrayLike,
     gap: float = DELTA_A_MU_GAP,
@@ -119,10 +137,4 @@ def g2_band(
     Delta a_mu is g'^2 times a function of M, so g'(M) = sqrt(Delta a_mu / (Delta a_mu at g' = 1)).
     An edge where gap - n_sigma x gap_error <= 0 is returned as 0.
     """
-    per_g2 = delta_a_mu(1.0, mzp_gev)
-    low_gap = max(gap - n_sigma * gap_error, 0.0)
-    return CouplingBand(
-        central=np.sqrt(gap / per_g2),
-        lower=np.sqrt(low_gap / per_g2),
-        upper=np.sqrt((gap + n_sigma * gap_error) / per_g2),
-    )
+    return coupling_band(delta_a_mu(1.0, mzp_gev), gap, gap_error, n_sigma)
