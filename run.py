@@ -157,7 +157,7 @@ def check_inputs(fileset: dict, skip_bad_files: bool) -> tuple[list[str], dict[s
     Returns the files skipped (removed from ``fileset``) and the number of entries of
     every file kept, against which the run's event count is checked at the end.
     """
-    from processors.ntuple_schema import branch_types
+    from core.ntuple_schema import branch_types
 
     needed = branch_types()
     bad: list[str] = []
@@ -223,7 +223,7 @@ def make_executor(args):
     if args.scheduler:
         client = Client(args.scheduler)
     elif args.cluster == "condor":
-        from processors.htcondor import make_htcondor_cluster
+        from execution.htcondor import make_htcondor_cluster
 
         cluster = make_htcondor_cluster(args.workers)
         client = Client(cluster)
@@ -238,7 +238,7 @@ def make_executor(args):
 
 def default_cluster() -> str:
     """``condor`` where an HTCondor pool answers and condor_submit is on PATH, ``local`` otherwise."""
-    from processors.htcondor import condor_pool_available
+    from execution.htcondor import condor_pool_available
 
     return "condor" if condor_pool_available() else "local"
 
@@ -261,7 +261,7 @@ def resolve_output(args) -> Path:
 def _zprime_setup(args):
     """(known channels, processor, branches, selection JSON for metadata) of the invisible-Z' analysis; sets the default fileset."""
     from processors.invisible_zprime import InvisibleZPrimeProcessor
-    from processors.ntuple_schema import dimuon_branches
+    from core.ntuple_schema import dimuon_branches
     from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 
     if args.window_table is not None:
@@ -301,7 +301,7 @@ def _scalar_setup(args):
 
 def _visible_setup(args):
     """(known channels, processor, branches, selection JSON for metadata) of the visible-Z' analysis; sets the default fileset."""
-    from processors.ntuple_schema import dimuon_branches
+    from core.ntuple_schema import dimuon_branches
     from processors.visible_zprime import VisibleZPrimeProcessor
 
     for option, value in (("--features", args.features), ("--cut-table", args.cut_table), ("--window-table", args.window_table)):
@@ -324,7 +324,7 @@ def run(args) -> dict:
     from coffea import processor
     from coffea.nanoevents import BaseSchema
 
-    from processors.checkpoints import ChunkCheckpointer
+    from execution.checkpoints import ChunkCheckpointer
 
     resolve_output(args)
     if args.scheduler:

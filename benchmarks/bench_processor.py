@@ -45,9 +45,9 @@ from coffea.nanoevents import BaseSchema  # noqa: E402
 
 from machine import machine_info  # noqa: E402
 from processors.invisible_zprime import InvisibleZPrimeProcessor  # noqa: E402
-from processors.ntuple_schema import dimuon_branches, flat_buffers  # noqa: E402
-from selections.beams import beam_four_momenta_lab  # noqa: E402
-from selections.constants import MUON_MASS_GEV  # noqa: E402
+from core.ntuple_schema import dimuon_branches, flat_buffers  # noqa: E402
+from core.beams import beam_four_momenta_lab  # noqa: E402
+from core.constants import MUON_MASS_GEV  # noqa: E402
 from selections.zprime_selection import load_cut_table  # noqa: E402
 from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables  # noqa: E402
 

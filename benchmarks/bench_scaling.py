@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=HERE / "out", help="directory for bench_scaling.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    from processors.ntuple_schema import dimuon_branches
+    from core.ntuple_schema import dimuon_branches
 
     path = make_sample(args.data, args.events)
     raw = json.loads(path.read_text())
@@ -173,7 +173,7 @@ def _warm_up() -> None:
     """Import the processor and run its kernels once on an empty chunk (loads the numba caches)."""
     import numpy as np
 
-    from processors.ntuple_schema import DIMUON_CLUSTER_FIELDS, DIMUON_TRACK_FIELDS
+    from core.ntuple_schema import DIMUON_CLUSTER_FIELDS, DIMUON_TRACK_FIELDS
     from selections.zprime_selection import load_cut_table, selection_codes
     from selections.zprime_variables import dimuon_event_variables
 

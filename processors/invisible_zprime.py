@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from coffea import processor
 
 from processors import histograms
-from processors.ntuple_schema import flat_buffers
+from core.ntuple_schema import flat_buffers
 from selections.zprime_selection import (
     CODE_ALL_CUTS,
     CODE_IN_WINDOW,

@@ -31,7 +31,7 @@ from coffea import processor
 
 from processors import histograms
 from processors.invisible_zprime import event_weight, write_chunk_parquet
-from processors.ntuple_schema import dimuon_branches, flat_buffers
+from core.ntuple_schema import dimuon_branches, flat_buffers
 from selections.scalar_selection import (
     CHANNEL_CLASS,
     FLAVOUR_NAMES,
@@ -46,7 +46,7 @@ from selections.scalar_selection import (
 from selections.scalar_variables import BDT_FEATURES, COLUMN, STAGE_PHI_CANDIDATE, scalar_event_variables
 
 EXTRA_TRACK_FIELDS = ("electronID",)
-"""Track fields the scalar analysis reads beyond the dimuon ones of :mod:`processors.ntuple_schema`."""
+"""Track fields the scalar analysis reads beyond the dimuon ones of :mod:`core.ntuple_schema`."""
 
 
 def scalar_branches() -> list[str]:
@@ -55,7 +55,7 @@ def scalar_branches() -> list[str]:
 
 
 def scalar_flat_buffers(get):
-    """:func:`processors.ntuple_schema.flat_buffers` plus the electron ID buffer (flat over the chunk's tracks)."""
+    """:func:`core.ntuple_schema.flat_buffers` plus the electron ID buffer (flat over the chunk's tracks)."""
     n_track, tracks, n_cluster, clusters = flat_buffers(get)
     for field in EXTRA_TRACK_FIELDS:
         tracks[field] = ak.to_numpy(ak.flatten(get(f"Track_{field}"), axis=1))

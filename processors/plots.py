@@ -131,7 +131,7 @@ def plot_reduced_mass(
     ISR dotted) with the pair chosen for its own mass hypothesis, normalised to g' = :data:`VISIBLE_SIGNAL_COUPLING`
     times BR(Z' -> mu mu).
     """
-    from sensitivity.visible_limits import branching_fraction_mumu
+    from core.zprime_model import branching_fraction_mumu
 
     path = Path(path)
     plt.style.use(mplhep.style.ROOT)

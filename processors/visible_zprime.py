@@ -27,7 +27,7 @@ from coffea import processor
 
 from processors import histograms
 from processors.invisible_zprime import event_weight
-from processors.ntuple_schema import flat_buffers
+from core.ntuple_schema import flat_buffers
 from selections.visible_zprime import (
     CODE_IN_WINDOW,
     CODE_PRESELECTED,

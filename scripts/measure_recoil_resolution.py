@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from processors.ntuple_schema import read_flat_buffers
+from core.ntuple_schema import read_flat_buffers
 from selections.zprime_selection import DEFAULT_CUT_TABLE
 from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from processors.ntuple_schema import read_flat_buffers
+from core.ntuple_schema import read_flat_buffers
 from selections.visible_zprime import (
     DEFAULT_RESOLUTION_TABLE,
     MR_ROWS,

@@ -40,7 +40,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from selections.constants import MUON_MASS_GEV  # noqa: E402
+from core.constants import MUON_MASS_GEV  # noqa: E402
 
 from sensitivity.limits import ResultFormatError, compute_limits, window_yields  # noqa: E402
 from sensitivity.plots import plot_visible_and_invisible_gprime  # noqa: E402

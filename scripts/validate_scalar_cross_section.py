@@ -24,7 +24,7 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
     from belle_mc.montecarlo import integrate
 
 from belle_mc.processes import ScalarEmission
-from sensitivity.scalar_model import branching_fraction, proper_decay_length_cm, total_width_gev
+from core.scalar_model import branching_fraction, proper_decay_length_cm, total_width_gev
 
 PHYSICS_MD_XSEC_FB = {0.05: 7.3, 0.1: 5.7, 0.3: 3.4, 0.5: 2.45, 1.0: 1.39, 2.0: 0.57, 3.0: 0.24, 4.0: 0.095, 5.0: 0.029, 6.0: 0.005}
 """physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1 at Born level, fb."""

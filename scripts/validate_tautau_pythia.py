@@ -33,9 +33,9 @@ from belle_mc.channels import CHANNELS, FSR_PHOTON_MIN_GEV
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.particles import ParticleTable
 from belle_mc.production import BLOCK_SIZE, INTEGRATION_POINTS, SKIM_MIN_TRACKS, generate_block, to_lab
-from selections import belle_detector as det
-from selections import constants as c
-from selections.beams import lab_to_cms, sqrt_s_gev
+from core import belle_detector as det
+from core import constants as c
+from core.beams import lab_to_cms, sqrt_s_gev
 
 CHANNEL = "kkmc_tautau"
 MB_TO_PB = 1e9

@@ -1,8 +1,8 @@
 """Cuts and kinematics of the Belle dark-sector analyses.
 
 Pure functions of arrays and cut values: the single home of physics constants
-(:mod:`selections.constants`), beam kinematics (:mod:`selections.beams`), the Belle
-detector parametrisation (:mod:`selections.belle_detector`), kinematics and vertex-fit
+(:mod:`core.constants`), beam kinematics (:mod:`core.beams`), the Belle
+detector parametrisation (:mod:`core.belle_detector`), kinematics and vertex-fit
 kernels (:mod:`selections.kinematics`, :mod:`selections.vertex_fit`), the flat-buffer
 layout they read (:mod:`selections.flat_buffers`), and per search the fused per-event
 variables and the selection with its one table: invisible Z'

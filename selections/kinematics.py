@@ -19,26 +19,7 @@ import math
 import numba
 import numpy as np
 
-from selections.beams import beam_frame_to_cms_rotation, sqrt_s_gev
-from selections.beams import lab_to_cms as lab_to_cms_boost
-
-
-@functools.cache
-def cms_frame() -> tuple[float, np.ndarray, np.ndarray]:
-    """(sqrt(s) in GeV, lab -> ``_cms`` Lorentz matrix (4, 4), ``_cms`` -> lab matrix (4, 4)).
-
-    Derived from the beam four-vectors of :mod:`selections.beams`: a boost by the
-    CM velocity followed by the rotation that turns the e- beam direction into +z.
-    Matrices act on column four-vectors (E, px, py, pz).
-    """
-    rotation = np.eye(4)
-    rotation[1:, 1:] = beam_frame_to_cms_rotation().T
-    boost_to_cms = lab_to_cms_boost(np.eye(4)).T  # columns: images of the unit four-vectors
-    to_cms = np.ascontiguousarray(rotation @ boost_to_cms)
-    to_lab = np.ascontiguousarray(np.linalg.inv(to_cms))
-    to_cms.setflags(write=False)
-    to_lab.setflags(write=False)
-    return sqrt_s_gev(), to_cms, to_lab
+from core.beams import cms_frame
 
 
 @numba.njit(cache=True, inline="always")

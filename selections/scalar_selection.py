@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 
 # --- preselection (the talk's five requirements + the phi_L candidate) ------------------------
 N_TRACKS = 4

@@ -45,7 +45,7 @@ import math
 import numba
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 from selections import scalar_selection as sel
 from selections.flat_buffers import check_counter
 from selections.kinematics import (

@@ -14,7 +14,7 @@ leaves a chi-square with 6 - 3 = 3 degrees of freedom, whose p-value is the
 confidence level of the fit: uniform for two tracks from one prompt vertex,
 small for tracks from displaced decays (tau leptons) or from different vertices.
 Errors of dr and dz are the parametrised Belle SVD resolutions of
-:mod:`selections.belle_detector`, evaluated for the muon hypothesis.
+:mod:`core.belle_detector`, evaluated for the muon hypothesis.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import math
 
 import numba
 
-from selections import belle_detector as det
+from core import belle_detector as det
 
 VERTEX_FIT_NDF = 3
 """Degrees of freedom of the two-track fit with a transverse beam-spot constraint."""

@@ -40,8 +40,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 from selections.flat_buffers import check_counter
 from selections.kinematics import cms_frame, energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
 

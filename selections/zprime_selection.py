@@ -25,8 +25,8 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from selections import belle_detector as det
-from selections.kinematics import cms_frame
+from core import belle_detector as det
+from core.beams import cms_frame
 from selections.zprime_variables import COLUMN
 
 PRESELECTION: tuple[str, ...] = ("two_opposite_charge_tracks", "two_muon_id")

@@ -41,8 +41,8 @@ import math
 import numba
 import numpy as np
 
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 from selections.flat_buffers import check_counter
 from selections.kinematics import (
     axis_angle_transverse,

@@ -1,6 +1,6 @@
 """Sensitivity of the invisible-Z' search: selection optimisation, the physics model and the limits.
 
-- :mod:`sensitivity.zprime_model`: partial widths of the L_mu - L_tau Z' and its
+- :mod:`core.zprime_model`: partial widths of the L_mu - L_tau Z' and its
   invisible branching fraction, the one-loop Delta a_mu and the (g-2)_mu band in g'
   (physics.md §3, §7);
 - :mod:`sensitivity.limits`: per-mass signal efficiency and background from the

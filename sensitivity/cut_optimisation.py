@@ -29,8 +29,8 @@ import numpy as np
 import uproot
 
 from processors.invisible_zprime import event_weight
-from processors.ntuple_schema import read_flat_buffers
-from selections.kinematics import cms_frame
+from core.ntuple_schema import read_flat_buffers
+from core.beams import cms_frame
 from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes
 from selections.zprime_variables import COLUMN, dimuon_event_variables
 

@@ -61,7 +61,7 @@ from pyhf.infer.intervals.upper_limits import toms748_scan
 from scipy import optimize, special, stats
 
 from processors.invisible_zprime import event_weight
-from sensitivity.zprime_model import branching_fraction_invisible
+from core.zprime_model import branching_fraction_invisible
 
 CONFIDENCE_LEVEL = 0.90
 """Confidence level of the limits (CLs < 1 - CONFIDENCE_LEVEL is excluded)."""

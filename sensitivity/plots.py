@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 from numpy.typing import ArrayLike, NDArray  # noqa: E402
 
 from sensitivity.limits import LimitTable  # noqa: E402
-from sensitivity.zprime_model import g2_band  # noqa: E402
+from core.zprime_model import g2_band  # noqa: E402
 
 BELLE2_2023_LUMI_FB = 79.7
 """Integrated luminosity of the Belle II invisible-Z' search, PRL 130, 231801 (2023)."""
@@ -93,7 +93,7 @@ def plot_visible_and_invisible_gprime(
     ``visible`` maps a label to (m_Z' GeV, expected median g', -1 sigma, +1 sigma) arrays, drawn as lines
     (the first entry gets the +-1 sigma band); ``points`` maps a label to (m_Z' GeV, g') drawn as markers;
     ``invisible`` is (m_Z' GeV, expected median g') or None. The (g-2)_mu band of
-    :func:`sensitivity.zprime_model.g2_band` is drawn underneath.
+    :func:`core.zprime_model.g2_band` is drawn underneath.
     """
     path = Path(path)
     masses = [np.asarray(v[0], dtype=float) for v in visible.values()]

@@ -3,7 +3,7 @@
 Per phi_L mass, one counting experiment in the pair-mass window after the BDT score
 cut (:mod:`sensitivity.scalar_bdt`): signal S(xi) = xi^2 S1 BR(phi_L -> l l), with S1
 the expected signal for xi = 1 (cross section of the fileset's ``xsec_pb`` x lumi x
-efficiency) and BR from :mod:`sensitivity.scalar_model` for the lepton pair the search
+efficiency) and BR from :mod:`core.scalar_model` for the lepton pair the search
 reconstructs at that mass; background B with its MC uncertainty. The workspace, the
 reference coupling and the CLs limit are those of :mod:`sensitivity.limits`
 (:func:`~sensitivity.limits.counting_workspace`, :func:`~sensitivity.limits.reference_coupling`,
@@ -14,7 +14,7 @@ reference coupling and the CLs limit are those of :mod:`sensitivity.limits`
     Delta a_mu = y^2 / (8 pi^2) int_0^1 dz (1 - z)^2 (1 + z) / ((1 - z)^2 + z (m_phi / m_mu)^2),
 
 which tends to 3 y^2 / (16 pi^2) for m_phi << m_mu. The favoured band is where Delta a_mu
-lies within +-2 sigma of the measured gap (the gap of :mod:`sensitivity.zprime_model`).
+lies within +-2 sigma of the measured gap (the gap of :mod:`core.zprime_model`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import integrate
 
-from selections.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
+from core.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
 from sensitivity.limits import BAND_LABELS, CONFIDENCE_LEVEL, counting_workspace, reference_coupling, upper_limits
 from sensitivity.scalar_bdt import WindowYields
-from sensitivity.scalar_model import branching_fraction, visible_decay_channel
-from sensitivity.zprime_model import DELTA_A_MU_GAP, DELTA_A_MU_GAP_ERROR, G2_BAND_N_SIGMA, CouplingBand, coupling_band
+from core.scalar_model import branching_fraction, visible_decay_channel
+from core.zprime_model import DELTA_A_MU_GAP, DELTA_A_MU_GAP_ERROR, G2_BAND_N_SIGMA, CouplingBand, coupling_band
 
 BELLE_2022_ARXIV = "2207.07476"
 """Belle's leptophilic-scalar search with 626 fb^-1 (limits about 19% stronger than BaBar's)."""

@@ -7,7 +7,7 @@ Each mass hypothesis m is a one-bin counting experiment in its m_R window
 
 with sigma the ``xsec_pb`` of the signal sample (g' = 1, before BR; interfaces.md §2),
 BR(Z' -> mu mu) = Gamma(mu mu) / Gamma_total from the partial widths of
-:mod:`sensitivity.zprime_model`, and eps the window count over the generated events of
+:mod:`core.zprime_model`, and eps the window count over the generated events of
 the signal sample of that mass. The background is the four-muon MC in the window,
 B = sum n_d w_d with its MC statistical uncertainty sigma_B^2 = sum n_d w_d^2. Since
 the signal scales as g'^2 and the BR does not depend on g', the statistics are those
@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from processors.invisible_zprime import event_weight
-from selections.constants import MUON_MASS_GEV
+from core.constants import MUON_MASS_GEV
 from sensitivity.limits import (
     BAND_LABELS,
     CONFIDENCE_LEVEL,
@@ -48,29 +48,12 @@ from sensitivity.limits import (
     reference_coupling,
     upper_limits,
 )
-from sensitivity.zprime_model import total_width_gev, width_to_leptons_gev
+from core.zprime_model import branching_fraction_mumu
 
 WINDOW_KEY = "mr_window"
 """Key of the raw count in the m_R window of each ``cutflow_mzp`` entry of the visible output."""
 SIGNAL_CHANNELS = ("signal_visible_isr", "signal_visible")
 """Signal channels of the visible search: with ISR (default for the limits) and without."""
-HBARC_GEV_CM = 1.973269804e-14
-"""hbar c in GeV cm."""
-
-
-def branching_fraction_mumu(mzp_gev: ArrayLike) -> NDArray[np.float64]:
-    """BR(Z' -> mu+ mu-) = Gamma(mu mu) / Gamma_total (nu_mu, nu_tau, mu, tau); 0 below 2 m_mu."""
-    m = np.asarray(mzp_gev, dtype=float)
-    if np.any(m <= 0):
-        raise ValueError("Z' mass must be positive")
-    return width_to_leptons_gev(m, MUON_MASS_GEV) / total_width_gev(m)
-
-
-def decay_length_cm(mzp_gev: ArrayLike, gprime: ArrayLike) -> NDArray[np.float64]:
-    """Proper decay length c tau = hbar c / Gamma_total of the Z', cm."""
-    return HBARC_GEV_CM / total_width_gev(mzp_gev, gprime)
-
-
 @dataclass(frozen=True)
 class VisibleWindowYields(SignalEfficiency):
     """Inputs of the counting experiment of every mass hypothesis (arrays over ``mzp_mev``), for one signal channel.

@@ -7,8 +7,8 @@ import uproot
 
 from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate
-from selections import constants as c
-from selections.beams import beam_four_momenta_lab, lab_to_cms
+from core import constants as c
+from core.beams import beam_four_momenta_lab, lab_to_cms
 
 
 def _read(small_sample_dir, small_fileset, dataset):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from selections import beams
+from core import beams
 
 
 def test_sqrt_s_is_the_upsilon_4s():

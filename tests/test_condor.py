@@ -27,7 +27,7 @@ import yaml
 from dask_jobqueue.htcondor import quote_arguments
 from distributed import Client
 
-from processors.htcondor import (
+from execution.htcondor import (
     CONDOR_DIR,
     DEPRECATED_KEYS,
     HTCONDOR_KEYS,

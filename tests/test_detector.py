@@ -5,8 +5,8 @@ import pytest
 
 from belle_mc import detector
 from belle_mc.particles import ParticleTable
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 
 
 def _single(pdg, p, theta, n=20_000, phi=0.3):

@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from selections import constants as c
-from selections.beams import beam_four_momenta_lab
+from core import constants as c
+from core.beams import beam_four_momenta_lab
 from selections.kinematics import (
     axis_angle_transverse,
     cms_frame,

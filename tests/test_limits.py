@@ -28,7 +28,7 @@ from sensitivity.limits import (
     upper_limits,
     window_yields,
 )
-from sensitivity.zprime_model import branching_fraction_invisible
+from core.zprime_model import branching_fraction_invisible
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "limits.py"

@@ -9,7 +9,7 @@ import uproot
 
 from belle_mc.production import produce
 
-# interfaces.md §1, written out independently of processors.ntuple_schema: ROOT type names as uproot reports them
+# interfaces.md §1, written out independently of core.ntuple_schema: ROOT type names as uproot reports them
 EXPECTED_BRANCHES = {
     "exp": "int32_t",
     "run": "int32_t",

@@ -13,8 +13,8 @@ from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.particles import ParticleTable, charge_of_pdg
 from belle_mc.production import produce
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 
 N_EVENTS = 300
 # the stable particles the hadronic channels may hand to the detector (absolute PDG codes)

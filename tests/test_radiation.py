@@ -6,8 +6,8 @@ from scipy import integrate as sint
 
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.processes import LeptonPairISR, born_lepton_pair_pb, isr_beta, isr_radiator
-from selections import constants as c
-from selections.beams import sqrt_s_gev
+from core import constants as c
+from core.beams import sqrt_s_gev
 
 
 def test_isr_beta_at_the_upsilon_4s():

@@ -16,11 +16,11 @@ import pytest
 import run
 from belle_mc.channels import CHANNELS
 from belle_mc.production import produce
-from selections.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
+from core.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
 from selections.scalar_selection import CLASSES, PairMassWindow, WindowTable
 from sensitivity import scalar_bdt as bdt
 from sensitivity.scalar_limits import delta_a_mu_scalar, g2_band_xi, xi_limits
-from sensitivity.scalar_model import branching_fraction
+from core.scalar_model import branching_fraction
 
 # --- (g-2)_mu of a scalar --------------------------------------------------------------------------
 

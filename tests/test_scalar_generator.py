@@ -16,7 +16,7 @@ from belle_mc.catalog import SCALAR_MASSES_GEV, scalar_requests
 from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.processes import ScalarEmission, scalar_emission_density
-from selections import constants as c
+from core import constants as c
 
 # physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1, Born level, fb
 PHYSICS_MD_XSEC_FB = {0.05: 7.3, 0.1: 5.7, 0.3: 3.4, 0.5: 2.45, 1.0: 1.39, 2.0: 0.57, 3.0: 0.24, 4.0: 0.095, 5.0: 0.029, 6.0: 0.005}

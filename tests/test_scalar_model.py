@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from selections.constants import ELECTRON_MASS_GEV, HIGGS_VEV_GEV, MUON_MASS_GEV, TAU_MASS_GEV
-from sensitivity.scalar_model import (
+from core.constants import ELECTRON_MASS_GEV, HIGGS_VEV_GEV, MUON_MASS_GEV, TAU_MASS_GEV
+from core.scalar_model import (
     branching_fraction,
     branching_fraction_ee,
     branching_fraction_mumu,

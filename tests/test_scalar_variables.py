@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from processors.ntuple_schema import COLLECTIONS
-from selections import constants as c
+from core.ntuple_schema import COLLECTIONS
+from core import constants as c
 from selections import scalar_selection as sel
 from selections import scalar_variables as sv
 from selections.kinematics import cms_frame

@@ -9,8 +9,8 @@ from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.processes import VectorEmission
 from belle_mc.production import to_lab
-from selections import constants as c
-from selections.beams import boost, cms_boost_vector
+from core import constants as c
+from core.beams import boost, cms_boost_vector
 
 # physics.md §3: sigma(e+e- -> mu mu Z') for g' = 1, pb (massless-muon Dalitz region)
 PHYSICS_MD_XSEC_PB = {0.5: 205.0, 2.0: 34.8, 5.0: 2.04, 8.0: 0.0316}
@@ -62,7 +62,7 @@ def test_dalitz_variables_stay_inside_phase_space():
 
 
 def _recoil_mass2(path):
-    from selections.beams import beam_four_momenta_lab
+    from core.beams import beam_four_momenta_lab
 
     arr = uproot.open(path)["events"].arrays(["Track_px", "Track_py", "Track_pz", "Track_charge"])
     arr = arr[(ak.num(arr.Track_px) == 2) & (ak.sum(arr.Track_charge, axis=1) == 0)]

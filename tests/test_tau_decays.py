@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from belle_mc.tau_decays import BRANCHING_FRACTIONS, MODES, decay_taus, michel_lepton_fraction
-from selections import constants as c
+from core import constants as c
 
 
 def _taus_at_rest(n):

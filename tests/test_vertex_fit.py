@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 from selections.vertex_fit import (
     VERTEX_FIT_NDF,
     chi2_survival_3dof,

@@ -10,9 +10,9 @@ from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.processes import VectorEmission, VectorEmissionISR
 from belle_mc.production import dataset_name, produce
-from selections import constants as c
-from sensitivity.visible_limits import branching_fraction_mumu, decay_length_cm
-from sensitivity.zprime_model import branching_fraction_invisible, total_width_gev, width_to_leptons_gev
+from core import constants as c
+from core.zprime_model import branching_fraction_mumu, decay_length_cm
+from core.zprime_model import branching_fraction_invisible, total_width_gev, width_to_leptons_gev
 
 
 @pytest.mark.parametrize("mass", [0.5, 4.0])

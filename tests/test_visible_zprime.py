@@ -12,8 +12,8 @@ import pytest
 import uproot
 
 from belle_mc.production import produce
-from processors.ntuple_schema import read_flat_buffers
-from selections import constants as c
+from core.ntuple_schema import read_flat_buffers
+from core import constants as c
 from selections.kinematics import cms_frame
 from selections.visible_zprime import (
     COLUMN,

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from selections.constants import MUON_MASS_GEV, TAU_MASS_GEV
-from sensitivity.zprime_model import (
+from core.constants import MUON_MASS_GEV, TAU_MASS_GEV
+from core.zprime_model import (
     DELTA_A_MU_GAP,
     DELTA_A_MU_GAP_ERROR,
     branching_fraction_invisible,

@@ -25,7 +25,7 @@ from coffea.nanoevents import BaseSchema
 
 from belle_mc.production import produce
 from processors.invisible_zprime import InvisibleZPrimeProcessor, event_weight
-from processors.ntuple_schema import dimuon_branches
+from core.ntuple_schema import dimuon_branches
 from selections.zprime_selection import CUTS, PRESELECTION, WINDOW, load_cut_table
 from selections.zprime_variables import NETWORK_FEATURES
 

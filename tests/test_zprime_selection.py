@@ -15,7 +15,7 @@ from selections.zprime_selection import (
     load_cut_table,
     selection_codes,
 )
-from selections.kinematics import cms_frame
+from core.beams import cms_frame
 from selections.zprime_variables import COLUMN, VARIABLES
 
 TABLE = load_cut_table()

@@ -1,6 +1,6 @@
 """The fused per-event kernel of :mod:`selections.zprime_variables` on hand-built flat buffers.
 
-Buffers have the ntuple types of :mod:`processors.ntuple_schema` (float32
+Buffers have the ntuple types of :mod:`core.ntuple_schema` (float32
 momenta, int32 charges and counters). Checked: the preselection stages, the
 shape and column order of the variable table, hand-computed values of an
 exclusive mu+ mu- event and of a mu+ mu- gamma X event, and - on a random
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import vector
 
-from processors.ntuple_schema import COLLECTIONS
-from selections import constants as c
+from core.ntuple_schema import COLLECTIONS
+from core import constants as c
 from selections import zprime_variables as zv
-from selections.beams import beam_four_momenta_lab
+from core.beams import beam_four_momenta_lab
 from selections.kinematics import cms_frame
 
 M_MU = c.MUON_MASS_GEV

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from .channels import CHANNELS
-from .fileset import FILESET_NAME
+from core.fileset import FILESET_NAME
 from .production import dataset_name, produce
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
@@ -91,7 +91,7 @@ def scalar_decay_lepton(m_scalar_gev: float) -> tuple[int, float]:
     """(PDG code, mass in GeV) of the lepton phi_L decays to in ``signal_ttphi``: e up to 2 m_mu, mu above.
 
     Above 2 m_tau phi_L decays mostly to tau pairs; the sample still holds the mu+mu- decay the search
-    reconstructs, and the limit applies BR(mu mu) (``sensitivity.scalar_model``). The decay is prompt.
+    reconstructs, and the limit applies BR(mu mu) (``core.scalar_model``). The decay is prompt.
     That holds above 2 m_mu (c tau < 1e-4 cm for xi = 1) but not below: a phi_L decaying only to e+e-
     has c tau = 2.3 cm / xi^2 at 50 MeV and 1.1 cm / xi^2 at 100 MeV, before its boost.
     """

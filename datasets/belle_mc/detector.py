@@ -2,7 +2,7 @@
 
 Takes a :class:`~belle_mc.particles.ParticleTable` in the lab frame and returns
 the per-event tracks and unmatched ECL clusters of interfaces.md §1. Every
-number comes from :mod:`selections.belle_detector`.
+number comes from :mod:`core.belle_detector`.
 
 * Charged particles inside the CDC (17-150 deg) with pt > 0.1 GeV become tracks:
   pt smeared by sigma(pt)/pt = 0.19% pt (+) 0.30%/beta, angles by ~1 mrad;
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from selections import belle_detector as det
-from selections import constants as c
+from core import belle_detector as det
+from core import constants as c
 
 from .particles import ParticleTable, charge_of_pdg
 

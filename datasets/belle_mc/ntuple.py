@@ -9,7 +9,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
-from processors.ntuple_schema import COLLECTIONS, DEFAULT_TREE_NAME, EVENT_BRANCHES, counter_branch
+from core.ntuple_schema import COLLECTIONS, DEFAULT_TREE_NAME, EVENT_BRANCHES, counter_branch
 
 from .detector import DetectorEvents
 

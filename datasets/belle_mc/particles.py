@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 
 

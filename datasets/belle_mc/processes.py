@@ -25,7 +25,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 from .kinematics import (
     directions_about_axis,
@@ -35,7 +35,7 @@ from .kinematics import (
 )
 from .montecarlo import Proposal
 from .particles import four_vector, invariant_mass2
-from selections.beams import boost
+from core.beams import boost
 
 
 def _sqrt_s_per_event(rng: np.random.Generator, sqrt_s: float, spread: float, n: int) -> np.ndarray:
@@ -266,7 +266,7 @@ class VectorEmission:
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
     ):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.m_vector = float(m_vector)
         self.m_lepton = float(m_lepton)
@@ -308,7 +308,7 @@ class ScalarEmission:
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
     ):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.m_scalar = float(m_scalar)
         self.m_lepton = float(m_lepton)
@@ -364,7 +364,7 @@ class PairEmission:
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
         names: tuple[str, str] = ("emitter", "pair"),
     ):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.m_emitter = float(m_emitter)
         self.m_pair_lepton = float(m_pair_lepton)
@@ -479,7 +479,7 @@ class LeptonPairISR(_ISRFraction):
         final_state_radiation: bool = True,
         min_pair_mass: float | None = None,
     ):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.m_lepton = float(m_lepton)
         self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
@@ -851,7 +851,7 @@ class TwoPhotonLeptonPair:
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
     ):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.m_lepton = float(m_lepton)
         self.w_min = max(float(w_min), 2.0 * self.m_lepton * 1.0001)

@@ -21,12 +21,12 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from selections import belle_detector as det
-from selections.kinematics import cms_frame
+from core import belle_detector as det
+from core.beams import cms_frame
 
 from . import detector
 from .channels import CHANNELS, Channel
-from .fileset import update_fileset
+from core.fileset import update_fileset
 from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted
 from .ntuple import DEFAULT_COMPRESSION, NtupleWriter
 from .particles import ParticleTable

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 from .montecarlo import CrossSection, EventGenerator
 from .particles import ParticleTable
@@ -121,7 +121,7 @@ class PythiaContinuum(EventGenerator):
     sqrt_s: float | None = None
 
     def __post_init__(self):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         if not self.quarks or any(q not in (1, 2, 3, 4, 5) for q in self.quarks):
             raise ValueError(f"quark flavours must be PDG codes 1-5, got {self.quarks!r}")
@@ -171,7 +171,7 @@ class PythiaUpsilon4S(EventGenerator):
     xsec_pb: float = 1050.0
 
     def __post_init__(self):
-        from selections.beams import sqrt_s_gev
+        from core.beams import sqrt_s_gev
 
         self.sqrt_s = sqrt_s_gev() if self.sqrt_s is None else float(self.sqrt_s)
         if self.sqrt_s <= self.min_mass:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 from .kinematics import two_body_in_direction
 from .particles import ParticleTable

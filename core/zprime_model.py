@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import integrate
 
-from selections.constants import MUON_MASS_GEV, TAU_MASS_GEV
+from core.constants import HBARC_GEV_CM, MUON_MASS_GEV, TAU_MASS_GEV
 
 N_NEUTRINO_FLAVOURS = 2
 """Neutrino flavours the L_mu - L_tau Z' decays to (nu_mu, nu_tau)."""
@@ -69,6 +69,19 @@ def branching_fraction_invisible(mzp_gev: ArrayLike) -> NDArray[np.float64]:
     if np.any(m <= 0):
         raise ValueError("Z' mass must be positive")
     return width_to_neutrinos_gev(m) / total_width_gev(m)
+
+
+def branching_fraction_mumu(mzp_gev: ArrayLike) -> NDArray[np.float64]:
+    """BR(Z' -> mu+ mu-) = Gamma(mu mu) / Gamma_total (nu_mu, nu_tau, mu, tau); 0 below 2 m_mu."""
+    m = np.asarray(mzp_gev, dtype=float)
+    if np.any(m <= 0):
+        raise ValueError("Z' mass must be positive")
+    return width_to_leptons_gev(m, MUON_MASS_GEV) / total_width_gev(m)
+
+
+def decay_length_cm(mzp_gev: ArrayLike, gprime: ArrayLike) -> NDArray[np.float64]:
+    """Proper decay length c tau = hbar c / Gamma_total of the Z', cm."""
+    return HBARC_GEV_CM / total_width_gev(mzp_gev, gprime)
 
 
 def _loop_integral(mzp_gev: float) -> float:

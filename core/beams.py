@@ -1,7 +1,7 @@
 """Beam kinematics of KEKB: beam four-momenta, sqrt(s) and the lab -> CM boost.
 
 Everything is derived from the beam energies and crossing angle in
-:mod:`selections.constants`; nothing (not even sqrt(s)) is typed in.
+:mod:`core.constants`; nothing (not even sqrt(s)) is typed in.
 Four-vectors are arrays ``[..., 4]`` ordered ``(E, px, py, pz)`` in GeV.
 """
 
@@ -12,7 +12,7 @@ import functools
 import numba
 import numpy as np
 
-from selections import constants as c
+from core import constants as c
 
 
 @functools.cache
@@ -121,3 +121,21 @@ def beam_frame_to_cms_rotation() -> np.ndarray:
     rot = np.eye(3) + sin_a * kx + (1 - cos_a) * (kx @ kx)
     rot.setflags(write=False)
     return rot
+
+
+@functools.cache
+def cms_frame() -> tuple[float, np.ndarray, np.ndarray]:
+    """(sqrt(s) in GeV, lab -> ``_cms`` Lorentz matrix (4, 4), ``_cms`` -> lab matrix (4, 4)).
+
+    Derived from the beam four-vectors of :mod:`core.beams`: a boost by the
+    CM velocity followed by the rotation that turns the e- beam direction into +z.
+    Matrices act on column four-vectors (E, px, py, pz).
+    """
+    rotation = np.eye(4)
+    rotation[1:, 1:] = beam_frame_to_cms_rotation().T
+    boost_to_cms = lab_to_cms(np.eye(4)).T  # columns: images of the unit four-vectors
+    to_cms = np.ascontiguousarray(rotation @ boost_to_cms)
+    to_lab = np.ascontiguousarray(np.linalg.inv(to_cms))
+    to_cms.setflags(write=False)
+    to_lab.setflags(write=False)
+    return sqrt_s_gev(), to_cms, to_lab

@@ -2,7 +2,7 @@
 
 phi_L couples to the charged leptons in proportion to their mass,
 
-    L = -xi sum_l (m_l / v) phi_L l lbar,   v = 246 GeV (:data:`selections.constants.HIGGS_VEV_GEV`),
+    L = -xi sum_l (m_l / v) phi_L l lbar,   v = 246 GeV (:data:`core.constants.HIGGS_VEV_GEV`),
 
 so its tree-level width to a lepton pair is
 
@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from selections.constants import ELECTRON_MASS_GEV, HBARC_GEV_CM, HIGGS_VEV_GEV, MUON_MASS_GEV, TAU_MASS_GEV
+from core.constants import ELECTRON_MASS_GEV, HBARC_GEV_CM, HIGGS_VEV_GEV, MUON_MASS_GEV, TAU_MASS_GEV
 
 LEPTON_MASSES_GEV = {"ee": ELECTRON_MASS_GEV, "mumu": MUON_MASS_GEV, "tautau": TAU_MASS_GEV}
 """Lepton-pair decay channels of phi_L and the lepton mass of each, GeV."""
