@@ -44,7 +44,7 @@ from selections.zprime_selection import (
     selection_codes,
 )
 from selections.zprime_selection import WINDOW as RECOIL_MASS_WINDOW
-from selections.zprime_variables import COLUMN, NETWORK_FEATURES, dimuon_event_variables
+from selections.zprime_variables import COLUMN, NETWORK_FEATURES, VARIABLES, dimuon_event_variables
 
 
 class InvisibleZPrimeProcessor(SearchProcessor):
@@ -52,8 +52,9 @@ class InvisibleZPrimeProcessor(SearchProcessor):
 
     ``table`` is a :class:`selections.zprime_selection.CutTable` (default: the optimised table
     ``selections/zprime_cut_table.json``). With ``features_dir``, every chunk writes its
-    preselected events' 14 network features, recoil mass squared, weight, dataset and true Z'
-    mass to a parquet file there.
+    preselected events' variables (the 14 network features first, then every other variable of
+    :data:`selections.zprime_variables.VARIABLES`), weight, dataset and true Z' mass to a parquet
+    file there: the inputs of the network and of the cut optimisation.
     """
 
     LEGACY_HYPOTHESIS_KEY = "cutflow_mzp"
@@ -100,7 +101,8 @@ class InvisibleZPrimeProcessor(SearchProcessor):
         features = None
         if self.features_dir is not None:
             n = variables.shape[1]
-            features = {name: variables[COLUMN[name]] for name in (*NETWORK_FEATURES, "recoil_mass2")}
+            # every variable: the network reads its 14, the cut optimisation all of them (docs/output.md)
+            features = {name: variables[COLUMN[name]] for name in dict.fromkeys((*NETWORK_FEATURES, *VARIABLES))}
             features["weight"] = np.full(n, weight)
             features["mzp_true_gev"] = np.full(n, float(events.metadata.get("mzp", np.nan)))
         return ChunkOutput(

@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:  # run as a file from anywhere: import the checkou
 from core.weights import event_weight  # noqa: E402
 from selections.zprime_selection import DEFAULT_CUT_TABLE, CutTable, load_cut_table  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
+from sensitivity.features import load_features  # noqa: E402
 
 CSV_COLUMNS = (
     "eps",
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             make_features(args.features, args.pickle, args.fileset, args.lumi, args.cut_table)
         dataset_metadata = {k: v["metadata"] for k, v in json.loads(args.fileset.read_text()).items()}
         cut_table = hypotheses_with_signal(cut_table, dataset_metadata)
-        table = pn.load_features(args.features)
+        table = load_features(args.features)
         check_weights(table, dataset_metadata, args.lumi)
     except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as err:
         print(f"train_punzi_net.py: error: {' '.join(str(err).split())}", file=sys.stderr)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         model, validation, cut_table, pn.generated_per_mass(dataset_metadata, cut_table, "validation"), y_val
     )
     network_train = pn.network_yields(model, train, cut_table, n_gen)
-    cuts_val = pn.cut_yields(args.fileset, cut_table, args.lumi, "validation", features=table)
+    cuts_val = pn.cut_yields(table, dataset_metadata, cut_table, args.lumi, "validation")
     loss = {
         part: pn.full_batch_punzi_loss(model, t, cut_table, pn.generated_per_mass(dataset_metadata, cut_table, part))
         for part, t in (("train", train), ("validation", validation))

@@ -42,8 +42,9 @@ import numpy as np
 
 from core import belle_detector as det
 from core import constants as c
+from core.beams import cms_frame
 from selections.flat_buffers import check_counter
-from selections.kinematics import cms_frame, energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
+from selections.kinematics import energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
 
 VARIABLES: tuple[str, ...] = (
     "e_total_cms",
