@@ -185,7 +185,8 @@ def window_count(stages: Mapping[str, int], search: str) -> int:
 @dataclass
 class StackInputs:
     """The 1D histograms of one panel: backgrounds per channel in ascending yield (drawn bottom to top),
-    signal overlays (label, histogram, colour, already scaled), the summed data (None without data)."""
+    signal overlays (legend label, histogram already scaled to the overlay coupling), the summed data
+    (None without data)."""
 
     backgrounds: dict[str, hist.Hist]
     signals: list[tuple[str, hist.Hist]]
@@ -195,8 +196,10 @@ class StackInputs:
 
     @property
     def axis(self):
-        h = next(iter([*self.backgrounds.values(), *(h for _, h in self.signals), *([self.data] if self.data else [])]))
-        return h.axes[0]
+        """The axis of the panel (that of every histogram in it)."""
+        for h in [*self.backgrounds.values(), *(h for _, h in self.signals), *([] if self.data is None else [self.data])]:
+            return h.axes[0]
+        raise ValueError("a panel without histograms")
 
     def mc_total(self) -> tuple[np.ndarray, np.ndarray]:
         """Summed background values and variances per bin (zeros without backgrounds)."""
@@ -272,7 +275,7 @@ def stack_inputs(
         elif signal_mass_gev(meta) is None:
             h = histogram(datasets[name])
             backgrounds[channel] = h if channel not in backgrounds else backgrounds[channel] + h
-    backgrounds = {c: h for c, h in sorted(backgrounds.items(), key=lambda item: item[1].values().sum()) if h.values().any()}
+    backgrounds = dict(sorted(backgrounds.items(), key=lambda item: item[1].values().sum()))
     signal_samples.sort()
     if signal_masses_gev is not None:
         wanted = {round(1000 * m) for m in signal_masses_gev}
@@ -375,7 +378,8 @@ def draw_stack(
     centers = np.sqrt(edges[1:] * edges[:-1]) if logx else np.asarray(axis.centers)
     mc, var = inputs.mc_total()
     title = "\n".join(t for t in (legend_title, inputs.signal_note) if t) or None
-    n_entries = (inputs.data is not None) + len(inputs.backgrounds) + bool(inputs.backgrounds) + len(inputs.signals)
+    n_filled = sum(bool(h.values().any()) for h in inputs.backgrounds.values())
+    n_entries = (inputs.data is not None) + n_filled + bool(n_filled) + len(inputs.signals)
     ncols = 1 if n_entries <= 5 else (2 if n_entries <= 10 else 3)
     if headroom is None:
         rows = math.ceil(n_entries / ncols) + (title.count("\n") + 1 if title else 0)
@@ -388,8 +392,8 @@ def draw_stack(
             contents.append(poisson_interval(inputs.data.values())[1] * (inputs.data.values() > 0))
         bottom, top = 0.0, (max((c.max() for c in contents if c.size), default=1.0) or 1.0) / (1.0 - headroom)
     entries: dict[str, list[tuple[object, str]]] = {"data": [], "backgrounds": [], "band": [], "signals": []}
-    if inputs.backgrounds:
-        channels = list(inputs.backgrounds)
+    channels = [c for c, h in inputs.backgrounds.items() if h.values().any()]  # empty channels: not in the legend
+    if channels:
         mplhep.histplot(
             [inputs.backgrounds[c].values() for c in channels], bins=edges, stack=True, histtype="fill",
             color=[CHANNEL_STYLES[c].color for c in channels], ax=ax, flow="none",
@@ -609,12 +613,19 @@ def plot_control_variables(
     mzp_gev: float = 2.0,
     columns: int = 4,
 ) -> Path:
-    """Write every control variable of the invisible-Z' output in one grid figure to ``path``; return it.
+    """Write :func:`control_figure` (every control variable of the invisible-Z' output in one grid) to
+    ``path``; return the path."""
+    return _save(control_figure(result, stage, mzp_gev, columns), path, dpi=60)
+
+
+def control_figure(result: Mapping, stage: str = "preselection", mzp_gev: float = 2.0, columns: int = 4) -> Figure:
+    """Every control variable of the invisible-Z' output in one grid figure, ``columns`` panels a row.
 
     ``stage`` ``"preselection"``: the histograms filled after the preselection, signal overlays at
     three masses; ``"selected"``: after all cuts and the recoil-mass window of the hypothesis
     ``mzp_gev``, with its own signal. Stacked backgrounds, and data with a data/MC ratio panel
-    under each variable when the output holds data.
+    under each variable when the output holds data (the main axis of variable k is ``fig.axes[k]``
+    without data, ``fig.axes[2k]`` with its ratio axis ``fig.axes[2k + 1]`` with data). The caller closes it.
     """
     if stage not in CONTROL_STAGES:
         raise ValueError(f"stage must be one of {sorted(CONTROL_STAGES)}, got {stage!r}")
@@ -649,7 +660,7 @@ def plot_control_variables(
             title=rf"Belle {'Internal' if data else 'Simulation'}, {lumi_fb:g} fb$^{{-1}}$: invisible $Z'$ control variables {stage_text}; {note}",
             title_fontsize=18,
         )  # fmt: skip
-        return _save(fig, path, dpi=60)
+    return fig
 
 
 # --- signal efficiency vs mass -------------------------------------------------------------------
@@ -711,8 +722,14 @@ def signal_efficiencies(result: Mapping, search: str | None = None) -> dict[str,
 
 
 def plot_signal_efficiency(result: Mapping, path: str | os.PathLike, search: str | None = None) -> Path:
-    """Write the signal efficiency (window / generated) vs the mass hypothesis, one curve per signal channel,
-    with Clopper-Pearson (68%) error bars, to ``path``; return the path."""
+    """Write :func:`efficiency_figure` to ``path``; return the path."""
+    return _save(efficiency_figure(result, search), path)
+
+
+def efficiency_figure(result: Mapping, search: str | None = None) -> Figure:
+    """The signal efficiency (window / generated, :func:`signal_efficiencies`) vs the mass hypothesis, one
+    curve per signal channel (in :attr:`Search.signal_channels` order), with Clopper-Pearson (68%) error
+    bars. ValueError when the output has no signal sample at one of its hypotheses. The caller closes it."""
     search = search or search_of(result)
     spec = SEARCHES[search]
     points = signal_efficiencies(result, search)
@@ -733,7 +750,7 @@ def plot_signal_efficiency(result: Mapping, path: str | os.PathLike, search: str
         ax.set_ylim(0.0, min(1.0, 1.3 * top) if top > 0 else 1.0)
         ax.legend(fontsize=16, loc="upper right", title=f"{spec.title}: all cuts and mass window", title_fontsize=16, frameon=False)
         mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel="", ax=ax, fontsize=18)
-        return _save(fig, path)
+    return fig
 
 
 # --- cutflow CSV ----------------------------------------------------------------------------------
@@ -753,7 +770,7 @@ def _dataset_order(metadata: Mapping[str, Mapping], names: Iterable[str]) -> lis
 
 
 def _csv_cell(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value:.10g}"
 
 
 def write_cutflow_csv(result: Mapping, path: str | os.PathLike) -> list[Path]:
