@@ -368,7 +368,8 @@ def draw_stack(
 ) -> list[tuple[object, str]]:
     """Draw ``inputs`` on ``ax``: stacked backgrounds (largest on top) with their MC statistical band,
     signal lines, data points with Poisson intervals; and on ``ratio_ax`` (when given and data are
-    present) data/MC with the MC statistical band around 1. ``headroom`` is the fraction of the
+    present) data/MC with the MC statistical band around 1 (bins with MC; empty data bins only where the
+    MC expects at least one event). ``headroom`` is the fraction of the
     panel above the highest content kept free for the legend (default: from the legend's rows); on a log axis, signals entirely below
     its bottom (8 decades under the highest content at most) are left out. Returns the legend
     entries (handle, label) in legend order: data, backgrounds largest first, MC band, signals.
@@ -442,7 +443,8 @@ def draw_stack(
     rel = np.nan_to_num(r["mc_rel"])
     ratio_ax.stairs(one + rel, edges, baseline=one - rel, fill=True, facecolor="0.8", edgecolor="none", label="MC stat. unc.")
     ratio_ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
-    ok = np.isfinite(r["ratio"])
+    # empty data bins only where the MC expects at least one event: below, their upper error says nothing
+    ok = np.isfinite(r["ratio"]) & ((inputs.data.values() > 0) | (mc >= 1.0))
     ratio_ax.errorbar(
         centers[ok], r["ratio"][ok], yerr=[(r["ratio"] - r["low"])[ok], (r["high"] - r["ratio"])[ok]],
         fmt="o", color="black", markersize=4, linewidth=1.2, label="data/MC",
@@ -469,7 +471,7 @@ def _has_data(metadata: Mapping[str, Mapping], datasets: Mapping) -> bool:
 def _exp_label(ax: plt.Axes, lumi_fb: float, data: bool, fontsize: float = 16, rlabel: str | None = None) -> None:
     mplhep.label.exp_label(
         exp="Belle", llabel="Internal" if data else "Simulation", data=data,
-        rlabel=rlabel or rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=fontsize,
+        rlabel=rlabel or rf"{lumi_fb:.3g} fb$^{{-1}}$", ax=ax, fontsize=fontsize,
     )  # fmt: skip
 
 
@@ -560,7 +562,7 @@ def plot_recoil_mass(
             inputs = stack_inputs(datasets, metadata, getter, "zprime", masses)
             ax, ratio_ax = _main_and_ratio(fig, grid[0, k], data)
             draw_stack(ax, inputs, ratio_ax=ratio_ax, legend_title=title, fontsize=18)
-            _exp_label(ax, lumi_fb, data, rlabel=rf"{lumi_fb:g} fb$^{{-1}}$ ($E_{{\mathrm{{CM}}}}$ = 10.58 GeV)")
+            _exp_label(ax, lumi_fb, data, rlabel=rf"{lumi_fb:.3g} fb$^{{-1}}$ ($E_{{\mathrm{{CM}}}}$ = 10.58 GeV)")
         _cutflow_table(fig.add_subplot(grid[1, :]), datasets, metadata, lumi_fb, mzp_gev)
         return _save(fig, path)
 
@@ -599,7 +601,8 @@ def _cutflow_table(ax: plt.Axes, datasets: Mapping, metadata: Mapping, lumi_fb: 
     table.auto_set_font_size(False)
     table.set_fontsize(12)
     table.scale(1.0, 1.25)
-    ax.set_title(f"cutflow for $m_{{Z'}}$ = {mzp_gev:g} GeV (expected events, {lumi_fb:g} fb$^{{-1}}$)", fontsize=16)
+    counted = "expected events" + ("; data: observed events" if observed else "")
+    ax.set_title(f"cutflow for $m_{{Z'}}$ = {mzp_gev:g} GeV ({counted}, {lumi_fb:.3g} fb$^{{-1}}$)", fontsize=16)
 
 
 CONTROL_STAGES = {"preselection": "control_preselection", "selected": "control_selected"}
@@ -657,7 +660,7 @@ def control_figure(result: Mapping, stage: str = "preselection", mzp_gev: float 
         fig.legend(
             [h for h, _ in legend], [l for _, l in legend], loc="lower center", bbox_to_anchor=(0.5, 0.985),
             ncols=min(6, len(legend)), fontsize=16, frameon=False,
-            title=rf"Belle {'Internal' if data else 'Simulation'}, {lumi_fb:g} fb$^{{-1}}$: invisible $Z'$ control variables {stage_text}; {note}",
+            title=rf"Belle {'Internal' if data else 'Simulation'}, {lumi_fb:.3g} fb$^{{-1}}$: invisible $Z'$ control variables {stage_text}; {note}",
             title_fontsize=18,
         )  # fmt: skip
     return fig
@@ -860,7 +863,7 @@ def plot_reduced_mass(
         ax.set_ylim(bottom=1e-2)
         ax.set_ylabel("pairs / bin (0.46% of $m_R$)")
         ax.legend(fontsize=14, loc="upper right", title="four tracks, zero charge, muon ID, $E^*_{4\\mu}$", title_fontsize=14)
-        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
+        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:.3g} fb$^{{-1}}$", ax=ax, fontsize=16)
         return _save(fig, path)
 
 
