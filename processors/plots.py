@@ -112,10 +112,12 @@ class Search:
     """What the figures need to know of one search.
 
     ``hypothesis_key`` and ``window_key`` name the search's own per-hypothesis cutflow and its
-    window entry (used when the output has no :data:`HYPOTHESES_KEY`); ``signal_scale(m)`` is the
-    factor from the unit-coupling signal histograms to the overlays drawn, ``overlay`` their legend
-    suffix (the coupling), ``particle`` the signal particle's mathtext; ``mass_label`` is the
-    mathtext of the mass hypothesis.
+    window entry (used when the output has no :data:`HYPOTHESES_KEY`); ``selection`` says what the
+    window count requires; ``signal_scale(m)`` is the factor from the unit-coupling signal
+    histograms to the overlays drawn, ``overlay`` their coupling (legend title), ``particle`` the
+    signal particle's mathtext; ``mass_label`` is the mathtext of the mass hypothesis;
+    ``data_keys`` the histograms :func:`search_figures` draws as data/MC figures when data are
+    present, besides the main figure.
     """
 
     name: str
@@ -123,6 +125,7 @@ class Search:
     signal_channels: tuple[str, ...]
     hypothesis_key: str
     window_key: str
+    selection: str
     mass_label: str
     signal_scale: Callable[[float], float]
     overlay: str
@@ -134,22 +137,45 @@ SEARCHES: dict[str, Search] = {
     s.name: s
     for s in (
         Search(
-            "zprime", r"invisible $Z'$", ("signal",), "cutflow_mzp", ZPRIME_WINDOW, r"$m_{Z'}$",
-            lambda m: SIGNAL_COUPLING**2, rf"$g'$={SIGNAL_COUPLING:g}", "$Z'$",
+            name="zprime",
+            title=r"invisible $Z'$",
+            signal_channels=("signal",),
+            hypothesis_key="cutflow_mzp",
+            window_key=ZPRIME_WINDOW,
+            selection="ten cuts and recoil-mass window",
+            mass_label=r"$m_{Z'}$",
+            signal_scale=lambda m: SIGNAL_COUPLING**2,
+            overlay=rf"$g'$={SIGNAL_COUPLING:g}",
+            particle="$Z'$",
         ),
         Search(
-            "visible", r"$Z' \to \mu\mu$", ("signal_visible", "signal_visible_isr"), "cutflow_mzp", VISIBLE_WINDOW,
-            r"$m_{Z'}$", _visible_scale, rf"$g'$={VISIBLE_SIGNAL_COUPLING:g} $\times$ BR($\mu\mu$)", "$Z'$",
+            name="visible",
+            title=r"$Z' \to \mu\mu$",
+            signal_channels=("signal_visible", "signal_visible_isr"),
+            hypothesis_key="cutflow_mzp",
+            window_key=VISIBLE_WINDOW,
+            selection="four-muon preselection and $m_R$ window",
+            mass_label=r"$m_{Z'}$",
+            signal_scale=_visible_scale,
+            overlay=rf"$g'$={VISIBLE_SIGNAL_COUPLING:g} $\times$ BR($\mu\mu$)",
+            particle="$Z'$",
             data_keys=("mr_all_pairs", "e_total_cms", "recoil_mass2"),
         ),
         Search(
-            "scalar", r"$\tau\tau\phi_L$", ("signal_ttphi",), "cutflow_mphi", SCALAR_WINDOW, r"$m_{\phi_L}$",
-            lambda m: SCALAR_SIGNAL_COUPLING**2, rf"$\xi$={SCALAR_SIGNAL_COUPLING:g}", r"$\phi_L$",
+            name="scalar",
+            title=r"$\tau\tau\phi_L$",
+            signal_channels=("signal_ttphi",),
+            hypothesis_key="cutflow_mphi",
+            window_key=SCALAR_WINDOW,
+            selection="rectangular cut and pair-mass window",
+            mass_label=r"$m_{\phi_L}$",
+            signal_scale=lambda m: SCALAR_SIGNAL_COUPLING**2,
+            overlay=rf"$\xi$={SCALAR_SIGNAL_COUPLING:g}",
+            particle=r"$\phi_L$",
         ),
     )
-}  # fmt: skip
-"""The three searches by their ``run.py --analysis`` name. ``data_keys``: histograms that
-:func:`search_figures` draws as data/MC figures when data are present, besides the main figure."""
+}
+"""The three searches by their ``run.py --analysis`` name."""
 
 
 def search_of(result: Mapping) -> str:
@@ -449,6 +475,9 @@ def draw_stack(
         centers[ok], r["ratio"][ok], yerr=[(r["ratio"] - r["low"])[ok], (r["high"] - r["ratio"])[ok]],
         fmt="o", color="black", markersize=4, linewidth=1.2, label="data/MC",
     )  # fmt: skip
+    if not ok.any():
+        ratio_ax.text(0.5, 0.75, "no bin with data and MC", transform=ratio_ax.transAxes, ha="center", va="center",
+                      fontsize=fontsize * 0.8, color="0.4")  # fmt: skip
     finite = r["ratio"][ok]
     upper = min(RATIO_MAX, max(2.0, 1.15 * float(finite.max()))) if finite.size else 2.0
     off_scale = ok & (np.nan_to_num(r["ratio"]) > upper)
@@ -748,10 +777,11 @@ def efficiency_figure(result: Mapping, search: str | None = None) -> Figure:
             top = max(top, float(high.max()))
             ax.errorbar(mass, eff, yerr=[eff - low, high - eff], fmt="os^v"[k % 4] + "-", color=CHANNEL_STYLES[channel].color,
                         markersize=7, linewidth=1.5, capsize=3, label=CHANNEL_STYLES[channel].label)  # fmt: skip
+        ax.set_xlim(0.0, 1.08 * max(p.mass_gev for curve in points.values() for p in curve))
         ax.set_xlabel(f"{spec.mass_label} [GeV]")
         ax.set_ylabel("signal efficiency (window / generated)")
         ax.set_ylim(0.0, min(1.0, 1.3 * top) if top > 0 else 1.0)
-        ax.legend(fontsize=16, loc="upper right", title=f"{spec.title}: all cuts and mass window", title_fontsize=16, frameon=False)
+        ax.legend(fontsize=16, loc="upper right", title=f"{spec.title}: {spec.selection}", title_fontsize=16, frameon=False)
         mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel="", ax=ax, fontsize=18)
     return fig
 
