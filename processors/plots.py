@@ -11,10 +11,11 @@ docstrings of :mod:`processors.invisible_zprime`, :mod:`processors.visible_zprim
   (one colour per channel, ordered by yield), signal overlays and, when the fileset holds data
   (:func:`core.weights.is_data`), data points with Poisson intervals and a data/MC ratio panel
   with the MC statistical band; :func:`draw_stack` draws the same on given axes;
-- :func:`plot_control_variables`: the invisible search's control variables, after the
-  preselection or after all cuts and the window of one hypothesis, in one grid;
-- :func:`signal_efficiencies` / :func:`plot_signal_efficiency`: window count / generated events
-  of each signal sample at its own mass hypothesis, with Clopper-Pearson intervals;
+- :func:`plot_control_variables` / :func:`control_figure`: the invisible search's control variables,
+  after the preselection or after all cuts and the window of one hypothesis, in one grid;
+- :func:`signal_efficiencies`, :func:`plot_signal_efficiency` / :func:`efficiency_figure`: window
+  count / generated events of each signal sample at its own mass hypothesis, with Clopper-Pearson
+  intervals;
 - :func:`write_cutflow_csv`: the cutflow of every dataset and the per-hypothesis cutflows as CSV.
 
 Every channel's legend label and colour is in :data:`CHANNEL_STYLES`, every search's signal
@@ -159,7 +160,7 @@ SEARCHES: dict[str, Search] = {
             signal_scale=_visible_scale,
             overlay=rf"$g'$={VISIBLE_SIGNAL_COUPLING:g} $\times$ BR($\mu\mu$)",
             particle="$Z'$",
-            data_keys=("mr_all_pairs", "e_total_cms", "recoil_mass2"),
+            data_keys=("mr_all_pairs", "e_total_cms"),
         ),
         Search(
             name="scalar",
@@ -613,7 +614,9 @@ def _cutflow_table(ax: plt.Axes, datasets: Mapping, metadata: Mapping, lumi_fb: 
     if observed:
         columns["data"] = observed
     first = datasets[names[0]]
-    rows = [*first["cutflow"], *(s for s in hypothesis_cutflows(first, "zprime")[mzp_mev] if s not in first["cutflow"])]
+    stages = hypothesis_cutflows(first, "zprime")[mzp_mev]
+    duplicate = {HYPOTHESIS_WINDOW} if SEARCHES["zprime"].window_key in stages else set()  # same count, one row
+    rows = [*first["cutflow"], *(s for s in stages if s not in first["cutflow"] and s not in duplicate)]
     cells = []
     for row in rows:
         line = []

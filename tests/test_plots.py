@@ -376,7 +376,7 @@ EXPECTED_FILES = {
     "scalar": {"pair_mass.png"},
 }
 COMMON_FILES = {"signal_efficiency.png", "cutflow.csv", "cutflow_hypotheses.csv"}
-DATA_FILES = {"zprime": set(), "visible": {"mr_all_pairs_data.png", "e_total_cms_data.png", "recoil_mass2_data.png"}, "scalar": set()}
+DATA_FILES = {"zprime": set(), "visible": {"mr_all_pairs_data.png", "e_total_cms_data.png"}, "scalar": set()}
 
 
 @pytest.mark.parametrize("with_data", [True, False], ids=["data", "mc_only"])
