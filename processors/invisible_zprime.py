@@ -119,10 +119,9 @@ class InvisibleZPrimeProcessor(SearchProcessor):
 
 
 def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_recoil_mass
+    from processors.plots import search_figures
 
-    meta = result["metadata"]
-    return [plot_recoil_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_recoil_mass2.png"))]
+    return search_figures(result, output.with_suffix(""), "zprime")
 
 
 def _default_sample() -> Path:

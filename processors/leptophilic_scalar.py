@@ -143,10 +143,9 @@ class LeptophilicScalarProcessor(SearchProcessor):
 
 
 def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_pair_mass
+    from processors.plots import search_figures
 
-    meta = result["metadata"]
-    return [plot_pair_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_pair_mass.png"))]
+    return search_figures(result, output.with_suffix(""), "scalar")
 
 
 def _default_sample() -> Path:

@@ -149,10 +149,9 @@ class VisibleZPrimeProcessor(SearchProcessor):
 
 
 def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_reduced_mass
+    from processors.plots import search_figures
 
-    meta = result["metadata"]
-    return [plot_reduced_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_mr.png"))]
+    return search_figures(result, output.with_suffix(""), "visible")
 
 
 def _default_sample() -> Path:
