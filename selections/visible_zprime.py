@@ -108,6 +108,12 @@ def reduced_mass_gev(m_mumu_gev):
     return np.sqrt(np.clip(m * m - 4.0 * c.MUON_MASS_GEV**2, 0.0, None))
 
 
+def mass_from_reduced_mass_gev(mr_gev):
+    """The dimuon mass (GeV) of a reduced mass m_R (GeV): the inverse of :func:`reduced_mass_gev`."""
+    mr = np.asarray(mr_gev, dtype=float)
+    return np.sqrt(mr * mr + 4.0 * c.MUON_MASS_GEV**2)
+
+
 @numba.njit(cache=True)
 def _stage_kernel(n_track, t_charge, t_muid, pid_cut, min_muon_id, stage):  # pragma: no cover - jitted
     """Charge and muon-ID stages of every event; return the number of events with four tracks of zero charge."""
@@ -315,7 +321,7 @@ def scan_masses_gev(
     masses = [m_lo]
     while masses[-1] < m_hi:
         mr = float(reduced_mass_gev(masses[-1])) + step_sigma * float(resolution.sigma_at(masses[-1]))
-        masses.append(math.sqrt(mr * mr + 4.0 * c.MUON_MASS_GEV**2))
+        masses.append(float(mass_from_reduced_mass_gev(mr)))
     masses[-1] = m_hi
     return np.array(masses)
 
