@@ -25,8 +25,6 @@ result does not depend on how the work was split.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from core.channels import DATA_CHANNEL, DIMUON_SEARCH_CHANNELS
@@ -118,26 +116,12 @@ class InvisibleZPrimeProcessor(SearchProcessor):
         )
 
 
-def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import search_figures
-
-    return search_figures(result, output.with_suffix(""), "zprime")
-
-
-def _default_sample() -> Path:
-    from belle_mc.catalog import ensure_default_sample
-
-    return ensure_default_sample()
-
-
 SEARCH = Search(
     name="zprime",
     title="Invisible Z' (recoil mass)",
     processor=InvisibleZPrimeProcessor,
     branches=tuple(dimuon_branches()),
     channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
-    default_sample=_default_sample,
     output_name="zprime_invisible.pkl",
     table=SearchTable("--cut-table", "cut_table", DEFAULT_CUT_TABLE, load_cut_table),
-    figures=_figures,
 )

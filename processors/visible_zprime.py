@@ -23,8 +23,6 @@ with xsec the g' = 1 production cross section before BR(Z' -> mu mu) (docs/files
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from core.channels import DATA_CHANNEL, DIMUON_SEARCH_CHANNELS
@@ -148,26 +146,12 @@ class VisibleZPrimeProcessor(SearchProcessor):
         )
 
 
-def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import search_figures
-
-    return search_figures(result, output.with_suffix(""), "visible")
-
-
-def _default_sample() -> Path:
-    from belle_mc.catalog import VISIBLE_SAMPLE_DIR, ensure_default_sample, visible_requests
-
-    return ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
-
-
 SEARCH = Search(
     name="visible",
     title="Visible Z' -> mu mu (four muons, m_R)",
     processor=VisibleZPrimeProcessor,
     branches=tuple(dimuon_branches()),
     channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
-    default_sample=_default_sample,
     output_name="visible_zprime.pkl",
     table=SearchTable("--resolution-table", "resolution_table", DEFAULT_RESOLUTION_TABLE, load_resolution_table),
-    figures=_figures,
 )
