@@ -45,6 +45,7 @@ from coffea.nanoevents import BaseSchema  # noqa: E402
 
 from machine import machine_info  # noqa: E402
 from core.constants import DATA_LUMI_FB  # noqa: E402
+from core.fileset import load_fileset  # noqa: E402
 from processors.invisible_zprime import InvisibleZPrimeProcessor  # noqa: E402
 from core.ntuple_schema import dimuon_branches, flat_buffers  # noqa: E402
 from core.beams import beam_four_momenta_lab  # noqa: E402
@@ -59,9 +60,7 @@ TARGET_RATIO = 0.7
 
 
 def files_of(fileset_path: Path) -> tuple[dict, list[tuple[str, str]]]:
-    fileset = json.loads(fileset_path.read_text())
-    for entry in fileset.values():
-        entry["files"] = {str((fileset_path.parent / f).resolve()): t for f, t in entry["files"].items()}
+    fileset = load_fileset(fileset_path)
     return fileset, [(f, t) for entry in fileset.values() for f, t in entry["files"].items()]
 
 

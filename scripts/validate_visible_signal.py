@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
+from core.fileset import InputError, load_fileset
 from core.ntuple_schema import read_flat_buffers
 from sensitivity.resolution import robust_sigma
 from selections.visible_zprime import (
@@ -111,16 +112,17 @@ def main(argv: list[str] | None = None) -> int:
 
         args.fileset = ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
     fileset_path = Path(args.fileset)
-    if not fileset_path.is_file():
-        print(f"validate_visible_signal.py: error: fileset {fileset_path} does not exist", file=sys.stderr)
+    try:
+        fileset = load_fileset(fileset_path)
+    except InputError as err:
+        print(f"validate_visible_signal.py: error: {err}", file=sys.stderr)
         return 2
-    fileset = json.loads(fileset_path.read_text())
     measured: dict[str, dict[float, SignalMeasurement]] = {ch: {} for ch in SIGNAL_CHANNELS}
     for entry in fileset.values():
         meta = entry["metadata"]
         if meta.get("channel") not in SIGNAL_CHANNELS:
             continue
-        files = [str((fileset_path.parent / f).resolve()) for f in entry["files"]]
+        files = list(entry["files"])
         tree = next(iter(entry["files"].values()))
         try:
             measured[meta["channel"]][float(meta["mzp"])] = measure_signal(files, float(meta["mzp"]), int(meta["n_generated"]), tree)
