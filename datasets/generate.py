@@ -2,15 +2,31 @@
 """Generate Belle-like ntuples for one channel (interfaces.md §3).
 
     python datasets/generate.py --channel CH [--mass M] --events N --output DIR [--seed S]
+        [--events-per-file K] [--executor {iterative,futures,dask} [--workers W] [--cluster {local,condor}]]
 
 writes N generated events of channel CH as ROOT files (TTree ``events``) in DIR
 and adds the dataset to DIR/fileset.json, ready for ``run.py --fileset``.
+
+The production is split into independent tasks of whole files (one per file of
+K >= 100k events; files smaller than the 100k-event random-number block are grouped
+up to a block boundary). Without --executor they run one after the other in this
+process. With --executor they run on coffea's executors like run.py's chunks:
+iterative (this process), futures (W local processes) or dask (a LocalCluster of W
+workers, or W HTCondor jobs with --cluster condor, or a running scheduler with
+--scheduler). Block b of the dataset always draws from the seed sequence
+(seed, dataset, b), so the same seed gives the same files whichever executor made
+them. The cross section is computed once, here, and fileset.json is written once,
+after every task has finished; a failed task fails the run with one line naming
+its block and file, and nothing is registered. DIR must be visible to the workers
+(a shared file system for a batch pool). run.py's --chunksize, --maxchunks,
+--skip-bad-files and --resume do not apply to generation and are refused.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +37,11 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
     from belle_mc.channels import CHANNELS
 
 from belle_mc.ntuple import COMPRESSION, DEFAULT_COMPRESSION
-from belle_mc.production import produce
+from belle_mc.production import GenerationError, produce
+from execution.runner import ExecutionOptions, add_executor_options, open_executor
+
+NOT_FOR_GENERATION = ("chunksize", "maxchunks", "skip_bad_files", "resume")
+"""Executor options of run.py that have no meaning for generation (refused when given)."""
 
 
 def _positive_int(text: str) -> int:
@@ -54,26 +74,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events-per-file", type=_positive_int, default=1_000_000, help="generated events per ROOT file")
     p.add_argument("--compression", choices=sorted(COMPRESSION), default=DEFAULT_COMPRESSION, help="ROOT compression")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_options(p)
+    # None = not given: no --executor keeps the single-process production; the rest are refused if given
+    p.set_defaults(executor=None, workers=None, cluster=None, **{name: None for name in NOT_FOR_GENERATION})
     return p
+
+
+def execution_options(args: argparse.Namespace) -> ExecutionOptions | None:
+    """The executor options of the command line, or None for the in-process production; ValueError names a misuse."""
+    for name in NOT_FOR_GENERATION:
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} does not apply to generation (one task is one output file: use --events-per-file)")
+    if args.scheduler:
+        args.executor = "dask"
+    if args.executor is None:
+        for flag, value in (("--workers", args.workers), ("--cluster", args.cluster)):
+            if value is not None:
+                raise ValueError(f"{flag} needs --executor")
+        return None
+    if args.cluster is not None and args.executor != "dask":
+        raise ValueError(f"--cluster needs --executor dask, not {args.executor}")
+    workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
+    return ExecutionOptions(executor=args.executor, workers=workers, cluster=args.cluster, scheduler=args.scheduler)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
-        entry = produce(
-            args.channel,
-            args.events,
-            args.output,
+        options = execution_options(args)
+        production = dict(
             mass=args.mass,
             seed=args.seed,
             events_per_file=args.events_per_file,
             compression=args.compression,
             progress=not args.quiet,
         )
+        if options is None:
+            entry = produce(args.channel, args.events, args.output, **production)
+        else:
+            with open_executor(options) as executor:
+                executor = executor.copy(status=not args.quiet, desc=f"Generating {args.channel}", unit="tasks")
+                entry = produce(args.channel, args.events, args.output, executor=executor, **production)
     except ValueError as err:
         print(f"generate.py: error: {err}", file=sys.stderr)
         return 2
+    except GenerationError as err:
+        print(f"generate.py: error: {err}", file=sys.stderr)
+        return 1
     meta = entry["metadata"]
     print(
         f"{args.channel}: {meta['n_generated']} generated, {meta['n_events_in_files']} written, "
