@@ -71,12 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive_int, required=True, help="number of generated events (n_generated)")
     p.add_argument("--output", type=Path, required=True, help="output directory (fileset.json is written there)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1); same seed, same events")
-    p.add_argument("--events-per-file", type=_positive_int, default=1_000_000, help="generated events per ROOT file")
+    p.add_argument(
+        "--events-per-file", type=_positive_int, default=1_000_000,
+        help="generated events per ROOT file (default 1000000); one generation task per file, files under 100k grouped",
+    )  # fmt: skip
     p.add_argument("--compression", choices=sorted(COMPRESSION), default=DEFAULT_COMPRESSION, help="ROOT compression")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_executor_options(p)
     # None = not given: no --executor keeps the single-process production; the rest are refused if given
     p.set_defaults(executor=None, workers=None, cluster=None, **{name: None for name in NOT_FOR_GENERATION})
+    for action in p._actions:
+        if action.dest in NOT_FOR_GENERATION:
+            action.help = "run.py only: refused here (one generation task is one output file, see --events-per-file)"
+        elif action.dest == "executor":
+            action.help += "; default: none, the tasks run one after the other in this process"
+        elif action.dest == "workers":
+            action.help += " (default 2)"
     return p
 
 
@@ -85,7 +95,7 @@ def execution_options(args: argparse.Namespace) -> ExecutionOptions | None:
     for name in NOT_FOR_GENERATION:
         if getattr(args, name) is not None:
             flag = "--" + name.replace("_", "-")
-            raise ValueError(f"{flag} does not apply to generation (one task is one output file: use --events-per-file)")
+            raise ValueError(f"{flag} does not apply to generation (a task is one output file: use --events-per-file)")
     if args.scheduler:
         args.executor = "dask"
     if args.executor is None:
@@ -104,13 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         options = execution_options(args)
-        production = dict(
-            mass=args.mass,
-            seed=args.seed,
-            events_per_file=args.events_per_file,
-            compression=args.compression,
-            progress=not args.quiet,
-        )
+        production = {
+            "mass": args.mass,
+            "seed": args.seed,
+            "events_per_file": args.events_per_file,
+            "compression": args.compression,
+            "progress": not args.quiet,
+        }
         if options is None:
             entry = produce(args.channel, args.events, args.output, **production)
         else:

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import uproot
 
-from belle_mc.montecarlo import integrate
 from belle_mc.channels import CHANNELS
-from belle_mc.pythia_channels import final_state_particles
+from belle_mc.montecarlo import integrate
 from belle_mc.production import (
     BLOCK_SIZE,
     INTEGRATION_POINTS,
@@ -23,6 +22,7 @@ from belle_mc.production import (
     produce,
     run_task,
 )
+from belle_mc.pythia_channels import final_state_particles
 
 SCRIPT = Path(__file__).resolve().parents[1] / "datasets" / "generate.py"
 CHANNEL = "kkmc_mumu"
@@ -31,9 +31,8 @@ SAMPLE = ["--channel", CHANNEL, "--events", "150000", "--events-per-file", "5000
 
 
 def generate(output: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *SAMPLE, "--output", str(output), *extra], capture_output=True, text=True, timeout=300
-    )
+    command = [sys.executable, str(SCRIPT), *SAMPLE, "--output", str(output), *extra]
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=300)
 
 
 def sample(directory: Path) -> tuple[dict, list[str], ak.Array]:
@@ -178,7 +177,9 @@ def test_pythia_conversion_gives_the_particles_of_the_event_record(channel):
     runs = []
     for _ in range(2):
         pythia = process.new_pythia(1234)
-        prepare = (lambda i, py=pythia: process.append_upsilon(py, float(masses[i]))) if channel == "pythia_bbbar" else None
+        prepare = None
+        if channel == "pythia_bbbar":
+            prepare = lambda i, py=pythia: process.append_upsilon(py, float(masses[i]))  # noqa: E731
         runs.append((pythia, prepare))
     got = final_state_particles(runs[0][0], 300, runs[0][1])
     events, rows = reference_final_state(runs[1][0], 300, runs[1][1])

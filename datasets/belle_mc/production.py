@@ -16,6 +16,7 @@ generated event passes through the detector response; events with fewer than
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from core.beams import cms_frame
 
 from . import detector
 from .channels import CHANNELS, Channel
-from core.fileset import update_fileset
+from core.fileset import update_fileset  # noqa: I001
 from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted
 from .ntuple import DEFAULT_COMPRESSION, NtupleWriter
 from .particles import ParticleTable
@@ -214,8 +215,11 @@ def plan_tasks(
             cuts.append(edge)
     cuts.append(n_events)
     return [
-        GenerationTask(channel_name, mass, dataset, int(seed), int(n_events), lo, hi - lo, events_per_file, str(output_dir), compression)
-        for lo, hi in zip(cuts[:-1], cuts[1:])
+        GenerationTask(
+            channel_name, mass, dataset, int(seed), int(n_events), lo, hi - lo, events_per_file, str(output_dir),
+            compression,
+        )  # fmt: skip
+        for lo, hi in itertools.pairwise(cuts)
     ]
 
 
@@ -265,7 +269,8 @@ def run_task(
                     writer = NtupleWriter(out / name, compression=task.compression)
                 rows = inside[lo:hi]
                 events = res.detector_events.event_range(int(rows[0]), int(rows[-1]) + 1)
-                writer.extend(events, EXPERIMENT_NUMBER, task.seed & 0x7FFFFFFF, res.event_numbers[rows[0] : rows[-1] + 1])
+                numbers = res.event_numbers[rows[0] : rows[-1] + 1]
+                writer.extend(events, EXPERIMENT_NUMBER, task.seed & 0x7FFFFFFF, numbers)
             if progress is not None:
                 progress(min((block + 1) * BLOCK_SIZE, hi_event) - max(block * BLOCK_SIZE, lo_event))
         if writer is not None:
@@ -359,7 +364,7 @@ def produce(
         results.sort(key=lambda r: r.first_event)
         covered = [(r.first_event, r.n_generated) for r in results]
         if covered != [(t.first_event, t.n_events) for t in tasks]:
-            raise GenerationError(f"{dataset}: the executor returned {len(results)} task results for {len(tasks)} tasks")
+            raise GenerationError(f"{dataset}: the executor returned results of {len(results)} of {len(tasks)} tasks")
         files = _number_files([f for r in results for f in r.files], out, dataset)
     except BaseException:
         for partial in out.glob(f"{dataset}_*.root"):
