@@ -23,8 +23,8 @@ block of events starts a new Pythia seeded from the block's random stream, so a 
 same events however they are split into blocks.
 
 The continuum events come from ``Pythia.nextBatch`` as one Awkward Array per block and are
-converted to the particle table column by column (no Python per event or particle: 2.2x the
-events/s of the particle-by-particle reading, benchmarks/README.md). The Upsilon(4S) events need
+converted to the particle table column by column (no Python per event or particle: about twice
+the events/s of the particle-by-particle reading, benchmarks/README.md). The Upsilon(4S) events need
 the event record refilled before each ``next()``, which ``nextBatch`` cannot do, so they are still
 read in Python, one particle list per event.
 """
