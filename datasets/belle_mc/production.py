@@ -209,6 +209,7 @@ def plan_tasks(
     if events_per_file <= 0:
         raise ValueError(f"events per file must be positive, got {events_per_file}")
     dataset = dataset_name(channel_name, mass)
+    output_dir = Path(output_dir).resolve()  # workers may run in another directory
     cuts = [0]
     for edge in range(events_per_file, n_events, events_per_file):
         if edge % BLOCK_SIZE == 0 or edge - cuts[-1] >= TASK_MAX_UNALIGNED_EVENTS:
@@ -290,6 +291,10 @@ def run_task(
             f"{task.dataset}: block {block} (generated events {first}-{last}) for file {out / file_of_block} "
             f"failed: {type(err).__name__}: {text}"
         )
+    except BaseException:  # interrupted: no half-written file either
+        if writer is not None:
+            writer.__exit__(KeyboardInterrupt, None, None)
+        raise
     return result
 
 
