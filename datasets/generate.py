@@ -37,8 +37,10 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
     from belle_mc.channels import CHANNELS
 
 from belle_mc.ntuple import COMPRESSION, DEFAULT_COMPRESSION
-from belle_mc.production import GenerationError, produce
+from belle_mc.production import BLOCK_SIZE, GenerationError, plan_tasks, produce
 from execution.runner import ExecutionOptions, add_executor_options, open_executor
+
+log = logging.getLogger("generate")
 
 NOT_FOR_GENERATION = ("chunksize", "maxchunks", "skip_bad_files", "resume")
 """Executor options of run.py that have no meaning for generation (refused when given)."""
@@ -124,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         if options is None:
             entry = produce(args.channel, args.events, args.output, **production)
         else:
+            n_tasks = len(plan_tasks(args.channel, args.events, args.output, args.mass, args.seed, args.events_per_file))
+            if n_tasks < options.workers and not options.scheduler and options.executor != "iterative":
+                log.warning(
+                    "%d generation task(s) for %d workers: a task is one file (--events-per-file), "
+                    "or the files within one %d-event block",
+                    n_tasks, options.workers, BLOCK_SIZE,
+                )  # fmt: skip
             with open_executor(options) as executor:
                 executor = executor.copy(status=not args.quiet, desc=f"Generating {args.channel}", unit="tasks")
                 entry = produce(args.channel, args.events, args.output, executor=executor, **production)
