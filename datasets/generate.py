@@ -3,6 +3,7 @@
 
     python datasets/generate.py --channel CH [--mass M] --events N --output DIR [--seed S]
         [--events-per-file K] [--executor {iterative,futures,dask} [--workers W] [--cluster {local,condor}]]
+        [--resume]
 
 writes N generated events of channel CH as ROOT files (TTree ``events``) in DIR
 and adds the dataset to DIR/fileset.json, ready for ``run.py --fileset``.
@@ -17,9 +18,11 @@ workers, or W HTCondor jobs with --cluster condor, or a running scheduler with
 (seed, dataset, b), so the same seed gives the same files whichever executor made
 them. The cross section is computed once, here, and fileset.json is written once,
 after every task has finished; a failed task fails the run with one line naming
-its block and file, and nothing is registered. DIR must be visible to the workers
-(a shared file system for a batch pool). run.py's --chunksize, --maxchunks,
---skip-bad-files and --resume do not apply to generation and are refused.
+its block and file, and nothing is registered; the files of the tasks that did
+finish stay, with a receipt each (DIR/.<dataset>.tasks/), and --resume makes only
+the rest. DIR must be visible to the workers (a shared file system for a batch
+pool). run.py's --chunksize, --maxchunks and --skip-bad-files do not apply to
+generation and are refused.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from execution.runner import ExecutionOptions, add_executor_options, open_execut
 
 log = logging.getLogger("generate")
 
-NOT_FOR_GENERATION = ("chunksize", "maxchunks", "skip_bad_files", "resume")
+NOT_FOR_GENERATION = ("chunksize", "maxchunks", "skip_bad_files")
 """Executor options of run.py that have no meaning for generation (refused when given)."""
 
 
@@ -81,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_executor_options(p)
     # None = not given: no --executor keeps the single-process production; the rest are refused if given
-    p.set_defaults(executor=None, workers=None, cluster=None, **{name: None for name in NOT_FOR_GENERATION})
+    p.set_defaults(executor=None, workers=None, cluster=None, **dict.fromkeys(NOT_FOR_GENERATION))
     for action in p._actions:
         if action.dest in NOT_FOR_GENERATION:
             action.help = "run.py only: refused here (one generation task is one output file, see --events-per-file)"
@@ -89,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
             action.help += "; default: none, the tasks run one after the other in this process"
         elif action.dest == "workers":
             action.help += " (default 2)"
+        elif action.dest == "resume":
+            action.help = (
+                "continue a production that failed or was interrupted: the tasks (files) it finished, with the "
+                "same channel, seed, --events and --events-per-file, are kept and not made again"
+            )
     return p
 
 
@@ -122,11 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             "events_per_file": args.events_per_file,
             "compression": args.compression,
             "progress": not args.quiet,
+            "resume": bool(args.resume),
         }
         if options is None:
             entry = produce(args.channel, args.events, args.output, **production)
         else:
-            n_tasks = len(plan_tasks(args.channel, args.events, args.output, args.mass, args.seed, args.events_per_file))
+            plan = plan_tasks(args.channel, args.events, args.output, args.mass, args.seed, args.events_per_file)
+            n_tasks = len(plan)
             if n_tasks < options.workers and not options.scheduler and options.executor != "iterative":
                 log.warning(
                     "%d generation task(s) for %d workers: a task is one file (--events-per-file), "

@@ -1,6 +1,7 @@
 """Generation at pool scale (issue 14): tasks on coffea's executors give the same sample anywhere;
 the Pythia channels convert their events without a Python loop per particle, to the same particles."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -44,19 +45,27 @@ def sample(directory: Path) -> tuple[dict, list[str], ak.Array]:
     return fileset[CHANNEL]["metadata"], files, events
 
 
-def test_same_sample_in_process_and_on_iterative_futures_and_dask(tmp_path):
+@pytest.fixture(scope="module")
+def in_process_sample(tmp_path_factory) -> tuple[dict, list[str], ak.Array]:
+    """The sample made by ``generate.py`` without executor options (the tasks one after the other)."""
+    out = tmp_path_factory.mktemp("in_process")
+    res = generate(out)
+    assert res.returncode == 0, res.stderr
+    return sample(out)
+
+
+def test_same_sample_in_process_and_on_iterative_futures_and_dask(tmp_path, in_process_sample):
     runs = {
-        "in process": (),
         "iterative": ("--executor", "iterative"),
         "futures": ("--executor", "futures", "--workers", "2"),
         "dask": ("--executor", "dask", "--workers", "2", "--cluster", "local"),
     }
     samples = {}
     for name, extra in runs.items():
-        res = generate(tmp_path / name.replace(" ", "_"), *extra)
+        res = generate(tmp_path / name, *extra)
         assert res.returncode == 0, f"{name}: {res.stderr}"
-        samples[name] = sample(tmp_path / name.replace(" ", "_"))
-    meta, files, events = samples["in process"]
+        samples[name] = sample(tmp_path / name)
+    meta, files, events = in_process_sample
     assert files == [f"{CHANNEL}_{k:04d}.root" for k in range(3)]
     assert meta["n_generated"] == 150_000 and meta["n_events_in_files"] == len(events) > 0
     assert np.all(np.diff(events.event.to_numpy()) > 0)
@@ -113,18 +122,50 @@ def test_files_that_never_meet_a_block_boundary_are_cut_every_ten_blocks(tmp_pat
 
 
 @pytest.mark.parametrize("extra", [(), ("--executor", "futures", "--workers", "2")])
-def test_a_failed_task_fails_the_run_in_one_line_and_registers_nothing(tmp_path, extra):
+def test_a_failed_task_fails_the_run_in_one_line_and_resume_makes_only_the_rest(tmp_path, extra, in_process_sample):
     out = tmp_path / "out"
     out.mkdir()
-    (out / f"{CHANNEL}_0002.root.part").mkdir()  # file 2 (block 1, the second task) cannot be written
+    obstacle = out / f"{CHANNEL}_0002.root.part"
+    obstacle.mkdir()  # file 2 (block 1, the second task) cannot be written
     res = generate(out, *extra)
     assert res.returncode == 1, res.stderr
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("generate.py: error: kkmc_mumu: block 1 (generated events 100001-150000)")
     assert f"{CHANNEL}_0002.root" in last and "IsADirectoryError" in last
+    assert last.endswith("1 of 2 tasks done, --resume makes the rest")
     assert "Traceback" not in res.stderr
     assert not (out / "fileset.json").exists()
-    assert not list(out.glob("*.root"))
+    # the first task's files stay for --resume; nothing of the failed one
+    assert sorted(f.name for f in out.glob("*.root")) == [f"{CHANNEL}_0000.root", f"{CHANNEL}_0001.root"]
+    first = (out / f"{CHANNEL}_0000.root").stat()
+
+    obstacle.rmdir()
+    res = generate(out, "--resume", *extra)
+    assert res.returncode == 0, res.stderr
+    again = (out / f"{CHANNEL}_0000.root").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # not made again
+    assert not (out / f".{CHANNEL}.tasks").exists()
+    meta, files, events = sample(out)
+    fresh_meta, fresh_files, fresh_events = in_process_sample
+    assert (meta, files) == (fresh_meta, fresh_files)
+    assert ak.to_list(events) == ak.to_list(fresh_events)
+
+
+def test_resume_remakes_the_tasks_a_run_with_another_seed_left(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f"{CHANNEL}_0002.root.part").mkdir()
+    assert generate(out).returncode == 1  # seed 11: the first task finished, with its receipt
+    (out / f"{CHANNEL}_0002.root.part").rmdir()
+    assert len(list((out / f".{CHANNEL}.tasks").glob("*.json"))) == 1
+    res = generate(out, "--resume", "--seed", "12")  # the last --seed wins
+    assert res.returncode == 0, res.stderr
+    meta, files, events = sample(out)
+    assert meta["seed"] == 12
+    reference = produce(CHANNEL, 150_000, tmp_path / "ref", seed=12, events_per_file=50_000, progress=False)
+    assert (reference["metadata"], list(reference["files"])) == (meta, files)
+    expected = ak.concatenate([uproot.open(tmp_path / "ref" / f)["events"].arrays() for f in files])
+    assert ak.to_list(events) == ak.to_list(expected)
 
 
 @pytest.mark.parametrize(
@@ -133,18 +174,22 @@ def test_a_failed_task_fails_the_run_in_one_line_and_registers_nothing(tmp_path,
         (("--executor", "futures", "--chunksize", "1000"), "--chunksize does not apply to generation"),
         (("--executor", "dask", "--maxchunks", "2"), "--maxchunks does not apply to generation"),
         (("--skip-bad-files",), "--skip-bad-files does not apply to generation"),
-        (("--executor", "iterative", "--resume"), "--resume does not apply to generation"),
         (("--workers", "2"), "--workers needs --executor"),
         (("--executor", "futures", "--cluster", "local"), "--cluster needs --executor dask"),
         (("--executor", "threads"), "--executor"),
     ],
 )
-def test_executor_options_that_do_not_apply_are_refused_in_one_line(tmp_path, extra, needle):
-    res = generate(tmp_path, *extra)
-    assert res.returncode == 2
-    last = res.stderr.strip().splitlines()[-1]
+def test_executor_options_that_do_not_apply_are_refused_in_one_line(tmp_path, capsys, extra, needle):
+    spec = importlib.util.spec_from_file_location("generate_cli", SCRIPT)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    try:
+        code = cli.main([*SAMPLE, "--output", str(tmp_path), *extra])
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error" in last and needle in last
-    assert "Traceback" not in res.stderr
     assert not (tmp_path / "fileset.json").exists()
 
 

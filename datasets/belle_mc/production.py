@@ -17,12 +17,14 @@ generated event passes through the detector response; events with fewer than
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
+import shutil
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numba
@@ -33,7 +35,7 @@ from core.beams import cms_frame
 
 from . import detector
 from .channels import CHANNELS, Channel
-from core.fileset import update_fileset  # noqa: I001
+from core.fileset import update_fileset, write_json_atomic  # noqa: I001
 from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted
 from .ntuple import DEFAULT_COMPRESSION, NtupleWriter
 from .particles import ParticleTable
@@ -278,6 +280,8 @@ def run_task(
             writer.close()
             result.files.append((current_file, name, writer.n_entries))
             writer = None
+        receipt_path(task).parent.mkdir(exist_ok=True)
+        write_json_atomic(receipt_path(task), {"task": task_fingerprint(task), "result": asdict(result)})
     except Exception as err:  # reported by the driver as one line; the task leaves no file behind
         if writer is not None:
             writer.__exit__(type(err), err, None)
@@ -296,6 +300,40 @@ def run_task(
             writer.__exit__(KeyboardInterrupt, None, None)
         raise
     return result
+
+
+def task_fingerprint(task: GenerationTask) -> dict:
+    """Everything that fixes a task's files (not where they are), with the generator and model versions."""
+    fields = {k: v for k, v in asdict(task).items() if k != "output_dir"}
+    return {**fields, "generator": GENERATOR_VERSION, "model_version": CHANNELS[task.channel].model_version}
+
+
+def receipt_directory(output_dir: str | os.PathLike, dataset: str) -> Path:
+    """Where the tasks of a production of ``dataset`` leave their receipts until the fileset is written."""
+    return Path(output_dir) / f".{dataset}.tasks"
+
+
+def receipt_path(task: GenerationTask) -> Path:
+    """The receipt of ``task``: written (atomically) once all its files are complete, read by ``resume``."""
+    return receipt_directory(task.output_dir, task.dataset) / f"{task.first_event:012d}.json"
+
+
+def finished_tasks(tasks: list[GenerationTask]) -> list[TaskResult]:
+    """Results of the ``tasks`` that a previous run finished: a receipt with the same fingerprint, files present."""
+    done = []
+    for task in tasks:
+        path = receipt_path(task)
+        try:
+            receipt = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if receipt.get("task") != task_fingerprint(task):
+            continue
+        result = TaskResult(**receipt["result"])
+        result.files = [tuple(f) for f in result.files]
+        if result.error is None and all((path.parents[1] / name).is_file() for _, name, _ in result.files):
+            done.append(result)
+    return done
 
 
 @dataclass
@@ -325,6 +363,7 @@ def produce(
     compression: str = DEFAULT_COMPRESSION,
     progress: bool = True,
     executor: Executor | None = None,
+    resume: bool = False,
 ) -> dict:
     """Generate ``n_events`` events of a channel into ROOT files and record them in ``fileset.json``.
 
@@ -333,8 +372,12 @@ def produce(
     run one after the other in this process (with a progress bar if ``progress``); with one (a
     coffea executor, e.g. from ``execution.runner.open_executor``), they run where it runs them.
     Either way a seed gives the same files. The fileset entry is written once, after every task
-    has finished; a failed task raises :class:`GenerationError` naming its block and file, and the
-    files of the dataset are removed. Returns the dataset's fileset entry.
+    has finished; a failed task raises :class:`GenerationError` naming its block and file, and
+    nothing is registered. Every finished task leaves a receipt (:func:`receipt_path`) next to
+    its files until then: with ``resume``, the tasks of an interrupted or failed production of the
+    same dataset, seed and split whose receipts and files are there are not made again. Without
+    it, every file and receipt of the dataset in ``output_dir`` is removed first. Returns the
+    dataset's fileset entry.
     """
     if channel_name not in CHANNELS:
         raise ValueError(f"unknown channel {channel_name!r}; choose one of {', '.join(CHANNELS)}")
@@ -356,25 +399,31 @@ def produce(
     xsec = integrate(process, INTEGRATION_POINTS)
     log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
-    for old in out.glob(f"{dataset}_*.root"):
-        old.unlink()
-
     tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression)
-    try:
-        results = _run_tasks(tasks, process, xsec, executor, dataset, n_events, progress)
-        failed = [r.error for r in results if r.error is not None]
-        if failed:
-            more = f" (and {len(failed) - 1} more failed task(s))" if len(failed) > 1 else ""
-            raise GenerationError(failed[0] + more)
-        results.sort(key=lambda r: r.first_event)
-        covered = [(r.first_event, r.n_generated) for r in results]
-        if covered != [(t.first_event, t.n_events) for t in tasks]:
-            raise GenerationError(f"{dataset}: the executor returned results of {len(results)} of {len(tasks)} tasks")
-        files = _number_files([f for r in results for f in r.files], out, dataset)
-    except BaseException:
-        for partial in out.glob(f"{dataset}_*.root"):
-            partial.unlink(missing_ok=True)
-        raise
+    receipts = receipt_directory(out, dataset)
+    done = finished_tasks(tasks) if resume else []
+    if resume:
+        log.info("%s: resuming, %d of %d tasks already made", dataset, len(done), len(tasks))
+    else:
+        shutil.rmtree(receipts, ignore_errors=True)
+    kept = {name for r in done for _, name, _ in r.files}
+    for old in out.glob(f"{dataset}_*.root"):
+        if old.name not in kept:
+            old.unlink()
+    started = {r.first_event for r in done}
+    todo = [t for t in tasks if t.first_event not in started]
+
+    results = done + _run_tasks(todo, process, xsec, executor, dataset, n_events, progress, done)
+    failed = [r.error for r in results if r.error is not None]
+    if failed:
+        more = f" (and {len(failed) - 1} more failed task(s))" if len(failed) > 1 else ""
+        finished = len(results) - len(failed)
+        raise GenerationError(f"{failed[0]}{more}; {finished} of {len(tasks)} tasks done, --resume makes the rest")
+    results.sort(key=lambda r: r.first_event)
+    covered = [(r.first_event, r.n_generated) for r in results]
+    if covered != [(t.first_event, t.n_events) for t in tasks]:
+        raise GenerationError(f"{dataset}: the executor returned results of {len(results)} of {len(tasks)} tasks")
+    files = _number_files([f for r in results for f in r.files], out, dataset)
     n_written = sum(r.n_written for r in results)
     stats = UnweightingStats(
         sum(r.n_proposed for r in results), sum(r.n_accepted for r in results), sum(r.n_overweight for r in results)
@@ -404,6 +453,7 @@ def produce(
     )
     entry = {"files": {name: "events" for name in files}, "metadata": metadata}
     update_fileset(out, dataset, entry)
+    shutil.rmtree(receipts, ignore_errors=True)
     log.info(
         "%s: %d generated, %d written in %d files, %.1f s (%.0f events/s)%s",
         dataset, n_events, n_written, len(files), elapsed, n_events / elapsed,
@@ -412,9 +462,12 @@ def produce(
     return entry
 
 
-def _run_tasks(tasks, process, xsec, executor, dataset, n_events, progress) -> list[TaskResult]:
+def _run_tasks(tasks, process, xsec, executor, dataset, n_events, progress, done) -> list[TaskResult]:
+    if not tasks:
+        return []
     if executor is None:
         bar = _progress(n_events, dataset, progress)
+        bar.update(sum(r.n_generated for r in done))
         try:
             results = []
             for task in tasks:
