@@ -28,6 +28,7 @@ generation and are refused.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -143,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
                     "or the files within one %d-event block",
                     n_tasks, options.workers, BLOCK_SIZE,
                 )  # fmt: skip
-            with open_executor(options) as executor:
+            with contextlib.ExitStack() as stack:
+                try:
+                    executor = stack.enter_context(open_executor(options))
+                except Exception as err:  # no cluster, no scheduler at that address, ...
+                    text = " ".join(str(err).split())
+                    message = f"cannot start the {options.executor} executor: {type(err).__name__}: {text}"
+                    raise GenerationError(message) from None
                 executor = executor.copy(status=not args.quiet, desc=f"Generating {args.channel}", unit="tasks")
                 entry = produce(args.channel, args.events, args.output, executor=executor, **production)
     except ValueError as err:

@@ -3,6 +3,7 @@ the Pythia channels convert their events without a Python loop per particle, to 
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,6 +178,7 @@ def test_resume_remakes_the_tasks_a_run_with_another_seed_left(tmp_path):
         (("--workers", "2"), "--workers needs --executor"),
         (("--executor", "futures", "--cluster", "local"), "--cluster needs --executor dask"),
         (("--executor", "threads"), "--executor"),
+        (("--executor", "dask", "--mass", "1"), "takes no --mass"),
     ],
 )
 def test_executor_options_that_do_not_apply_are_refused_in_one_line(tmp_path, capsys, extra, needle):
@@ -191,6 +193,16 @@ def test_executor_options_that_do_not_apply_are_refused_in_one_line(tmp_path, ca
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "error" in last and needle in last
     assert not (tmp_path / "fileset.json").exists()
+
+
+def test_an_executor_that_cannot_start_fails_in_one_line(tmp_path):
+    command = [sys.executable, str(SCRIPT), *SAMPLE, "--output", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"]
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    res = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1].startswith("generate.py: error: cannot start the dask executor: ")
+    assert "Traceback" not in res.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def reference_final_state(pythia, n_events, prepare=None):

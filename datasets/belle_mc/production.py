@@ -191,6 +191,21 @@ class TaskResult:
         return sum(n for _, _, n in self.files)
 
 
+def check_request(channel_name: str, n_events: int, mass: float | None = None, events_per_file: int = 1) -> None:
+    """ValueError naming what is wrong with a production request (channel, mass, event counts)."""
+    if channel_name not in CHANNELS:
+        raise ValueError(f"unknown channel {channel_name!r}; choose one of {', '.join(CHANNELS)}")
+    channel = CHANNELS[channel_name]
+    if channel.needs_mass and mass is None:
+        raise ValueError(f"channel {channel_name!r} needs --mass")
+    if not channel.needs_mass and mass is not None:
+        raise ValueError(f"channel {channel_name!r} takes no --mass")
+    if n_events <= 0:
+        raise ValueError(f"number of events must be positive, got {n_events}")
+    if events_per_file <= 0:
+        raise ValueError(f"events per file must be positive, got {events_per_file}")
+
+
 def plan_tasks(
     channel_name: str,
     n_events: int,
@@ -206,10 +221,7 @@ def plan_tasks(
     file; smaller files are grouped until a block boundary. Where file and block boundaries
     never meet, a task is cut at a file boundary once it holds :data:`TASK_MAX_UNALIGNED_EVENTS`.
     """
-    if n_events <= 0:
-        raise ValueError(f"number of events must be positive, got {n_events}")
-    if events_per_file <= 0:
-        raise ValueError(f"events per file must be positive, got {events_per_file}")
+    check_request(channel_name, n_events, mass, events_per_file)
     dataset = dataset_name(channel_name, mass)
     output_dir = Path(output_dir).resolve()  # workers may run in another directory
     cuts = [0]
@@ -379,18 +391,8 @@ def produce(
     it, every file and receipt of the dataset in ``output_dir`` is removed first. Returns the
     dataset's fileset entry.
     """
-    if channel_name not in CHANNELS:
-        raise ValueError(f"unknown channel {channel_name!r}; choose one of {', '.join(CHANNELS)}")
+    check_request(channel_name, n_events, mass, events_per_file)
     channel = CHANNELS[channel_name]
-    if channel.needs_mass and mass is None:
-        raise ValueError(f"channel {channel_name!r} needs --mass")
-    if not channel.needs_mass and mass is not None:
-        raise ValueError(f"channel {channel_name!r} takes no --mass")
-    if n_events <= 0:
-        raise ValueError(f"number of events must be positive, got {n_events}")
-    if events_per_file <= 0:
-        raise ValueError(f"events per file must be positive, got {events_per_file}")
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dataset = dataset_name(channel_name, mass)
