@@ -219,7 +219,7 @@ class PythiaUpsilon4S(EventGenerator):
 
     sqrt_s: float | None = None
     energy_spread: float = c.CMS_ENERGY_SPREAD_GEV
-    xsec_pb: float = 1050.0
+    xsec_pb: float = c.B_BBAR_XSEC_PB
 
     def __post_init__(self):
         from core.beams import sqrt_s_gev
