@@ -1,4 +1,4 @@
-"""The leptophilic scalar phi_L: partial widths and branching fractions (physics.md §5).
+"""The leptophilic scalar phi_L: partial widths and branching fractions and (g-2)_mu (docs/physics.md §5).
 
 phi_L couples to the charged leptons in proportion to their mass,
 

@@ -1,4 +1,4 @@
-"""The L_mu - L_tau Z': partial widths, invisible branching fraction and (g-2)_mu (physics.md §3, §7).
+"""The L_mu - L_tau Z': partial widths, invisible branching fraction and (g-2)_mu (docs/physics.md §3, §7).
 
 Every width is proportional to g'^2, so the branching fractions do not depend on
 the coupling; functions take the mass in GeV (a number or a numpy array) and
@@ -32,7 +32,7 @@ N_NEUTRINO_FLAVOURS = 2
 """Neutrino flavours the L_mu - L_tau Z' decays to (nu_mu, nu_tau)."""
 
 DELTA_A_MU_GAP = 251e-11
-"""Measured minus predicted a_mu, (251 +- 59) x 10^-11 (2021; physics.md §7)."""
+"""Measured minus predicted a_mu, (251 +- 59) x 10^-11 (2021; docs/physics.md §7)."""
 DELTA_A_MU_GAP_ERROR = 59e-11
 """One standard deviation of :data:`DELTA_A_MU_GAP`."""
 G2_BAND_N_SIGMA = 2.0

@@ -299,7 +299,7 @@ def _require(mapping: Any, key: str, where: str) -> Any:
     return mapping[key]
 
 
-def hypothesis_cutflows(dataset: str, output: Any) -> tuple[str, str, Mapping[Any, Any]]:
+def read_hypothesis_cutflows(dataset: str, output: Any) -> tuple[str, str, Mapping[Any, Any]]:
     """(key, window key, {mass_mev: {stage: n, ..., window: n}}) of one dataset's output.
 
     ``cutflow_hypotheses`` with ``"window"`` when present, else the legacy ``cutflow_mzp`` /
@@ -323,7 +323,7 @@ def hypothesis_cutflows(dataset: str, output: Any) -> tuple[str, str, Mapping[An
 
 
 def _window_counts(dataset: str, output: Any, hypotheses: Sequence[int]) -> NDArray[np.int64]:
-    key, window, cutflow = hypothesis_cutflows(dataset, output)
+    key, window, cutflow = read_hypothesis_cutflows(dataset, output)
     counts = []
     for m in hypotheses:
         if m not in cutflow:
@@ -364,7 +364,7 @@ def window_yields(
 
     hypotheses: set[int] = set()
     for name, output in datasets.items():
-        hypotheses.update(int(m) for m in hypothesis_cutflows(name, output)[2])
+        hypotheses.update(int(m) for m in read_hypothesis_cutflows(name, output)[2])
     mass_all = sorted(hypotheses)
     if not mass_all:
         raise ResultFormatError(f"no mass hypotheses in any {HYPOTHESIS_CUTFLOW!r}")
