@@ -1051,7 +1051,7 @@ def limit_from_workspace(path: str | os.PathLike, settings: str | os.PathLike | 
         recipe = document["asymptotic"]
         try:
             optimizer = pyhf.optimize.minuit_optimizer()
-        except (ImportError, pyhf.exceptions.InvalidOptimizer) as err:  # pragma: no cover (iminuit is a dependency)
+        except (ImportError, pyhf.exceptions.ImportBackendError) as err:  # pragma: no cover (iminuit is a dependency)
             raise ImportError(f"limit_from_workspace needs iminuit (pip install 'pyhf[minuit]'): {err}") from None
         model = workspace.model()
         data = workspace.data(model)

@@ -52,7 +52,7 @@ def plot_coupling_limits(
         ax.fill_between(m[ok], g["exp_m2"][ok], g["exp_p2"][ok], color=BAND_COLOURS["2"], label=r"expected $\pm 2\sigma$", lw=0)
         ax.fill_between(m[ok], g["exp_m1"][ok], g["exp_p1"][ok], color=BAND_COLOURS["1"], label=r"expected $\pm 1\sigma$", lw=0)
         ax.plot(m[ok], g["exp"][ok], "k--", lw=2, label="expected (median)")
-        ax.plot(m[ok], g["obs"][ok], "ko-", lw=2, ms=5, label=f"observed ({table.observation})")
+        ax.plot(m[ok], g["obs"][ok], "ko-", lw=2, ms=5, label="observed" if table.observation == "data" else f"observed ({table.observation} pseudo-data)")
         for k, other in enumerate(others):
             go = other.coupling["exp"]
             okk = np.isfinite(go)
