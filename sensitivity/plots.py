@@ -63,8 +63,8 @@ def plot_coupling_limits(
         ax.set_yscale("log")
         ax.set_xlim(grid[0], grid[-1])
         finite = np.concatenate([g[k][ok] for k in ("obs", "exp_m2", "exp_p2")])
-        if finite.size:
-            ax.set_ylim(min(1e-4, finite.min() / 3), max(2.0, finite.max() * 3))
+        shown = np.concatenate([finite, band.lower[band.lower > 0], band.upper])
+        ax.set_ylim(shown.min() / 3, shown.max() * 3)
         ax.set_xlabel(model.mass_label)
         ax.set_ylabel(rf"${label}$ upper limit ({100 * table.cl:g}% CL, CL$_s$)")
         ax.legend(fontsize=13, loc="upper left", title=model.process_label, title_fontsize=14)
