@@ -965,12 +965,12 @@ FIT_RECIPE: dict[str, Any] = {
 }
 """How to reproduce the ``calculator == "asymptotic"`` limits of the table from a workspace with plain pyhf."""
 EXACT_RECIPE = (
-    "calculator 'exact' (background or observed count below {:g} events): CLs(mu) = P(N <= n | mu s + b) / "
+    f"calculator 'exact' (background or observed count below {AUTO_EXACT_BELOW_EVENTS:g} events): CLs(mu) = P(N <= n | mu s + b) / "
     "P(N <= n | b) for the one-bin count, N = Poisson(mu s) + N_b, N_b negative binomial with mean B and variance "
     "B + sigma_B^2 (Poisson mean Gamma-distributed with mean B, standard deviation sigma_B; Poisson(B) without "
     "the shapesys modifier); the limit is the mu with CLs = level; expected limits use n at the 2.28, 15.9, 50, "
     "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace."
-).format(AUTO_EXACT_BELOW_EVENTS)
+)
 """How to reproduce the ``calculator == "exact"`` limits of the table from a workspace."""
 
 _README = """# pyhf workspaces of the limit table

@@ -16,6 +16,8 @@ import numpy as np
 import pyhf
 import pytest
 
+from core.scalar_model import branching_fraction
+from core.zprime_model import branching_fraction_invisible, branching_fraction_mumu
 from sensitivity.limits import (
     CountingExperiment,
     ResultFormatError,
@@ -29,8 +31,6 @@ from sensitivity.limits import (
     window_yields,
     write_limits,
 )
-from core.scalar_model import branching_fraction
-from core.zprime_model import branching_fraction_invisible, branching_fraction_mumu
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "limits.py"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import warnings
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from pyhf.infer.intervals.upper_limits import toms748_scan
 from scipy import integrate, optimize, stats
 
 from sensitivity.limits import compute_limits, limit_from_workspace, window_yields, write_limits
-
 
 LABELS = ("obs", "exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")
 TOLERANCE = 0.01

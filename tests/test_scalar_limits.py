@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 
 from core.scalar_model import branching_fraction
-from sensitivity import scalar_bdt as bdt
 from core.zprime_model import branching_fraction_invisible
+from sensitivity import scalar_bdt as bdt
 from sensitivity.limits import WindowYields, compute_limits, write_limits
 from sensitivity.plots import plot_coupling_limits
-from sensitivity.scalar_limits import BDT_COLUMN_NOTES, scalar_limit_table, scalar_window_yields, signal_cross_sections, xi_limits
+from sensitivity.scalar_limits import (
+    BDT_COLUMN_NOTES,
+    scalar_limit_table,
+    scalar_window_yields,
+    signal_cross_sections,
+    xi_limits,
+)
 
 LUMI_FB = 626.0
 LEGACY_COLUMNS = (
