@@ -29,9 +29,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +129,8 @@ class BatchSystem:
     """Job id -> (state, reason) of the listed jobs still known to the batch system."""
     transfers_files: bool = False
     """Whether the batch system can ship files with the job (no shared filesystem needed)."""
+    required: tuple[str, ...] = ("cores", "memory")
+    """Keys its section must set (dask-jobqueue has no default for them)."""
 
     def job_cluster_class(self) -> type:
         import dask_jobqueue
@@ -152,7 +152,8 @@ class BatchSystem:
 
 BATCH_SYSTEMS: dict[str, BatchSystem] = {
     "condor": BatchSystem(
-        "condor", "HTCondor", "htcondor", "HTCondorCluster", ("condor_submit", "condor_q", "condor_rm"), _condor_states, True
+        "condor", "HTCondor", "htcondor", "HTCondorCluster", ("condor_submit", "condor_q", "condor_rm"), _condor_states, True,
+        ("cores", "memory", "disk"),
     ),
     "slurm": BatchSystem("slurm", "SLURM", "slurm", "SLURMCluster", ("sbatch", "squeue", "scancel"), _slurm_states),
     "lsf": BatchSystem("lsf", "LSF", "lsf", "LSFCluster", ("bsub", "bjobs", "bkill"), _lsf_states),
@@ -201,7 +202,6 @@ SCALAR_KINDS: dict[str, str] = {
     "job-cpu": "count", "job-mem": "str", "ncpus": "count", "mem": "bytes", "use-stdin": "bool",
 }  # fmt: skip
 """Kinds of dask-jobqueue's scalar keys; list and mapping keys take the kind of their default, the rest are strings."""
-REQUIRED_KEYS = ("cores", "memory")
 DEPRECATED_KEYS = {
     "extra": "worker-extra-args",
     "env-extra": "job-script-prologue",
@@ -303,11 +303,11 @@ def read_batch_config(system: str, config_path: Path = DEFAULT_CONFIG) -> BatchC
             raise ValueError(f"{where} is deprecated by dask-jobqueue; use {DEPRECATED_KEYS[key]}")
         if key not in schema:
             raise ValueError(f"{where} is not a dask-jobqueue {batch.label} setting")
-        if value is None and key not in REQUIRED_KEYS:
+        if value is None and key not in batch.required:
             continue
         _check(where, value, key_kind(key, schema[key]))
         kwargs["job_name" if key == "name" else key.replace("-", "_")] = value
-    for key in REQUIRED_KEYS:
+    for key in batch.required:
         if key not in settings:
             raise ValueError(f"{config_path}: missing key jobqueue.{batch.section}.{key}")
     if kwargs.get("log_directory") is not None:
@@ -442,23 +442,21 @@ def make_batch_cluster(
     if config.tls:
         from distributed.security import Security
 
-        # the run's own CA and certificate; dask-jobqueue writes the workers' copy (0600 files)
-        # into this private directory and passes the paths to the workers
-        credentials = tempfile.mkdtemp(prefix=".dask-tls-", dir=kwargs["log_directory"])
+        # the run's own CA and certificate; dask-jobqueue writes the workers' copy as 0600 files
+        # (removed when the cluster is released) into this 0700 directory and passes their paths
+        credentials = credentials_directory(kwargs["log_directory"])
         kwargs["security"] = Security.temporary()
         if config.shared_filesystem:
-            kwargs["shared_temp_directory"] = credentials
-        else:  # written here, referred to as $DASK_JOB_CREDENTIALS/<file> in the job (the scratch directory)
+            kwargs["shared_temp_directory"] = str(credentials)
+        else:  # written here, referred to as $DASK_JOB_CREDENTIALS/<file> in the job (its scratch directory)
             kwargs["shared_temp_directory"] = f"${CREDENTIALS_VARIABLE}"
-            setting = _environment(CREDENTIALS_VARIABLE, credentials)
+            setting = _environment(CREDENTIALS_VARIABLE, str(credentials))
     if not config.shared_filesystem:
-        kwargs = _transfer_settings(kwargs, config.transfer_input_files, credentials)
+        kwargs = _transfer_settings(kwargs, config.transfer_input_files, None if credentials is None else str(credentials))
 
     cluster_class = config.system.job_cluster_class()
     with setting:
         cluster = cluster_class(job_cls=_recording_job_class(cluster_class.job_cls), **kwargs)
-    if credentials is not None:
-        weakref.finalize(cluster, shutil.rmtree, credentials, True)
     cluster.batch_config = config
     try:
         if adapt is not None:
@@ -470,6 +468,14 @@ def make_batch_cluster(
         cluster.close()
         raise
     return cluster
+
+
+def credentials_directory(log_directory: str | os.PathLike) -> Path:
+    """``<log directory>/.dask-credentials``, readable by this user only: where the jobs' TLS files are written."""
+    path = Path(log_directory) / ".dask-credentials"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
 
 
 def _transfer_settings(kwargs: dict[str, Any], files: list[str], credentials: str | None) -> dict[str, Any]:
@@ -531,13 +537,13 @@ def describe_jobs(cluster: Any) -> str:
     if failed:
         parts.append(f"{len(failed)} submission(s) failed: {failed[0]}")
     log_directory = Path(config.log_directory or ".")
+    parts.append(f"job logs in {log_directory}")
     for job_id in gone + [i for i in ids if i not in gone]:
         logs = sorted(log_directory.glob(f"*-{job_id}.err"), key=lambda p: p.stat().st_mtime)
         tail = _last_lines(logs[-1]) if logs else ""
         if tail:
-            parts.append(f"last lines of {logs[-1]}: {tail}")
+            parts.append(f"last lines of {logs[-1].name}: {tail}")
             break
-    parts.append(f"job logs in {log_directory}")
     return "; ".join(parts)
 
 

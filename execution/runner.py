@@ -446,25 +446,30 @@ def _batch_cluster(options: ExecutionOptions, report: RunReport) -> tuple[Any, A
     """A dask-jobqueue cluster of ``options.cluster`` and its client, once its first worker has joined."""
     from distributed import Client
 
-    from execution.batch import DEFAULT_CONFIG, make_batch_cluster, wait_for_first_workers
+    from execution.batch import DEFAULT_CONFIG, WorkerStartError, make_batch_cluster, wait_for_first_workers
 
     config = options.batch_config or DEFAULT_CONFIG
     try:
         cluster = make_batch_cluster(options.cluster, 0 if options.adapt else options.workers, config, adapt=options.adapt, tls=options.tls)
     except ValueError as err:  # the configuration file
         raise InputError(str(err)) from None
+    except RuntimeError as err:  # a submit command failed
+        raise ProcessingError(" ".join(str(err).split())) from None
     report.workers_requested = options.adapt[1] if options.adapt else options.workers
     label = cluster.batch_config.system.label
     jobs = f"adaptive {options.adapt[0]}-{options.adapt[1]}" if options.adapt else str(options.workers)
     print(f"Dask scheduler: {cluster.scheduler_address} ({jobs} {label} jobs; logs in {cluster.batch_config.log_directory})", flush=True)
+    client = None
     try:
         client = Client(cluster)
         timeout = options.worker_timeout or cluster.batch_config.worker_timeout_s
         wait_for_first_workers(cluster, client, timeout, n=1 if not options.adapt or options.adapt[0] > 0 else 0)
-    except BaseException:
-        with contextlib.suppress(Exception):
+    except BaseException as err:
+        if client is not None:
             client.close()
         cluster.close()
+        if isinstance(err, WorkerStartError):
+            raise ProcessingError(str(err)) from None
         raise
     report.workers_started = len(client.scheduler_info()["workers"])
     return cluster, client
