@@ -499,7 +499,7 @@ def _wait_for_submissions(cluster: Any, jobs: int) -> None:
     failed = [job for job in cluster.workers.values() if getattr(job, "submit_error", None)]
     if failed:
         label = cluster.batch_config.system.label
-        raise RuntimeError(f"submitting a {label} job failed: {failed[0].submit_error}")
+        raise RuntimeError(f"submitting a job to {label} failed: {failed[0].submit_error}")
 
 
 def job_ids(cluster: Any) -> list[str]:

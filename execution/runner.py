@@ -395,6 +395,8 @@ def open_executor(options: ExecutionOptions, report: RunReport | None = None) ->
         if options.cluster == "local":
             cluster = _local_cluster(options, report)
             client = Client(cluster)
+            if not options.adapt:  # the worker processes that did start
+                report.workers_started = len(client.scheduler_info()["workers"])
         else:
             cluster, client = _batch_cluster(options, report)
     report.scheduler = client.scheduler.address
