@@ -303,6 +303,10 @@ class RunReport:
     """Chunks that failed after their retries: dataset, file, tree, entrystart, entrystop, error."""
     scheduler: str | None = None
     performance_report: str | None = None
+    bytes_read: int = 0
+    """Bytes the chunks read from their files (coffea's metrics; chunks reused from checkpoints included)."""
+    process_time_s: float = 0.0
+    """Summed time of the processor's ``process`` over the chunks (worker CPU spent on the analysis)."""
 
     def metadata(self) -> dict[str, Any]:
         """The report as the output's ``metadata`` entries."""
@@ -319,6 +323,8 @@ class RunReport:
             "chunksize": self.chunksize,
             "maxchunks": self.maxchunks,
             "performance_report": self.performance_report,
+            "bytes_read": self.bytes_read,
+            "process_time_s": self.process_time_s,
         }
 
     def summary(self) -> str:
@@ -557,6 +563,8 @@ def run_processor(
         wrapped = runner.run(chunks, processor_instance, uproot_options=read_options)
     report.wall_time_s = time.perf_counter() - t0
     out = wrapped["out"]
+    metrics = wrapped.get("metrics", {})
+    report.bytes_read, report.process_time_s = int(metrics.get("bytesread", 0)), float(metrics.get("processtime", 0.0))
     processed = {_chunk_key(item) for item in wrapped.get("processed", ())}
     lost = [c for c in chunks if _chunk_key(c) not in processed]
     report.lost_chunks = [
