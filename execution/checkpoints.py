@@ -63,7 +63,7 @@ class ChunkCheckpointer(CheckpointerABC):
         os.replace(tmp, path)
 
     def stored(self, chunks: Iterable[Any]) -> int:
-        """How many of ``chunks`` (coffea ``WorkItem``\ s) have a stored output: what a resumed run reuses."""
+        r"""How many of ``chunks`` (coffea WorkItems) have a stored output: what a resumed run reuses."""
         n = 0
         for item in chunks:
             metadata = {

@@ -16,10 +16,16 @@ from pathlib import Path
 import pytest
 from distributed import Client
 from distributed.security import Security
-
-from execution.batch import BATCH_SYSTEMS, WorkerStartError, make_batch_cluster, read_batch_config, wait_for_first_workers
-from execution.runner import ExecutionOptions, ProcessingError, open_executor
 from standin import kill_leftovers, loopback_config, queued_jobs, standin_environment
+
+from execution.batch import (
+    BATCH_SYSTEMS,
+    WorkerStartError,
+    make_batch_cluster,
+    read_batch_config,
+    wait_for_first_workers,
+)
+from execution.runner import ExecutionOptions, ProcessingError, open_executor
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH_SYSTEM_VARIABLE = {"condor": "HTCondor", "slurm": "slurm", "lsf": "lsf"}
@@ -83,9 +89,8 @@ def test_dead_jobs_end_the_wait_with_their_log(standin, tmp_path):
     """Every job dies at once (its checkout is missing): the wait ends after worker-timeout, naming the log."""
     config = loopback_config(tmp_path, pool_node={"checkout": "/nonexistent/belle checkout"}, cluster={"worker-timeout": 6})
     options = ExecutionOptions(executor="dask", cluster="condor", workers=2, batch_config=config)
-    with pytest.raises(ProcessingError) as err:
-        with open_executor(options):
-            pass
+    with pytest.raises(ProcessingError) as err, open_executor(options):
+        pass
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith("no Dask worker joined within 6 s: 2 HTCondor job(s) submitted; 2 completed")

@@ -7,7 +7,6 @@ dashboard it prints, ROOT files written with uproot and truncated mid-way.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
 import subprocess
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def load(path: Path) -> dict:
@@ -58,7 +57,7 @@ def test_dashboard_serves_bokeh_plots_during_a_run_and_performance_report(small_
         script = re.search(r'src="(static/js/bokeh\.min\.js[^"]*)"', plot)
         assert script, plot[:2000]
         library = urllib.request.urlopen(link.replace("status", script.group(1)), timeout=20).read()
-        stdout, stderr = proc.communicate(timeout=150)
+        _, stderr = proc.communicate(timeout=150)
     finally:
         if proc.poll() is None:
             proc.kill()

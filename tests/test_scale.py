@@ -20,7 +20,7 @@ def test_adaptive_pool_with_a_removed_job_equals_the_iterative_run(small_sample_
     out = tmp_path / "bench_pool.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_pool.py"), "--fileset", str(small_sample_dir / "fileset.json")]
     command += ["--system", "slurm", "--max-workers", "4", "--chunksize", "1000", "--target-duration", "1s", "--json", str(out)]
-    res = subprocess.run(command, capture_output=True, text=True, timeout=140)
+    res = subprocess.run(command, check=False, capture_output=True, text=True, timeout=140)
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["differences_from_iterative"] == []
