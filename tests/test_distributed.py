@@ -108,6 +108,7 @@ def even(small_sample_dir, tmp_path_factory):
         ["--executor", "futures", "--workers", "2", "--chunksize", "4000"],
         ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "3000"],
         ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "2999"],
+        ["--executor", "dask", "--cluster", "local", "--adapt", "1:2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2000"],
         ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "slurm", "--workers", "2", "--chunksize", "2999"],

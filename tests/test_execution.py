@@ -89,6 +89,20 @@ def test_two_hundred_local_workers_are_bounded_with_one_line(small_sample_dir, t
     assert meta["workers_note"] in notes[0]
 
 
+@pytest.mark.timeout(180)
+def test_oversubscribe_starts_every_worker_with_a_one_line_warning(small_sample_dir, tmp_path):
+    out, n = tmp_path / "out.pkl", usable_cores() + 1
+    res = run_py(
+        "--fileset", str(small_sample_dir / "fileset.json"), "--executor", "futures", "--workers", str(n),
+        "--oversubscribe", "--chunksize", "20000", "--output", str(out),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    meta = load(out)["metadata"]
+    assert meta["workers_requested"] == meta["workers_started"] == n
+    warnings = [line for line in res.stderr.splitlines() if "--oversubscribe" in line]
+    assert len(warnings) == 1 and f"--workers {n} --oversubscribe: {n} worker processes share {usable_cores()} cores" in warnings[0]
+
+
 def test_worker_plan_bounds_by_cores_and_memory_unless_oversubscribed():
     gib = 1024**3
     assert plan_local_workers(2, "2GiB", cores=4, available_bytes=64 * gib) == plan_local_workers(2, cores=4, available_bytes=64 * gib)
