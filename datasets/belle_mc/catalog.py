@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from .channels import CHANNELS
 from core.fileset import FILESET_NAME
-from .production import dataset_name, produce
+
+from .channels import CHANNELS
+from .production import GENERATOR_VERSION, dataset_name, produce
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +143,9 @@ def ensure_default_sample(
 
     ``requests`` lists (channel, mass or None, generated events) of every dataset (default:
     the invisible-Z' default sample, :func:`default_requests`). A dataset counts as present
-    when the fileset lists it with the requested number of generated events, ``seed`` and the
-    channel's current ``model_version``, and all its files exist.
+    when the fileset lists it with the requested number of generated events, ``seed``, the
+    channel's current ``model_version`` and this ``generator`` version (a new version may draw
+    other events from the same seed), and all its files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -155,9 +158,24 @@ def ensure_default_sample(
             and entry["metadata"].get("n_generated") == n
             and entry["metadata"].get("seed") == seed
             and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
+            and entry["metadata"].get("generator") == GENERATOR_VERSION
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue
         log.info("making sample dataset %s (%d events)", name, n)
         produce(channel, n, directory, mass=mass, seed=seed, progress=progress)
     return path
+
+
+SEARCH_SAMPLES: dict[str, tuple[Path, Callable[[], list[tuple[str, float | None, int]]]]] = {
+    "zprime": (DEFAULT_SAMPLE_DIR, default_requests),
+    "visible": (VISIBLE_SAMPLE_DIR, visible_requests),
+    "scalar": (SCALAR_SAMPLE_DIR, scalar_requests),
+}
+"""The default sample of each search (``run.py --analysis`` name): its directory and its datasets."""
+
+
+def ensure_search_sample(search: str, progress: bool = True) -> Path:
+    """The fileset of a search's default sample (:data:`SEARCH_SAMPLES`), made first if missing."""
+    directory, requests = SEARCH_SAMPLES[search]
+    return ensure_default_sample(directory, progress=progress, requests=requests())
