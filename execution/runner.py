@@ -41,7 +41,7 @@ DEFAULT_CHUNKSIZE = 1_000_000
 """Events per chunk (condor/README.md: chunk size on large pools)."""
 DEFAULT_WORKER_MEMORY = "2GiB"
 """Memory of one local worker process (its Dask memory limit), for bounding the number of workers."""
-DASK_LOGGERS = {"distributed": logging.WARNING, "bokeh": logging.ERROR, "tornado": logging.WARNING}
+DASK_LOGGERS = {"distributed": logging.WARNING, "dask_jobqueue": logging.WARNING, "bokeh": logging.ERROR, "tornado": logging.WARNING}
 """Loggers of Dask's start-up chatter and their level unless ``--verbose`` (INFO then)."""
 
 
