@@ -36,6 +36,17 @@ def queued_jobs(state: Path) -> list[str]:
     return sorted(p.stem for p in state.glob("*.json"))
 
 
+def jobs_left_after_close(state: Path, timeout_s: float = 15.0) -> list[str]:
+    """Job ids still queued ``timeout_s`` after a cluster was closed (cancellation is asynchronous: the
+    jobs' ``scancel``/``condor_rm``/``bkill`` may still be on their way on a loaded machine)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while queued_jobs(state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return queued_jobs(state)
+
+
 def loopback_config(directory: Path, cluster: dict | None = None, pool_node: dict | None = None, **jobqueue: dict) -> Path:
     """The shipped configuration, with the scheduler, workers and nannies on 127.0.0.1 only, logs under ``directory``.
 

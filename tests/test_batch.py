@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from distributed import Client
 from distributed.security import Security
-from standin import kill_leftovers, loopback_config, queued_jobs, standin_environment
+from standin import jobs_left_after_close, kill_leftovers, loopback_config, queued_jobs, standin_environment
 
 from execution.batch import (
     BATCH_SYSTEMS,
@@ -68,7 +68,7 @@ def test_jobs_become_workers_over_tls_and_a_stranger_is_refused(system, standin,
                 Client(cluster.scheduler_address.replace("tls://", "tcp://"), timeout=3)
     finally:
         cluster.close()
-    assert queued_jobs(standin) == []  # every job removed
+    assert jobs_left_after_close(standin) == []  # every job removed
 
 
 @pytest.mark.timeout(60)
@@ -81,7 +81,7 @@ def test_plain_tcp_when_tls_is_turned_off(standin, tmp_path):
             client.wait_for_workers(1, timeout=45)
     finally:
         cluster.close()
-    assert queued_jobs(standin) == []
+    assert jobs_left_after_close(standin) == []
 
 
 @pytest.mark.timeout(60)
@@ -96,7 +96,7 @@ def test_dead_jobs_end_the_wait_with_their_log(standin, tmp_path):
     assert message.startswith("no Dask worker joined within 6 s: 2 HTCondor job(s) submitted; 2 completed")
     assert f"job logs in {tmp_path / 'logs'}" in message
     assert "last lines of worker-" in message and "can't cd to /nonexistent/belle checkout" in message
-    assert queued_jobs(standin) == []
+    assert jobs_left_after_close(standin) == []
 
 
 HOLD = {
@@ -118,7 +118,7 @@ def test_held_jobs_are_named_with_their_reason(system, standin, tmp_path):
     finally:
         cluster.close()
     assert f"no Dask worker joined within 2 s: 2 {BATCH_SYSTEMS[system].label} job(s) submitted; {expected}" in str(err.value)
-    assert queued_jobs(standin) == []
+    assert jobs_left_after_close(standin) == []
 
 
 @pytest.mark.timeout(60)
@@ -159,7 +159,7 @@ def test_without_a_shared_filesystem_the_job_carries_code_and_credentials(standi
     command = seen["worker_command"]
     ca_file = command[command.index("--tls-ca-file") + 1]
     assert Path(ca_file).parent == Path(seen["scratch"])  # the transferred copy of the credentials
-    assert queued_jobs(standin) == []
+    assert jobs_left_after_close(standin) == []
 
 
 def test_shipped_configuration_has_every_batch_system_with_tls_and_free_ports():
