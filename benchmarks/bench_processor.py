@@ -52,7 +52,7 @@ from selections.zprime_selection import load_cut_table  # noqa: E402
 from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from run import uproot_options  # noqa: E402  (run.py's options: memory-mapped local files, no uproot caches)
+from execution.runner import uproot_options  # noqa: E402  (run.py's options: memory-mapped local files, no uproot caches)
 
 TARGET_RATIO = 0.7
 

@@ -104,7 +104,7 @@ def run_dask(fileset: dict, workers: int, chunksize: int) -> tuple[float, int, f
     from distributed import Client, LocalCluster
 
     from processors.invisible_zprime import InvisibleZPrimeProcessor
-    from run import uproot_options
+    from execution.runner import uproot_options
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)

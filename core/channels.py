@@ -54,6 +54,12 @@ CHANNEL_ROLES: dict[str, ChannelRole] = {
 }
 """Every channel name a fileset may carry."""
 
+DIMUON_SEARCH_CHANNELS = (
+    "signal", "kkmc_mumu", "kkmc_tautau", "aafh_eemumu", "aafh_mumumumu", "aafh_mumutautau", "signal_ttphi",
+    "signal_visible", "signal_visible_isr",
+)  # fmt: skip
+"""Channels the invisible- and visible-Z' searches accept (besides data)."""
+
 ZPRIME_SIGNAL_CHANNELS = tuple(n for n, r in CHANNEL_ROLES.items() if r.mass_key == "mzp")
 """Channels whose mass metadata is m_Z' (``mzp``, GeV)."""
 

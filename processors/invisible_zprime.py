@@ -5,11 +5,12 @@ buffers, runs one fused numba pass for the variables
 (:func:`selections.zprime_variables.dimuon_event_variables`) and one for the
 ten cuts of every mass hypothesis (:func:`selections.zprime_selection.selection_codes`),
 and fills the histograms declared in :mod:`processors.histograms`. The output
-follows interfaces.md §4::
+follows docs/output.md (:mod:`processors.base`)::
 
     {dataset: {
         "cutflow": {"all": n, "two_opposite_charge_tracks": n, "two_muon_id": n},
-        "cutflow_mzp": {mzp_mev: {"two_muon_id": n, <cut 2>: n, ..., <cut 10>: n, "recoil_mass_window": n}},
+        "cutflow_hypotheses": {mzp_mev: {"two_muon_id": n, <cut 2>: n, ..., <cut 10>: n, "window": n}},
+        "cutflow_mzp": {mzp_mev: {... the same, the last key named "recoil_mass_window"}},
         "recoil_mass2": Hist(mrecoil2),                       # after the preselection
         "recoil_mass2_selected": Hist(mzp_mev, mrecoil2),     # after all ten cuts of each hypothesis
         "control_preselection": {variable: Hist(variable)},
@@ -24,102 +25,60 @@ result does not depend on how the work was split.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-from coffea import processor
 
+from core.channels import DATA_CHANNEL, DIMUON_SEARCH_CHANNELS
+from core.ntuple_schema import dimuon_branches, flat_buffers
 from processors import histograms
-from core.ntuple_schema import flat_buffers
+from processors.base import WINDOW, ChunkOutput, SearchProcessor, cutflow_from_stages, hypothesis_cutflows
+from processors.search import Search, SearchTable
 from selections.zprime_selection import (
     CODE_ALL_CUTS,
     CODE_IN_WINDOW,
     CUTS,
+    DEFAULT_CUT_TABLE,
     PRESELECTION,
-    WINDOW,
-    CutTable,
-    cutflow_from_codes,
     load_cut_table,
     selection_codes,
 )
-from selections.zprime_variables import (
-    COLUMN,
-    NETWORK_FEATURES,
-    STAGE_TWO_MUON_ID,
-    STAGE_TWO_OPPOSITE_CHARGE_TRACKS,
-    dimuon_event_variables,
-)
+from selections.zprime_selection import WINDOW as RECOIL_MASS_WINDOW
+from selections.zprime_variables import COLUMN, NETWORK_FEATURES, dimuon_event_variables
 
 
-def event_weight(metadata: dict, lumi_fb: float) -> float:
-    """Per-event weight xsec * lumi / n_generated for MC (xsec in pb, lumi in fb^-1); 1 for data."""
-    if "xsec_pb" not in metadata:
-        return 1.0
-    return metadata["xsec_pb"] * lumi_fb * 1000.0 / metadata["n_generated"]
-
-
-def write_chunk_parquet(table: pa.Table, features_dir: str | os.PathLike, meta: dict) -> str:
-    """Write one chunk's feature table atomically to ``<features_dir>/<dataset>/<file stem>_<start>_<stop>.parquet``.
-
-    ``meta`` is the chunk's coffea metadata (dataset, filename, entrystart, entrystop); the
-    name makes a rerun of the chunk overwrite, not duplicate, its rows. Returns the path.
-    """
-    directory = Path(features_dir) / meta["dataset"]
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{Path(meta['filename']).stem}_{meta['entrystart']}_{meta['entrystop']}.parquet"
-    tmp = path.with_suffix(f".parquet.{os.getpid()}.part")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-    return str(path)
-
-
-class InvisibleZPrimeProcessor(processor.ProcessorABC):
+class InvisibleZPrimeProcessor(SearchProcessor):
     """Dimuon recoil analysis over all Z' mass hypotheses of a cut table.
 
-    Configuration is frozen at construction; ``process`` keeps no state.
-
-    Parameters
-    ----------
-    lumi_fb:
-        Integrated luminosity (fb^-1) the MC weights are normalised to.
-    cut_table:
-        Mass hypotheses and cut values (default: :data:`selections.zprime_selection.DEFAULT_CUT_TABLE`).
-    features_dir:
-        If given, every chunk writes its preselected events' 14 network features,
-        recoil mass squared, weight, dataset and true Z' mass to a parquet file there.
+    ``table`` is a :class:`selections.zprime_selection.CutTable` (default: the optimised table
+    ``selections/zprime_cut_table.json``). With ``features_dir``, every chunk writes its
+    preselected events' 14 network features, recoil mass squared, weight, dataset and true Z'
+    mass to a parquet file there.
     """
 
-    def __init__(self, lumi_fb: float, cut_table: CutTable | None = None, features_dir: str | os.PathLike | None = None):
-        self.lumi_fb = float(lumi_fb)
-        self.cut_table = cut_table if cut_table is not None else load_cut_table()
-        self.features_dir = None if features_dir is None else str(features_dir)
+    LEGACY_HYPOTHESIS_KEY = "cutflow_mzp"
+    LEGACY_WINDOW = RECOIL_MASS_WINDOW
+    EXPORTS_FEATURES = True
 
-    def process(self, events):
-        meta = events.metadata
-        dataset = meta["dataset"]
-        weight = event_weight(meta, self.lumi_fb)
-        table = self.cut_table
-        masses_mev = table.masses_mev
+    @classmethod
+    def default_table(cls):
+        return load_cut_table()
+
+    def describe(self) -> dict:
+        """The selection configuration for the output metadata."""
+        return {"cut_table": self.table.to_json()}
+
+    @property
+    def cut_table(self):
+        """The cut table (mass hypotheses and cut values)."""
+        return self.table
+
+    def process_chunk(self, events, weight: float) -> ChunkOutput:
+        masses_mev = self.masses_mev
         masses = np.asarray(masses_mev)
-
         n_track, tracks, n_cluster, clusters = flat_buffers(events.__getitem__)
         stage, variables = dimuon_event_variables(n_track, tracks, n_cluster, clusters)
-        codes = selection_codes(variables, table)
-
-        n_stage = np.bincount(stage, minlength=STAGE_TWO_MUON_ID + 1)
-        cutflow = {
-            "all": len(stage),
-            PRESELECTION[0]: int(n_stage[STAGE_TWO_OPPOSITE_CHARGE_TRACKS:].sum()),
-            PRESELECTION[1]: int(n_stage[STAGE_TWO_MUON_ID]),
-        }
-        remaining = cutflow_from_codes(codes)
-        cutflow_mzp = {
-            mzp: {PRESELECTION[1]: variables.shape[1], **dict(zip((*CUTS, WINDOW), map(int, remaining[h])))}
-            for h, mzp in enumerate(masses_mev)
-        }
+        codes = selection_codes(variables, self.table)
 
         m2 = variables[COLUMN["recoil_mass2"]]
         recoil_mass2 = histograms.make_recoil_mass2()
@@ -138,27 +97,46 @@ class InvisibleZPrimeProcessor(processor.ProcessorABC):
         for name, h in control_sel.items():
             h.fill(masses[hyps], variables[COLUMN[name], rows], weight=weight)
 
-        out = {
-            "cutflow": cutflow,
-            "cutflow_mzp": cutflow_mzp,
-            "recoil_mass2": recoil_mass2,
-            "recoil_mass2_selected": recoil_mass2_selected,
-            "control_preselection": control_pre,
-            "control_selected": control_sel,
-        }
+        features = None
         if self.features_dir is not None:
-            out["features_files"] = [self._write_features(meta, variables, weight)]
-        return {dataset: out}
+            n = variables.shape[1]
+            features = {name: variables[COLUMN[name]] for name in (*NETWORK_FEATURES, "recoil_mass2")}
+            features["weight"] = np.full(n, weight)
+            features["mzp_true_gev"] = np.full(n, float(events.metadata.get("mzp", np.nan)))
+        return ChunkOutput(
+            cutflow=cutflow_from_stages(stage, PRESELECTION),
+            hypotheses=hypothesis_cutflows(codes, masses_mev, (PRESELECTION[-1], *CUTS, WINDOW)),
+            histograms={
+                "recoil_mass2": recoil_mass2,
+                "recoil_mass2_selected": recoil_mass2_selected,
+                "control_preselection": control_pre,
+                "control_selected": control_sel,
+            },
+            features=features,
+        )
 
-    def postprocess(self, accumulator):
-        return accumulator
 
-    def _write_features(self, meta: dict, variables: np.ndarray, weight: float) -> str:
-        """Write one chunk's network inputs to parquet (atomically); return the file path."""
-        dataset = meta["dataset"]
-        n = variables.shape[1]
-        columns = {name: variables[COLUMN[name]] for name in (*NETWORK_FEATURES, "recoil_mass2")}
-        columns["weight"] = np.full(n, weight)
-        columns["mzp_true_gev"] = np.full(n, float(meta.get("mzp", np.nan)))
-        table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
-        return write_chunk_parquet(table, self.features_dir, meta)
+def _figures(result: dict, output: Path) -> list[Path]:
+    from processors.plots import plot_recoil_mass
+
+    meta = result["metadata"]
+    return [plot_recoil_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_recoil_mass2.png"))]
+
+
+def _default_sample() -> Path:
+    from belle_mc.catalog import ensure_default_sample
+
+    return ensure_default_sample()
+
+
+SEARCH = Search(
+    name="zprime",
+    title="Invisible Z' (recoil mass)",
+    processor=InvisibleZPrimeProcessor,
+    branches=tuple(dimuon_branches()),
+    channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
+    default_sample=_default_sample,
+    output_name="zprime_invisible.pkl",
+    table=SearchTable("--cut-table", "cut_table", DEFAULT_CUT_TABLE, load_cut_table),
+    figures=_figures,
+)

@@ -9,7 +9,9 @@ declared in :mod:`processors.histograms`. The output per dataset::
     {dataset: {
         "cutflow": {"all": n, "four_tracks": n, "impact_parameters": n, "zero_net_charge": n,
                     "lepton_id": n, "phi_candidate": n, "missing_mass": n, "missing_polar_angle_cms": n},
+        "cutflow_hypotheses": {mphi_mev: {"missing_polar_angle_cms": n, "window": n}},
         "cutflow_mphi": {mphi_mev: {"missing_polar_angle_cms": n, "pair_mass_window": n}},
+        "recoil_mass2": Hist(mrecoil2),                      # recoil M^2 against the four tracks, after the preselection
         "pair_mass": Hist(pair_mass),                        # after the preselection
         "pair_mass_selected": Hist(flavour, pair_mass),      # after the rectangular cut
         "pair_mass_window": Hist(mphi_mev, pair_mass),       # rectangular cut + window of each hypothesis
@@ -17,32 +19,32 @@ declared in :mod:`processors.histograms`. The output per dataset::
     }}
 
 Counts are raw events; histograms carry the weight xsec * lumi / n_generated (1 for
-data; :func:`processors.invisible_zprime.event_weight`). Everything merges with ``+``.
+data; :func:`core.weights.event_weight`). Everything merges with ``+``.
 """
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
-import pyarrow as pa
-from coffea import processor
 
-from processors import histograms
-from processors.invisible_zprime import event_weight, write_chunk_parquet
+from core.channels import CHANNEL_ROLES
 from core.ntuple_schema import dimuon_branches, flat_buffers
+from processors import histograms
+from processors.base import WINDOW, ChunkOutput, SearchProcessor, cutflow_from_stages, dataset_column, hypothesis_cutflows
+from processors.search import Search, SearchTable
 from selections.scalar_selection import (
     CHANNEL_CLASS,
+    DEFAULT_WINDOW_TABLE,
     FLAVOUR_NAMES,
     NO_CLASS,
     PRESELECTION,
     RECTANGULAR_CUT,
-    WINDOW,
-    WindowTable,
     load_window_table,
     passes_rectangular_cut,
 )
+from selections.scalar_selection import WINDOW as PAIR_MASS_WINDOW
 from selections.scalar_variables import BDT_FEATURES, COLUMN, STAGE_PHI_CANDIDATE, scalar_event_variables
 
 EXTRA_TRACK_FIELDS = ("electronID",)
@@ -62,50 +64,49 @@ def scalar_flat_buffers(get):
     return n_track, tracks, n_cluster, clusters
 
 
-class LeptophilicScalarProcessor(processor.ProcessorABC):
+class LeptophilicScalarProcessor(SearchProcessor):
     """Four-track e+e- -> tau+ tau- phi_L(-> l+ l-) analysis over all phi_L mass hypotheses of a window table.
 
-    Parameters
-    ----------
-    lumi_fb:
-        Integrated luminosity (fb^-1) the MC weights are normalised to.
-    window_table:
-        Mass hypotheses and pair-mass windows (default: :data:`selections.scalar_selection.DEFAULT_WINDOW_TABLE`).
-    features_dir:
-        If given, every chunk writes its phi_L candidates' BDT features, pair mass, flavour,
-        rectangular-cut flag, weight, dataset, channel, class label, true phi_L mass,
-        generated events of the dataset and event number to a parquet file there.
+    ``table`` is a :class:`selections.scalar_selection.WindowTable` (default:
+    ``selections/scalar_mass_windows.json``). With ``features_dir``, every chunk writes its
+    phi_L candidates' BDT features, pair mass, flavour, rectangular-cut flag, weight, dataset,
+    channel, class label, true phi_L mass, generated events of the dataset and event number
+    to a parquet file there.
     """
 
-    def __init__(self, lumi_fb: float, window_table: WindowTable | None = None, features_dir: str | os.PathLike | None = None):
-        self.lumi_fb = float(lumi_fb)
-        self.window_table = window_table if window_table is not None else load_window_table()
-        self.features_dir = None if features_dir is None else str(features_dir)
+    LEGACY_HYPOTHESIS_KEY = "cutflow_mphi"
+    LEGACY_WINDOW = PAIR_MASS_WINDOW
+    EXPORTS_FEATURES = True
 
-    def process(self, events):
-        meta = events.metadata
-        dataset = meta["dataset"]
-        weight = event_weight(meta, self.lumi_fb)
-        table = self.window_table
-        masses_mev = table.masses_mev
+    @classmethod
+    def default_table(cls):
+        return load_window_table()
 
+    def describe(self) -> dict:
+        """The selection configuration for the output metadata."""
+        return {"window_table": self.table.to_json()}
+
+    @property
+    def window_table(self):
+        """The pair-mass window table (mass hypotheses and windows)."""
+        return self.table
+
+    def process_chunk(self, events, weight: float) -> ChunkOutput:
+        masses_mev = self.masses_mev
         n_track, tracks, n_cluster, clusters = scalar_flat_buffers(events.__getitem__)
         stage, variables = scalar_event_variables(n_track, tracks, n_cluster, clusters)
         pair_mass = variables[COLUMN["pair_mass"]]
         flavour = variables[COLUMN["pair_flavour"]].astype(np.int64)
-        mass_ok, rectangular = passes_rectangular_cut(variables[COLUMN["missing_mass"]], variables[COLUMN["missing_theta_cms"]])
-        in_window = table.window_matrix(pair_mass, flavour) & rectangular
+        missing_mass = variables[COLUMN["missing_mass"]]
+        mass_ok, rectangular = passes_rectangular_cut(missing_mass, variables[COLUMN["missing_theta_cms"]])
+        in_window = self.table.window_matrix(pair_mass, flavour) & rectangular
 
-        n_stage = np.bincount(stage, minlength=STAGE_PHI_CANDIDATE + 1)
-        passed = n_stage[::-1].cumsum()[::-1]  # events reaching at least each stage
-        cutflow = {"all": len(stage)}
-        cutflow.update({name: int(passed[k + 1]) for k, name in enumerate(PRESELECTION)})
+        cutflow = cutflow_from_stages(stage, PRESELECTION)
         cutflow[RECTANGULAR_CUT[0]] = int(mass_ok.sum())
         cutflow[RECTANGULAR_CUT[1]] = int(rectangular.sum())
-        cutflow_mphi = {
-            m: {RECTANGULAR_CUT[1]: int(rectangular.sum()), WINDOW: int(in_window[h].sum())} for h, m in enumerate(masses_mev)
-        }
 
+        recoil_mass2 = histograms.make_recoil_mass2()
+        recoil_mass2.fill(mrecoil2=np.sign(missing_mass) * missing_mass**2, weight=weight)
         h_pair = histograms.make_pair_mass()
         h_pair.fill(pair_mass=pair_mass, weight=weight)
         h_selected = histograms.make_pair_mass_selected()
@@ -115,33 +116,53 @@ class LeptophilicScalarProcessor(processor.ProcessorABC):
         h_window = histograms.make_pair_mass_window(masses_mev)
         h_window.fill(np.asarray(masses_mev, dtype=np.int64)[hyps], pair_mass[rows], weight=weight)
 
-        out = {
-            "cutflow": cutflow,
-            "cutflow_mphi": cutflow_mphi,
-            "pair_mass": h_pair,
-            "pair_mass_selected": h_selected,
-            "pair_mass_window": h_window,
-        }
+        features = None
         if self.features_dir is not None:
-            event_number = ak.to_numpy(events["event"])[stage == STAGE_PHI_CANDIDATE]
-            out["features_files"] = [self._write_features(meta, variables, rectangular, event_number, weight)]
-        return {dataset: out}
+            meta = events.metadata
+            channel = meta.get("channel", "")
+            n = variables.shape[1]
+            features = {name: variables[COLUMN[name]] for name in dict.fromkeys((*BDT_FEATURES, "pair_mass"))}
+            features["rectangular_cut"] = rectangular
+            features["weight"] = np.full(n, weight)
+            features["mphi_true_gev"] = np.full(n, float(meta.get("mphi", np.nan)))
+            features["n_generated"] = np.full(n, float(meta.get("n_generated", np.nan)))
+            features["class_label"] = np.full(n, CHANNEL_CLASS.get(channel, NO_CLASS), dtype=np.int8)
+            features["event"] = ak.to_numpy(events["event"])[stage == STAGE_PHI_CANDIDATE].astype(np.int64)
+            features["channel"] = dataset_column(channel, n)
+        return ChunkOutput(
+            cutflow=cutflow,
+            hypotheses=hypothesis_cutflows(in_window[:, rectangular].astype(np.int8), masses_mev, (RECTANGULAR_CUT[1], WINDOW)),
+            histograms={
+                "recoil_mass2": recoil_mass2,
+                "pair_mass": h_pair,
+                "pair_mass_selected": h_selected,
+                "pair_mass_window": h_window,
+            },
+            features=features,
+        )
 
-    def postprocess(self, accumulator):
-        return accumulator
 
-    def _write_features(self, meta: dict, variables: np.ndarray, rectangular: np.ndarray, event_number: np.ndarray, weight: float) -> str:
-        """Write one chunk's phi_L candidates to parquet (atomically); return the file path."""
-        dataset = meta["dataset"]
-        channel = meta.get("channel", "")
-        n = variables.shape[1]
-        columns = {name: variables[COLUMN[name]] for name in dict.fromkeys((*BDT_FEATURES, "pair_mass"))}
-        columns["rectangular_cut"] = rectangular
-        columns["weight"] = np.full(n, weight)
-        columns["mphi_true_gev"] = np.full(n, float(meta.get("mphi", np.nan)))
-        columns["n_generated"] = np.full(n, float(meta.get("n_generated", np.nan)))
-        columns["class_label"] = np.full(n, CHANNEL_CLASS.get(channel, NO_CLASS), dtype=np.int8)
-        columns["event"] = event_number.astype(np.int64)
-        strings = pa.dictionary(pa.int32(), pa.string())
-        table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=strings), "channel": pa.array([channel] * n, type=strings)})
-        return write_chunk_parquet(table, self.features_dir, meta)
+def _figures(result: dict, output: Path) -> list[Path]:
+    from processors.plots import plot_pair_mass
+
+    meta = result["metadata"]
+    return [plot_pair_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_pair_mass.png"))]
+
+
+def _default_sample() -> Path:
+    from belle_mc.catalog import SCALAR_SAMPLE_DIR, ensure_default_sample, scalar_requests
+
+    return ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())
+
+
+SEARCH = Search(
+    name="scalar",
+    title="Leptophilic scalar (tau tau phi_L)",
+    processor=LeptophilicScalarProcessor,
+    branches=tuple(scalar_branches()),
+    channels=tuple(CHANNEL_ROLES),
+    default_sample=_default_sample,
+    output_name="scalar.pkl",
+    table=SearchTable("--window-table", "window_table", DEFAULT_WINDOW_TABLE, load_window_table),
+    figures=_figures,
+)

@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 
-from processors.invisible_zprime import event_weight  # noqa: E402
+from core.weights import event_weight  # noqa: E402
 from selections.zprime_selection import CUTS, PRESELECTION, WINDOW  # noqa: E402
 
 BACKGROUND_LABELS = {

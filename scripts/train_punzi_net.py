@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a file from anywhere: import the checkout's packages
     sys.path.insert(0, str(REPO))
 
-from processors.invisible_zprime import event_weight  # noqa: E402
+from core.weights import event_weight  # noqa: E402
 from selections.zprime_selection import DEFAULT_CUT_TABLE, CutTable, load_cut_table  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
 

@@ -92,6 +92,8 @@ DEFAULT_RESOLUTION_TABLE = Path(__file__).with_name("visible_mr_resolution.json"
 """sigma(m_R) per Z' mass, written by ``scripts/measure_visible_resolution.py --write``."""
 
 CODE_NOT_SELECTED, CODE_PRESELECTED, CODE_IN_WINDOW = 0, 1, 2
+MR_WINDOW = "mr_window"
+"""Name of the m_R window requirement (the last entry of a hypothesis' cutflow in ``cutflow_mzp``)."""
 """Per (hypothesis, event) codes of :func:`window_codes`."""
 
 _NVAR = len(VARIABLES)
@@ -240,6 +242,11 @@ class ResolutionTable:
     mzp_gev: np.ndarray
     sigma_mr_gev: np.ndarray
     window_half_width_sigma: float = WINDOW_HALF_WIDTH_SIGMA
+
+    @property
+    def masses_mev(self) -> list[int]:
+        """The Z' masses of the table (those with signal samples), MeV: the hypotheses of the processor."""
+        return [round(1000 * float(m)) for m in self.mzp_gev]
 
     def sigma_at(self, mzp_gev) -> np.ndarray:
         """sigma(m_R) at the masses ``mzp_gev`` (GeV): interpolated linearly in mass, constant beyond the ends."""

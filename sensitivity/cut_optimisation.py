@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import uproot
 
-from processors.invisible_zprime import event_weight
+from core.weights import event_weight
 from core.ntuple_schema import read_flat_buffers
 from core.beams import cms_frame
 from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes

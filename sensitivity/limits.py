@@ -60,7 +60,7 @@ from numpy.typing import NDArray
 from pyhf.infer.intervals.upper_limits import toms748_scan
 from scipy import optimize, special, stats
 
-from processors.invisible_zprime import event_weight
+from core.weights import event_weight
 from core.zprime_model import branching_fraction_invisible
 
 CONFIDENCE_LEVEL = 0.90

@@ -689,7 +689,7 @@ def cut_yields(
     """
     import uproot
 
-    from processors.invisible_zprime import event_weight
+    from core.weights import event_weight
     from core.ntuple_schema import read_flat_buffers
     from selections.zprime_selection import CODE_IN_WINDOW, selection_codes
     from selections.zprime_variables import COLUMN, dimuon_event_variables

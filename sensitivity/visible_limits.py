@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from processors.invisible_zprime import event_weight
+from core.weights import event_weight
 from core.constants import MUON_MASS_GEV
 from sensitivity.limits import (
     BAND_LABELS,

@@ -31,3 +31,10 @@ def small_sample_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_fileset(small_sample_dir):
     return json.loads((small_sample_dir / "fileset.json").read_text())
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--update-reference", action="store_true", default=False,
+        help="rewrite tests/reference/*.json from the current code (a deliberate change of numbers)",
+    )  # fmt: skip

@@ -9,7 +9,8 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 
 from belle_mc.production import produce
-from processors.invisible_zprime import InvisibleZPrimeProcessor, event_weight
+from core.weights import event_weight
+from processors.invisible_zprime import InvisibleZPrimeProcessor
 from selections.zprime_selection import WINDOW, CutTable, load_cut_table
 from sensitivity.cut_optimisation import load_samples, optimise_table
 

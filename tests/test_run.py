@@ -36,7 +36,7 @@ def test_figure_and_summary_are_written(run_output, result):
     out, res = run_output
     figure = out.with_name("out_recoil_mass2.png")
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and figure.stat().st_size > 20_000
-    assert "Selected events per m_Z' window" in res.stdout
+    assert "Per mass window" in res.stdout and "eff. signal" in res.stdout
     # the configuration that made the histograms travels with them
     table = result["metadata"]["cut_table"]
     assert [h["mzp_gev"] for h in table["hypotheses"]][:3] == [0.1, 0.25, 0.5]
@@ -163,9 +163,11 @@ def test_analysis_switch_defaults_to_the_zprime_analysis_and_its_output():
     import run as run_module
 
     args = run_module.build_parser().parse_args([])
-    assert args.analysis == "zprime" and run_module.resolve_output(args) == run_module.DEFAULT_OUTPUT
+    assert args.analysis == "zprime" and run_module.output_path(args) == run_module.RESULTS / "zprime_invisible.pkl"
     args = run_module.build_parser().parse_args(["--analysis", "scalar"])
-    assert run_module.resolve_output(args) == run_module.DEFAULT_SCALAR_OUTPUT
+    assert run_module.output_path(args) == run_module.RESULTS / "scalar.pkl"
+    args = run_module.build_parser().parse_args(["--analysis", "visible"])
+    assert run_module.output_path(args) == run_module.RESULTS / "visible_zprime.pkl"
     res = run("--analysis", "higgs")
     assert res.returncode == 2 and "--analysis" in res.stderr
 

@@ -16,7 +16,7 @@ import uproot
 
 import run
 from belle_mc.production import produce
-from processors.invisible_zprime import event_weight
+from core.weights import event_weight
 from selections.scalar_selection import CHANNEL_CLASS, PRESELECTION, RECTANGULAR_CUT, WINDOW, load_window_table
 from selections.scalar_variables import BDT_FEATURES
 

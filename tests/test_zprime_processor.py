@@ -24,7 +24,8 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 
 from belle_mc.production import produce
-from processors.invisible_zprime import InvisibleZPrimeProcessor, event_weight
+from core.weights import event_weight
+from processors.invisible_zprime import InvisibleZPrimeProcessor
 from core.ntuple_schema import dimuon_branches
 from selections.zprime_selection import CUTS, PRESELECTION, WINDOW, load_cut_table
 from selections.zprime_variables import NETWORK_FEATURES
@@ -64,7 +65,7 @@ def result(sample, tmp_path_factory):
     runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=BaseSchema, chunksize=70_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = runner(fileset, processor_instance=InvisibleZPrimeProcessor(LUMI_FB, cut_table=TABLE, features_dir=features))
+        out = runner(fileset, processor_instance=InvisibleZPrimeProcessor(LUMI_FB, TABLE, features_dir=features))
     return out
 
 

@@ -1,0 +1,68 @@
+"""A search is a declaration: processor, branches, channels, default sample, table, summary, figures.
+
+``run.py`` and the study pipeline know nothing of a search's physics: they look the search up
+in :data:`processors.searches.SEARCHES` by its ``--analysis`` name and use what it declares.
+Adding a search is one module (its processor and its :class:`Search`) plus its tables, and one
+line in :mod:`processors.searches`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from processors.base import SearchProcessor
+
+
+@dataclass(frozen=True)
+class SearchTable:
+    """The one table a search's selection reads (cuts, windows or resolutions).
+
+    ``option`` is its ``run.py`` flag, ``metadata_key`` the key of its JSON in the output
+    metadata, ``default`` the file used without the flag and ``load`` reads a file into the
+    object the processor takes (raising ValueError/KeyError/OSError on a bad file).
+    """
+
+    option: str
+    metadata_key: str
+    default: Path
+    load: Callable[[Path], Any]
+
+
+@dataclass(frozen=True)
+class Search:
+    """Everything ``run.py`` and the study pipeline need to know about one search."""
+
+    name: str
+    """The ``--analysis`` name."""
+    title: str
+    processor: type[SearchProcessor]
+    branches: tuple[str, ...]
+    """The branches the processor reads (bulk-preloaded per chunk)."""
+    channels: tuple[str, ...]
+    """Fileset channels the search accepts (core.channels names)."""
+    default_sample: Callable[[], Path]
+    """Returns the fileset of the search's default sample, making the sample first if missing."""
+    output_name: str
+    """File name of the output pickle under ``results/``."""
+    table: SearchTable
+    figures: Callable[[dict, Path], list[Path]]
+    """Writes the search's figures for an output (``result``, output pickle path); returns their paths."""
+
+    @property
+    def exports_features(self) -> bool:
+        return self.processor.EXPORTS_FEATURES
+
+    def load_table(self, path: Path | None) -> Any:
+        """The search's table from ``path`` (default: :attr:`SearchTable.default`); ValueError naming the file when bad."""
+        path = Path(path) if path is not None else self.table.default
+        try:
+            return self.table.load(path)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"{self.table.option.lstrip('-').replace('-', ' ')} {path}: {err}") from None
+
+    def make_processor(self, lumi_fb: float, table: Any, features_dir: Path | None = None) -> SearchProcessor:
+        """The search's processor for a run."""
+        return self.processor(lumi_fb, table, features_dir=features_dir)
