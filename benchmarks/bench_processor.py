@@ -44,6 +44,8 @@ from coffea import processor  # noqa: E402
 from coffea.nanoevents import BaseSchema  # noqa: E402
 
 from machine import machine_info  # noqa: E402
+from core.constants import DATA_LUMI_FB  # noqa: E402
+from core.fileset import load_fileset  # noqa: E402
 from processors.invisible_zprime import InvisibleZPrimeProcessor  # noqa: E402
 from core.ntuple_schema import dimuon_branches, flat_buffers  # noqa: E402
 from core.beams import beam_four_momenta_lab  # noqa: E402
@@ -58,9 +60,7 @@ TARGET_RATIO = 0.7
 
 
 def files_of(fileset_path: Path) -> tuple[dict, list[tuple[str, str]]]:
-    fileset = json.loads(fileset_path.read_text())
-    for entry in fileset.values():
-        entry["files"] = {str((fileset_path.parent / f).resolve()): t for f, t in entry["files"].items()}
+    fileset = load_fileset(fileset_path)
     return fileset, [(f, t) for entry in fileset.values() for f, t in entry["files"].items()]
 
 
@@ -97,13 +97,13 @@ class ReadOnlyProcessor(processor.ProcessorABC):
 def run_processor(fileset: dict, chunksize: int, preload: bool, instance=None) -> int:
     fs = {name: {**entry, **({"preload": dimuon_branches()} if preload else {})} for name, entry in fileset.items()}
     runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=BaseSchema, chunksize=chunksize)
-    out = runner(fs, processor_instance=instance or InvisibleZPrimeProcessor(626.0), uproot_options=uproot_options(fs))
+    out = runner(fs, processor_instance=instance or InvisibleZPrimeProcessor(DATA_LUMI_FB), uproot_options=uproot_options(fs))
     return out["n"] if "n" in out else sum(d["cutflow"]["all"] for d in out.values())
 
 
 def processor_work_only(chunks, table) -> int:
     """Variables + cuts + histogram filling on chunks already in memory (the processor minus reading)."""
-    proc = InvisibleZPrimeProcessor(626.0, table)
+    proc = InvisibleZPrimeProcessor(DATA_LUMI_FB, table)
     n = 0
     for arrays, meta in chunks:
         events = _DictEvents(arrays, meta)

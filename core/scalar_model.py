@@ -26,7 +26,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from core.constants import ELECTRON_MASS_GEV, HBARC_GEV_CM, HIGGS_VEV_GEV, MUON_MASS_GEV, TAU_MASS_GEV
+from core.constants import ELECTRON_MASS_GEV, HBARC_GEV_CM, HIGGS_VEV_GEV, MUON_MASS_GEV, PDG_ELECTRON, PDG_MUON, TAU_MASS_GEV
 
 LEPTON_MASSES_GEV = {"ee": ELECTRON_MASS_GEV, "mumu": MUON_MASS_GEV, "tautau": TAU_MASS_GEV}
 """Lepton-pair decay channels of phi_L and the lepton mass of each, GeV."""
@@ -76,9 +76,19 @@ def branching_fraction_tautau(mphi_gev: ArrayLike) -> NDArray[np.float64]:
     return branching_fraction(mphi_gev, "tautau")
 
 
+def decay_lepton_pdg(mphi_gev: float) -> int:
+    """PDG code of the lepton of the pair phi_L is generated and reconstructed in at this mass (the one rule).
+
+    e+e- up to the di-muon threshold 2 m_mu, mu+mu- above: the coupling is proportional to the
+    lepton mass, so mu+mu- dominates once it is open (above 2 m_tau the search still uses mu+mu-
+    and the limit applies BR(mu mu)).
+    """
+    return PDG_ELECTRON if float(_masses(mphi_gev)) <= 2.0 * MUON_MASS_GEV else PDG_MUON
+
+
 def visible_decay_channel(mphi_gev: float) -> str:
-    """The lepton pair the search reconstructs at this mass: ``"ee"`` up to 2 m_mu, ``"mumu"`` above."""
-    return "ee" if float(_masses(mphi_gev)) <= 2.0 * MUON_MASS_GEV else "mumu"
+    """The lepton pair the search reconstructs at this mass (:func:`decay_lepton_pdg`): ``"ee"`` or ``"mumu"``."""
+    return "ee" if decay_lepton_pdg(mphi_gev) == PDG_ELECTRON else "mumu"
 
 
 def proper_decay_length_cm(mphi_gev: ArrayLike, xi: ArrayLike = 1.0) -> NDArray[np.float64]:

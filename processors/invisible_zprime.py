@@ -25,8 +25,6 @@ result does not depend on how the work was split.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from core.channels import DATA_CHANNEL, DIMUON_SEARCH_CHANNELS
@@ -44,7 +42,7 @@ from selections.zprime_selection import (
     selection_codes,
 )
 from selections.zprime_selection import WINDOW as RECOIL_MASS_WINDOW
-from selections.zprime_variables import COLUMN, NETWORK_FEATURES, dimuon_event_variables
+from selections.zprime_variables import COLUMN, NETWORK_FEATURES, VARIABLES, dimuon_event_variables
 
 
 class InvisibleZPrimeProcessor(SearchProcessor):
@@ -52,8 +50,9 @@ class InvisibleZPrimeProcessor(SearchProcessor):
 
     ``table`` is a :class:`selections.zprime_selection.CutTable` (default: the optimised table
     ``selections/zprime_cut_table.json``). With ``features_dir``, every chunk writes its
-    preselected events' 14 network features, recoil mass squared, weight, dataset and true Z'
-    mass to a parquet file there.
+    preselected events' variables (the 14 network features first, then every other variable of
+    :data:`selections.zprime_variables.VARIABLES`), weight, dataset and true Z' mass to a parquet
+    file there: the inputs of the network and of the cut optimisation.
     """
 
     LEGACY_HYPOTHESIS_KEY = "cutflow_mzp"
@@ -100,7 +99,8 @@ class InvisibleZPrimeProcessor(SearchProcessor):
         features = None
         if self.features_dir is not None:
             n = variables.shape[1]
-            features = {name: variables[COLUMN[name]] for name in (*NETWORK_FEATURES, "recoil_mass2")}
+            # every variable: the network reads its 14, the cut optimisation all of them (docs/output.md)
+            features = {name: variables[COLUMN[name]] for name in dict.fromkeys((*NETWORK_FEATURES, *VARIABLES))}
             features["weight"] = np.full(n, weight)
             features["mzp_true_gev"] = np.full(n, float(events.metadata.get("mzp", np.nan)))
         return ChunkOutput(
@@ -116,27 +116,12 @@ class InvisibleZPrimeProcessor(SearchProcessor):
         )
 
 
-def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_recoil_mass
-
-    meta = result["metadata"]
-    return [plot_recoil_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_recoil_mass2.png"))]
-
-
-def _default_sample() -> Path:
-    from belle_mc.catalog import ensure_default_sample
-
-    return ensure_default_sample()
-
-
 SEARCH = Search(
     name="zprime",
     title="Invisible Z' (recoil mass)",
     processor=InvisibleZPrimeProcessor,
     branches=tuple(dimuon_branches()),
     channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
-    default_sample=_default_sample,
     output_name="zprime_invisible.pkl",
     table=SearchTable("--cut-table", "cut_table", DEFAULT_CUT_TABLE, load_cut_table),
-    figures=_figures,
 )

@@ -24,15 +24,20 @@ data; :func:`core.weights.event_weight`). Everything merges with ``+``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import awkward as ak
 import numpy as np
 
 from core.channels import CHANNEL_ROLES
 from core.ntuple_schema import dimuon_branches, flat_buffers
 from processors import histograms
-from processors.base import WINDOW, ChunkOutput, SearchProcessor, cutflow_from_stages, dataset_column, hypothesis_cutflows
+from processors.base import (
+    WINDOW,
+    ChunkOutput,
+    SearchProcessor,
+    cutflow_from_stages,
+    dataset_column,
+    hypothesis_cutflows,
+)
 from processors.search import Search, SearchTable
 from selections.scalar_selection import (
     CHANNEL_CLASS,
@@ -142,27 +147,12 @@ class LeptophilicScalarProcessor(SearchProcessor):
         )
 
 
-def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_pair_mass
-
-    meta = result["metadata"]
-    return [plot_pair_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_pair_mass.png"))]
-
-
-def _default_sample() -> Path:
-    from belle_mc.catalog import SCALAR_SAMPLE_DIR, ensure_default_sample, scalar_requests
-
-    return ensure_default_sample(SCALAR_SAMPLE_DIR, requests=scalar_requests())
-
-
 SEARCH = Search(
     name="scalar",
     title="Leptophilic scalar (tau tau phi_L)",
     processor=LeptophilicScalarProcessor,
     branches=tuple(scalar_branches()),
     channels=tuple(CHANNEL_ROLES),
-    default_sample=_default_sample,
     output_name="scalar.pkl",
     table=SearchTable("--window-table", "window_table", DEFAULT_WINDOW_TABLE, load_window_table),
-    figures=_figures,
 )

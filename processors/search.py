@@ -43,13 +43,9 @@ class Search:
     """The branches the processor reads (bulk-preloaded per chunk)."""
     channels: tuple[str, ...]
     """Fileset channels the search accepts (core.channels names)."""
-    default_sample: Callable[[], Path]
-    """Returns the fileset of the search's default sample, making the sample first if missing."""
     output_name: str
     """File name of the output pickle under ``results/``."""
     table: SearchTable
-    figures: Callable[[dict, Path], list[Path]]
-    """Writes the search's figures for an output (``result``, output pickle path); returns their paths."""
 
     @property
     def exports_features(self) -> bool:
@@ -62,6 +58,18 @@ class Search:
             return self.table.load(path)
         except (OSError, ValueError, TypeError, KeyError) as err:
             raise ValueError(f"{self.table.option.lstrip('-').replace('-', ' ')} {path}: {err}") from None
+
+    def default_sample(self) -> Path:
+        """The fileset of the search's default sample (``belle_mc.catalog.SEARCH_SAMPLES``), made first if missing."""
+        from belle_mc.catalog import ensure_search_sample
+
+        return ensure_search_sample(self.name)
+
+    def figures(self, result: dict, output: Path) -> list[Path]:
+        """Write the search's figures and cutflow CSVs next to the output pickle ``output``; return their paths."""
+        from processors.plots import search_figures
+
+        return search_figures(result, output.with_suffix(""), self.name)
 
     def make_processor(self, lumi_fb: float, table: Any, features_dir: Path | None = None) -> SearchProcessor:
         """The search's processor for a run."""

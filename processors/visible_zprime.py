@@ -23,8 +23,6 @@ with xsec the g' = 1 production cross section before BR(Z' -> mu mu) (docs/files
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from core.channels import DATA_CHANNEL, DIMUON_SEARCH_CHANNELS
@@ -42,9 +40,12 @@ from selections.visible_zprime import (
     STAGE_MUON_ID,
     STAGE_TOTAL_ENERGY,
     STAGES,
+    VARIABLES,
     ResolutionTable,
+    chosen_pair,
     four_muon_event_variables,
     load_resolution_table,
+    reduced_mass_gev,
     scan_masses_gev,
     scan_window_hits,
     window_codes,
@@ -61,11 +62,14 @@ class VisibleZPrimeProcessor(SearchProcessor):
     ``selections/visible_mr_resolution.json``); ``masses_mev`` are the hypotheses with signal
     samples (default: the masses of the resolution table, where the signal samples are). Besides
     them, the fine scan :attr:`scan_mzp_gev` (m_R steps of 2 sigma from 0.212 to 10 GeV)
-    counts the events in each of its windows.
+    counts the events in each of its windows. With ``features_dir``, every chunk writes its
+    preselected events' variables (:data:`selections.visible_zprime.VARIABLES`), the m_R of the
+    pair chosen at the sample's own mass (signal; NaN for backgrounds), weight and true Z' mass.
     """
 
     LEGACY_HYPOTHESIS_KEY = "cutflow_mzp"
     LEGACY_WINDOW = MR_WINDOW
+    EXPORTS_FEATURES = True
 
     def __init__(self, lumi_fb: float, table: ResolutionTable | None = None, features_dir=None, masses_mev: list[int] | None = None):
         super().__init__(lumi_fb, table, features_dir)
@@ -118,6 +122,16 @@ class VisibleZPrimeProcessor(SearchProcessor):
         scan.fill(hits, weight=weight)
 
         window = (codes[:, selected] == CODE_IN_WINDOW).astype(np.int8)
+        features = None
+        if self.features_dir is not None:
+            features = {name: variables[COLUMN[name], selected] for name in VARIABLES}
+            mzp_true = float(events.metadata.get("mzp", np.nan))
+            features["mr_chosen_true_gev"] = np.full(np.count_nonzero(selected), np.nan)
+            if np.isfinite(mzp_true):  # the candidate pair a signal event gives at its own mass
+                own = chosen_pair(variables[:, selected], reduced_mass_gev(np.array([mzp_true])))[0]
+                features["mr_chosen_true_gev"] = np.take_along_axis(mr[:, selected], own[None, :], axis=0)[0]
+            features["weight"] = np.full(np.count_nonzero(selected), weight)
+            features["mzp_true_gev"] = np.full(np.count_nonzero(selected), mzp_true)
         return ChunkOutput(
             cutflow=cutflow_from_stages(stage, STAGES),
             hypotheses=hypothesis_cutflows(window, masses_mev, (PRESELECTED, WINDOW)),
@@ -128,20 +142,8 @@ class VisibleZPrimeProcessor(SearchProcessor):
                 "mr_chosen": mr_chosen,
                 "mr_scan": scan,
             },
+            features=features,
         )
-
-
-def _figures(result: dict, output: Path) -> list[Path]:
-    from processors.plots import plot_reduced_mass
-
-    meta = result["metadata"]
-    return [plot_reduced_mass(result["datasets"], meta["dataset_metadata"], meta["lumi_fb"], output.with_name(f"{output.stem}_mr.png"))]
-
-
-def _default_sample() -> Path:
-    from belle_mc.catalog import VISIBLE_SAMPLE_DIR, ensure_default_sample, visible_requests
-
-    return ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
 
 
 SEARCH = Search(
@@ -150,8 +152,6 @@ SEARCH = Search(
     processor=VisibleZPrimeProcessor,
     branches=tuple(dimuon_branches()),
     channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
-    default_sample=_default_sample,
     output_name="visible_zprime.pkl",
     table=SearchTable("--resolution-table", "resolution_table", DEFAULT_RESOLUTION_TABLE, load_resolution_table),
-    figures=_figures,
 )

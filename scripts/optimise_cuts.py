@@ -1,13 +1,16 @@
 """Optimise the ten-cut selection per Z' mass on eps/sqrt(B) and (optionally) write the cut table.
 
-    python scripts/optimise_cuts.py                                   # sensitivity sample, report only
-    python scripts/optimise_cuts.py --write                           # rewrite selections/zprime_cut_table.json
-    python scripts/optimise_cuts.py --fileset F.json                  # any fileset
-    python scripts/optimise_cuts.py --output results/cut_optimisation.json
+    python scripts/optimise_cuts.py --study results/study/zprime            # report only
+    python scripts/optimise_cuts.py --study results/study/zprime --write    # rewrite selections/zprime_cut_table.json
+
+One step of ``scripts/study.py --analysis zprime``: the inputs are the features and the output
+pickle of the study's processor pass (``run.py --features DIR/features --output
+DIR/zprime_invisible.pkl``, on any executor), so the optimisation sees exactly the variables the
+processor computed.
 
 Prints, per mass, eps, B and eps/sqrt(B) before and after on the optimisation half
 and on the validation half of the MC (see sensitivity/cut_optimisation.py), and
-writes them as JSON. With --write the optimised values replace those in the cut
+writes them as JSON (default DIR/cut_optimisation.json). With --write the optimised values replace those in the cut
 table (keeping each hypothesis' mass and resolution); `python run.py` then uses them.
 """
 
@@ -15,30 +18,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from pathlib import Path
 
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 from sensitivity.cut_optimisation import load_samples, optimise_table
+from sensitivity.features import load_features
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fileset", type=Path, default=None, help="fileset JSON (default: the sensitivity sample, made if missing)")
-    parser.add_argument("--lumi", type=float, default=626.0, help="integrated luminosity for the MC weights, fb^-1")
+    parser.add_argument("--study", type=Path, required=True, help="study directory: features/ and zprime_invisible.pkl (scripts/study.py)")
     parser.add_argument("--table", type=Path, default=DEFAULT_CUT_TABLE, help="cut table to start from (and to write with --write)")
     parser.add_argument("--write", action="store_true", help="write the optimised values into --table")
-    parser.add_argument("--output", type=Path, default=Path("results") / "cut_optimisation.json", help="report JSON")
+    parser.add_argument("--output", type=Path, default=None, help="report JSON (default <study>/cut_optimisation.json)")
     args = parser.parse_args(argv)
-    if args.fileset is None:
-        from belle_mc.catalog import SENSITIVITY_SAMPLE_DIR, SENSITIVITY_SEED, ensure_default_sample, sensitivity_requests
-
-        args.fileset = ensure_default_sample(SENSITIVITY_SAMPLE_DIR, requests=sensitivity_requests(), seed=SENSITIVITY_SEED)
+    args.output = args.output or args.study / "cut_optimisation.json"
     try:
         table = load_cut_table(args.table)
-        samples = load_samples(args.fileset, args.lumi)
+        with (args.study / "zprime_invisible.pkl").open("rb") as fh:
+            run_metadata = pickle.load(fh)["metadata"]
+        args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
+        samples = load_samples(load_features(args.study / "features"), run_metadata["dataset_metadata"], args.lumi)
         new, report = optimise_table(table, samples)
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"optimise_cuts.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     print(f"{'m [GeV]':>7} {'part':>10}  {'eps':>13}  {'B':>19}  {'eps/sqrt(B)':>19}")

@@ -1,16 +1,17 @@
 """Train the Punzi-loss network and compare its figure of merit with the hand cuts, mass by mass.
 
-    python scripts/train_punzi_net.py                       # default sample, everything below
-    python scripts/train_punzi_net.py --punzi-epochs 10     # quicker, weaker
+    python scripts/train_punzi_net.py --study results/study/zprime                     # everything below
+    python scripts/train_punzi_net.py --study results/study/zprime --punzi-epochs 10   # quicker, weaker
 
-One command: makes the network features if ``--features`` holds none (``python run.py
---features results/features --output results/zprime_invisible.pkl``), trains the network
+One step of ``scripts/study.py --analysis zprime``: reads the features and the output pickle of
+the study's processor pass (``run.py --features DIR/features --output DIR/zprime_invisible.pkl``,
+on any executor), trains the network
 on the even-numbered preselected events of every dataset (sensitivity/punzi_net.py), and on
 the odd-numbered ones (the validation half, never used for fitting or choosing anything)
 measures, per Z' mass, eps, B, eps/sqrt(B) and the Punzi FOM eps/(a/2 + sqrt(B)) of the
 network (y > the threshold chosen on the training half) and of the hand cuts of the cut
 table (recomputed on exactly the same validation events). Writes, under ``--output-dir``
-(default results/punzi_net/): ``model.pt`` (network, feature scaling, thresholds, config),
+(default DIR/punzi_net/): ``model.pt`` (network, feature scaling, thresholds, config),
 ``fom.json`` and ``fom.csv`` (the table), ``fom_vs_mass.png`` and ``network_selected.pkl``
 (the network-selected M^2 histograms of the validation half, per dataset).
 """
@@ -22,7 +23,6 @@ import csv
 import dataclasses
 import json
 import pickle
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +36,7 @@ if str(REPO) not in sys.path:  # run as a file from anywhere: import the checkou
 from core.weights import event_weight  # noqa: E402
 from selections.zprime_selection import DEFAULT_CUT_TABLE, CutTable, load_cut_table  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
+from sensitivity.features import load_features  # noqa: E402
 
 CSV_COLUMNS = (
     "eps",
@@ -47,14 +48,6 @@ CSV_COLUMNS = (
     "fom_eff",
     "punzi_eff",
 )
-
-
-def make_features(features: Path, pickle_path: Path, fileset: Path, lumi_fb: float, cut_table: Path) -> None:
-    """Run the processor with ``--features`` (the feature files are written once per sample)."""
-    cmd = [sys.executable, str(REPO / "run.py"), "--features", str(features), "--output", str(pickle_path),
-           "--fileset", str(fileset), "--lumi", str(lumi_fb), "--cut-table", str(cut_table)]  # fmt: skip
-    print("making the network features:", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
 
 
 def check_weights(table, dataset_metadata: dict, lumi_fb: float) -> None:
@@ -117,24 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     defaults = pn.TrainingConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--fileset", type=Path, default=None, help="fileset JSON (default: the embedded default sample)"
-    )
-    parser.add_argument(
-        "--features", type=Path, default=REPO / "results" / "features", help="feature directory of run.py --features"
-    )
-    parser.add_argument(
-        "--pickle",
-        type=Path,
-        default=REPO / "results" / "zprime_invisible.pkl",
-        help="processor output written when the features are made",
-    )
-    parser.add_argument(
-        "--lumi", type=float, default=626.0, help="integrated luminosity of the MC weights, fb^-1 (as run.py --lumi)"
-    )
+        "--study", type=Path, required=True,
+        help="study directory: features/ and zprime_invisible.pkl of the processor pass (scripts/study.py)",
+    )  # fmt: skip
     parser.add_argument(
         "--cut-table", type=Path, default=DEFAULT_CUT_TABLE, help="mass hypotheses, resolutions and the hand cuts"
     )
-    parser.add_argument("--output-dir", type=Path, default=REPO / "results" / "punzi_net")
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: <study>/punzi_net")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--bce-epochs", type=int, default=defaults.bce_epochs)
@@ -142,19 +124,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--punzi-batch-size", type=int, default=defaults.punzi_batch_size, help="0: full batch")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    if args.fileset is None:
-        from belle_mc.catalog import ensure_default_sample
-
-        args.fileset = ensure_default_sample()
+    args.features = args.study / "features"
+    args.output_dir = args.output_dir or args.study / "punzi_net"
     try:
         cut_table = load_cut_table(args.cut_table)
-        if not any(args.features.glob("*/*.parquet")):
-            make_features(args.features, args.pickle, args.fileset, args.lumi, args.cut_table)
-        dataset_metadata = {k: v["metadata"] for k, v in json.loads(args.fileset.read_text()).items()}
+        with (args.study / "zprime_invisible.pkl").open("rb") as fh:
+            run_metadata = pickle.load(fh)["metadata"]
+        dataset_metadata = run_metadata["dataset_metadata"]
+        args.lumi = run_metadata["lumi_fb"]
+        args.fileset = run_metadata["fileset"]
         cut_table = hypotheses_with_signal(cut_table, dataset_metadata)
-        table = pn.load_features(args.features)
+        table = load_features(args.features)
         check_weights(table, dataset_metadata, args.lumi)
-    except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as err:
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"train_punzi_net.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     train = pn.select_part(table, "train")
@@ -179,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         model, validation, cut_table, pn.generated_per_mass(dataset_metadata, cut_table, "validation"), y_val
     )
     network_train = pn.network_yields(model, train, cut_table, n_gen)
-    cuts_val = pn.cut_yields(args.fileset, cut_table, args.lumi, "validation", features=table)
+    cuts_val = pn.cut_yields(table, dataset_metadata, cut_table, args.lumi, "validation")
     loss = {
         part: pn.full_batch_punzi_loss(model, t, cut_table, pn.generated_per_mass(dataset_metadata, cut_table, part))
         for part, t in (("train", train), ("validation", validation))

@@ -13,13 +13,9 @@ so that "transverse" and "polar angle" in the CM frame refer to the collision ax
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numba
-import numpy as np
-
-from core.beams import cms_frame
 
 
 @numba.njit(cache=True, inline="always")

@@ -33,6 +33,7 @@ import numpy as np
 
 from core import belle_detector as det
 from core import constants as c
+from core.scalar_model import decay_lepton_pdg
 
 # --- preselection (the talk's five requirements + the phi_L candidate) ------------------------
 N_TRACKS = 4
@@ -99,12 +100,8 @@ NO_CLASS = -1
 
 
 def decay_flavour(mphi_gev: float) -> int:
-    """PDG code of the lepton phi_L is reconstructed in at mass ``mphi_gev`` (GeV).
-
-    e+e- up to the di-muon threshold 2 m_mu, mu+mu- above (the talk's signal decay modes:
-    the coupling is proportional to the lepton mass, so mu+mu- dominates once open).
-    """
-    return FLAVOUR_ELECTRON if mphi_gev <= 2.0 * c.MUON_MASS_GEV else FLAVOUR_MUON
+    """PDG code of the lepton phi_L is reconstructed in at mass ``mphi_gev`` (GeV): :func:`core.scalar_model.decay_lepton_pdg`."""
+    return decay_lepton_pdg(mphi_gev)
 
 
 def passes_rectangular_cut(missing_mass_gev: np.ndarray, missing_theta_cms_rad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -46,10 +46,10 @@ import numba
 import numpy as np
 
 from core import constants as c
+from core.beams import cms_frame
 from selections import scalar_selection as sel
 from selections.flat_buffers import check_counter
 from selections.kinematics import (
-    cms_frame,
     energy,
     invariant_mass_squared,
     lorentz_transform,

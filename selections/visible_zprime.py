@@ -42,8 +42,9 @@ import numpy as np
 
 from core import belle_detector as det
 from core import constants as c
+from core.beams import cms_frame
 from selections.flat_buffers import check_counter
-from selections.kinematics import cms_frame, energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
+from selections.kinematics import energy, invariant_mass_squared, lorentz_transform, recoil_mass_squared
 
 VARIABLES: tuple[str, ...] = (
     "e_total_cms",
@@ -105,6 +106,12 @@ def reduced_mass_gev(m_mumu_gev):
     """m_R = sqrt(m_mumu^2 - 4 m_mu^2) in GeV (0 below threshold); numbers or numpy arrays."""
     m = np.asarray(m_mumu_gev, dtype=float)
     return np.sqrt(np.clip(m * m - 4.0 * c.MUON_MASS_GEV**2, 0.0, None))
+
+
+def mass_from_reduced_mass_gev(mr_gev):
+    """The dimuon mass (GeV) of a reduced mass m_R (GeV): the inverse of :func:`reduced_mass_gev`."""
+    mr = np.asarray(mr_gev, dtype=float)
+    return np.sqrt(mr * mr + 4.0 * c.MUON_MASS_GEV**2)
 
 
 @numba.njit(cache=True)
@@ -314,7 +321,7 @@ def scan_masses_gev(
     masses = [m_lo]
     while masses[-1] < m_hi:
         mr = float(reduced_mass_gev(masses[-1])) + step_sigma * float(resolution.sigma_at(masses[-1]))
-        masses.append(math.sqrt(mr * mr + 4.0 * c.MUON_MASS_GEV**2))
+        masses.append(float(mass_from_reduced_mass_gev(mr)))
     masses[-1] = m_hi
     return np.array(masses)
 

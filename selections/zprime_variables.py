@@ -43,10 +43,10 @@ import numpy as np
 
 from core import belle_detector as det
 from core import constants as c
+from core.beams import cms_frame
 from selections.flat_buffers import check_counter
 from selections.kinematics import (
     axis_angle_transverse,
-    cms_frame,
     energy,
     invariant_mass_squared,
     lorentz_transform,

@@ -21,18 +21,16 @@ in the figure of merit (see :meth:`HypothesisProblem.yields`).
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import uproot
+import pandas as pd
 
-from core.weights import event_weight
-from core.ntuple_schema import read_flat_buffers
 from core.beams import cms_frame
+from core.weights import event_weight
 from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes
-from selections.zprime_variables import COLUMN, dimuon_event_variables
+from selections.zprime_variables import COLUMN, VARIABLES
 
 PUNZI_A = 3.0
 """The a of the Punzi figure of merit eps / (a/2 + sqrt(B)) (physics.md §6)."""
@@ -78,22 +76,23 @@ class Sample:
     variables: np.ndarray
 
 
-def load_samples(fileset_path: str | Path, lumi_fb: float) -> list[Sample]:
-    """Run the variable kernel over every dataset of a fileset (the same code as the processor)."""
-    fileset_path = Path(fileset_path)
-    fileset = json.loads(fileset_path.read_text())
+def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping], lumi_fb: float) -> list[Sample]:
+    """One :class:`Sample` per dataset of ``dataset_metadata`` (the run's, in its order) from the exported features.
+
+    ``features`` is :func:`sensitivity.features.load_features` of ``run.py --features``: the
+    processor's variables of every preselected event, so the optimisation sees exactly what the
+    processor computed. A dataset without preselected events gets an empty sample (it still
+    counts in the background's MC-statistics floor).
+    """
+    missing = [v for v in VARIABLES if v not in features.columns]
+    if missing:
+        raise ValueError(f"the feature table lacks the variables {missing}: rerun run.py --features")
+    names = features["dataset"].astype(str).to_numpy()
     samples = []
-    for name, entry in fileset.items():
-        meta = entry["metadata"]
-        tables = []
-        for path, tree in entry["files"].items():
-            full = path if Path(path).is_absolute() else fileset_path.parent / path
-            with uproot.open(full) as f:
-                _, variables = dimuon_event_variables(*read_flat_buffers(f[tree]))
-            tables.append(variables)
-        samples.append(
-            Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), np.concatenate(tables, axis=1))
-        )
+    for name, meta in dataset_metadata.items():
+        rows = features.loc[names == name]
+        variables = np.ascontiguousarray(np.vstack([rows[v].to_numpy(dtype=np.float64) for v in VARIABLES]).reshape(len(VARIABLES), len(rows)))
+        samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variables))
     return samples
 
 

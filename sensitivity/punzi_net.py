@@ -35,8 +35,6 @@ numbers, loadable with ``weights_only=True``) and applied to the columns that ``
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import json
 import math
 import time
 from collections import OrderedDict
@@ -47,8 +45,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -289,59 +285,6 @@ def punzi_loss(
 
 
 # --- inputs --------------------------------------------------------------------------------------
-
-
-def _chunk_key(path: Path) -> tuple[str, int, int]:
-    """(source file stem, first entry, end entry) from a chunk file name ``<stem>_<entrystart>_<entrystop>.parquet``."""
-    try:
-        stem, start, stop = path.stem.rsplit("_", 2)
-        return stem, int(start), int(stop)
-    except ValueError:
-        raise ValueError(
-            f"{path}: not a feature chunk file name <file stem>_<entry start>_<entry stop>.parquet"
-        ) from None
-
-
-def _check_chunks(dataset: str, files: Sequence[Path]) -> None:
-    """Chunks of one source file must not overlap (left-over files of a run with another chunk size would)."""
-    keys = [_chunk_key(f) for f in files]
-    for (stem, _, stop), (next_stem, next_start, _) in itertools.pairwise(keys):
-        if stem == next_stem and next_start < stop:
-            raise ValueError(
-                f"feature files of {dataset} overlap ({stem} entries {next_start} < {stop}): "
-                "files of several runs in one directory? remove it and rerun run.py --features"
-            )
-
-
-def load_features(directory: str | Path) -> pd.DataFrame:
-    """All chunk files that ``run.py --features DIR`` wrote under ``directory``/<dataset>/, as one table.
-
-    Columns: the 14 :data:`NETWORK_FEATURES`, ``recoil_mass2`` (GeV^2), ``weight``,
-    ``mzp_true_gev`` (NaN for background), ``dataset`` (categorical) and ``event_index``, the
-    position of the event among its dataset's preselected events in (file, entry) order, whose
-    parity defines the training and validation halves (:func:`select_part`).
-    """
-    directory = Path(directory)
-    datasets = sorted(p for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
-    frames = []
-    for d in datasets:
-        files = sorted(d.glob("*.parquet"), key=_chunk_key)
-        if not files:
-            continue
-        _check_chunks(d.name, files)
-        table = pa.concat_tables([pq.read_table(f) for f in files])
-        frame = table.drop_columns(["dataset"]).to_pandas()
-        frame["dataset"] = d.name
-        frame["event_index"] = np.arange(len(frame), dtype=np.int64)
-        frames.append(frame)
-    if not frames:
-        raise ValueError(f"no feature files (<dataset>/*.parquet) under {directory}")
-    out = pd.concat(frames, ignore_index=True)
-    out["dataset"] = out["dataset"].astype("category")
-    missing = {*NETWORK_FEATURES, "recoil_mass2", "weight", "mzp_true_gev"} - set(out.columns)
-    if missing:
-        raise ValueError(f"feature files under {directory} lack the columns {sorted(missing)}")
-    return out
 
 
 def select_part(table: pd.DataFrame, part: Part) -> pd.DataFrame:
@@ -673,64 +616,39 @@ def _yield_row(
 
 
 def cut_yields(
-    fileset_path: str | Path,
+    features: pd.DataFrame,
+    dataset_metadata: Mapping[str, Mapping[str, Any]],
     cut_table: CutTable,
     lumi_fb: float,
     part: Part = "validation",
-    features: pd.DataFrame | None = None,
     a: float = PUNZI_A,
 ) -> list[dict]:
     """The hand cuts' eps, B and figures of merit per mass on a half of the MC (same rows as :func:`network_yields`).
 
-    Recomputes the variables of every preselected event (the processor's kernels) with files in
-    the order :func:`load_features` uses, so that the halves hold the same events as the
-    network's; with ``features`` (the :func:`load_features` table) that is checked, dataset by
-    dataset, on M^2 (a ValueError if they differ).
+    ``features`` is the :func:`load_features` table of the processor's export (every variable of
+    every preselected event), so the cuts are evaluated by the selection kernel on exactly the
+    events, and the halves, that the network sees; ``dataset_metadata`` is the run's.
     """
-    import uproot
-
     from core.weights import event_weight
-    from core.ntuple_schema import read_flat_buffers
     from selections.zprime_selection import CODE_IN_WINDOW, selection_codes
-    from selections.zprime_variables import COLUMN, dimuon_event_variables
+    from sensitivity.cut_optimisation import load_samples
 
-    fileset_path = Path(fileset_path)
-    fileset = json.loads(fileset_path.read_text())
     scale = PART_WEIGHT_SCALE[part]
-    n_generated = generated_per_mass({k: v["metadata"] for k, v in fileset.items()}, cut_table, part)
+    n_generated = generated_per_mass(dataset_metadata, cut_table, part)
     signal_counts = np.zeros(len(cut_table.hypotheses))
     counts: dict[str, np.ndarray] = {}
     sample_weight: dict[str, float] = {}
-    for name, entry in fileset.items():
-        meta = entry["metadata"]
-        files = sorted(
-            (
-                (Path(p) if Path(p).is_absolute() else fileset_path.parent / p, tree)
-                for p, tree in entry["files"].items()
-            ),
-            key=lambda f: f[0].stem,
-        )
-        tables = []
-        for path, tree in files:
-            with uproot.open(path) as f:
-                tables.append(dimuon_event_variables(*read_flat_buffers(f[tree]))[1])
-        variables = np.concatenate(tables, axis=1)
-        if features is not None:
-            theirs = features.loc[features["dataset"] == name, "recoil_mass2"].to_numpy()
-            if not np.array_equal(theirs, variables[COLUMN["recoil_mass2"]]):
-                raise ValueError(
-                    f"dataset {name}: the feature files do not hold the same events, in the same order, as {fileset_path}"
-                )
-        if part != "all":
-            variables = variables[:, (0 if part == "train" else 1) :: 2]
+    for sample in load_samples(features, dataset_metadata, lumi_fb):
+        meta = dataset_metadata[sample.name]
+        variables = sample.variables if part == "all" else sample.variables[:, (0 if part == "train" else 1) :: 2]
         in_window = selection_codes(np.ascontiguousarray(variables), cut_table) == CODE_IN_WINDOW
         if meta.get("channel") == SIGNAL_CHANNEL:
             for i, h in enumerate(cut_table.hypotheses):
                 if round(1000 * float(meta["mzp"])) == h.mzp_mev:
                     signal_counts[i] += np.count_nonzero(in_window[i])
         elif "xsec_pb" in meta:
-            counts[name] = in_window.sum(axis=1)
-            sample_weight[name] = event_weight(meta, lumi_fb) * scale
+            counts[sample.name] = in_window.sum(axis=1)
+            sample_weight[sample.name] = event_weight(meta, lumi_fb) * scale
     return [
         _yield_row(
             h.mzp_gev, signal_counts[i] / n_generated[i], {k: int(v[i]) for k, v in counts.items()}, sample_weight, a

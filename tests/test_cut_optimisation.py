@@ -9,10 +9,14 @@ from coffea import processor
 from coffea.nanoevents import BaseSchema
 
 from belle_mc.production import produce
+from core.fileset import load_fileset
+from core.ntuple_schema import dimuon_branches
 from core.weights import event_weight
+from execution.runner import ExecutionOptions, run_processor
 from processors.invisible_zprime import InvisibleZPrimeProcessor
 from selections.zprime_selection import WINDOW, CutTable, load_cut_table
 from sensitivity.cut_optimisation import load_samples, optimise_table
+from sensitivity.features import load_features
 
 LUMI_FB = 626.0
 MASSES = (1.0, 4.0)
@@ -28,11 +32,19 @@ def sample(tmp_path_factory):
     return out / "fileset.json"
 
 
+def processor_features(fileset_path, directory):
+    """(features table, dataset metadata) of a processor pass with the feature export, as the study makes them."""
+    fileset = load_fileset(fileset_path)
+    options = ExecutionOptions(executor="iterative", chunksize=60_000)
+    run_processor(fileset, InvisibleZPrimeProcessor(LUMI_FB, None, directory), dimuon_branches(), options, directory / "chunks", {})
+    return load_features(directory), {name: entry["metadata"] for name, entry in fileset.items()}
+
+
 @pytest.fixture(scope="module")
-def optimised(sample):
+def optimised(sample, tmp_path_factory):
     table = load_cut_table()
     start = CutTable(tuple(h for h in table.hypotheses if h.mzp_gev in MASSES), table.window_n_sigma)
-    new, report = optimise_table(start, load_samples(sample, LUMI_FB))
+    new, report = optimise_table(start, load_samples(*processor_features(sample, tmp_path_factory.mktemp("features")), LUMI_FB))
     return start, new, report
 
 

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from core import constants as c
-from core.beams import beam_four_momenta_lab
+from core.beams import beam_four_momenta_lab, cms_frame
 from selections.kinematics import (
     axis_angle_transverse,
-    cms_frame,
     energy,
     invariant_mass_squared,
     lorentz_transform,

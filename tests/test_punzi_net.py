@@ -17,6 +17,7 @@ import pyarrow.parquet as pq  # noqa: E402
 from selections.zprime_selection import CutTable, load_cut_table  # noqa: E402
 from selections.zprime_variables import NETWORK_FEATURES  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
+from sensitivity.features import load_features  # noqa: E402
 
 # --- the loss -------------------------------------------------------------------------------------
 
@@ -281,7 +282,7 @@ def test_load_features_orders_chunks_and_splits_halves(tmp_path):
     chunk("bkg", "bkg_0000", 20000, 20002, 3.0, np.nan)
     chunk("bkg", "bkg_0000", 0, 3, 3.0, np.nan)
     chunk("sig", "sig_0000", 0, 4, 1.0, 2.0)
-    table = pn.load_features(tmp_path)
+    table = load_features(tmp_path)
     bkg = table[table["dataset"] == "bkg"]
     assert bkg["recoil_mass2"].tolist() == [0, 1, 2, 20000, 20001, 100000, 100001, 100002]
     assert bkg["event_index"].tolist() == list(range(8))
@@ -302,8 +303,8 @@ def test_load_features_orders_chunks_and_splits_halves(tmp_path):
     with pytest.raises(ValueError, match="1000"):
         pn.generated_per_mass(meta, cuts)
     with pytest.raises(ValueError, match="no feature files"):
-        pn.load_features(tmp_path / "nothing")
+        load_features(tmp_path / "nothing")
     # a left-over chunk of a run with another chunk size is refused, not counted twice
     chunk("bkg", "bkg_0000", 0, 20002, 3.0, np.nan)
     with pytest.raises(ValueError, match="overlap"):
-        pn.load_features(tmp_path)
+        load_features(tmp_path)

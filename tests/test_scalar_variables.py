@@ -12,11 +12,11 @@ import math
 import numpy as np
 import pytest
 
-from core.ntuple_schema import COLLECTIONS
 from core import constants as c
+from core.beams import cms_frame
+from core.ntuple_schema import COLLECTIONS
 from selections import scalar_selection as sel
 from selections import scalar_variables as sv
-from selections.kinematics import cms_frame
 
 TRACK_FIELDS = ("px", "py", "pz", "charge", "electronID", "muonID", "dr", "dz")
 MASS = {"e": c.ELECTRON_MASS_GEV, "mu": c.MUON_MASS_GEV, "pi": c.CHARGED_PION_MASS_GEV}

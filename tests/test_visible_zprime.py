@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import uproot
-
 from belle_mc.production import produce
-from core.ntuple_schema import read_flat_buffers
+
 from core import constants as c
-from selections.kinematics import cms_frame
+from core.beams import cms_frame
+from core.ntuple_schema import read_flat_buffers
 from selections.visible_zprime import (
     COLUMN,
     MR_ROWS,
@@ -35,7 +35,7 @@ from selections.visible_zprime import (
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from measure_visible_resolution import measure_signal  # noqa: E402
+from validate_visible_signal import measure_signal  # noqa: E402
 
 MASS_GEV = 2.0
 SIGNAL_EVENTS = 10_000

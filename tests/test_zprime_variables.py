@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 import vector
 
-from core.ntuple_schema import COLLECTIONS
 from core import constants as c
+from core.beams import beam_four_momenta_lab, cms_frame
+from core.ntuple_schema import COLLECTIONS
 from selections import zprime_variables as zv
-from core.beams import beam_four_momenta_lab
-from selections.kinematics import cms_frame
 
 M_MU = c.MUON_MASS_GEV
 TRACK_TYPES = COLLECTIONS["Track"]

@@ -18,10 +18,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from .channels import CHANNELS
 from core.fileset import FILESET_NAME
+
+from .channels import CHANNELS
 from .production import dataset_name, produce
 
 log = logging.getLogger(__name__)
@@ -161,3 +163,17 @@ def ensure_default_sample(
         log.info("making sample dataset %s (%d events)", name, n)
         produce(channel, n, directory, mass=mass, seed=seed, progress=progress)
     return path
+
+
+SEARCH_SAMPLES: dict[str, tuple[Path, Callable[[], list[tuple[str, float | None, int]]]]] = {
+    "zprime": (DEFAULT_SAMPLE_DIR, default_requests),
+    "visible": (VISIBLE_SAMPLE_DIR, visible_requests),
+    "scalar": (SCALAR_SAMPLE_DIR, scalar_requests),
+}
+"""The default sample of each search (``run.py --analysis`` name): its directory and its datasets."""
+
+
+def ensure_search_sample(search: str, progress: bool = True) -> Path:
+    """The fileset of a search's default sample (:data:`SEARCH_SAMPLES`), made first if missing."""
+    directory, requests = SEARCH_SAMPLES[search]
+    return ensure_default_sample(directory, progress=progress, requests=requests())

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from core import constants as c
+from core.scalar_model import decay_lepton_pdg
 
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
@@ -95,7 +96,7 @@ def scalar_decay_lepton(m_scalar_gev: float) -> tuple[int, float]:
     That holds above 2 m_mu (c tau < 1e-4 cm for xi = 1) but not below: a phi_L decaying only to e+e-
     has c tau = 2.3 cm / xi^2 at 50 MeV and 1.1 cm / xi^2 at 100 MeV, before its boost.
     """
-    if m_scalar_gev <= 2.0 * c.MUON_MASS_GEV:
+    if decay_lepton_pdg(m_scalar_gev) == c.PDG_ELECTRON:
         return c.PDG_ELECTRON, c.ELECTRON_MASS_GEV
     return c.PDG_MUON, c.MUON_MASS_GEV
 

@@ -1,22 +1,22 @@
-"""Measure sigma(m_R), the pairing fraction and the efficiencies of the visible-Z' signal, per mass.
+"""Validate the visible-Z' signal with generator truth: pairing fraction, true-pair m_R width, efficiencies.
 
 For every signal dataset (channels ``signal_visible`` and ``signal_visible_isr``) of a
 fileset, over the preselected events (four tracks, zero net charge, muon ID, total CM
 energy; :mod:`selections.visible_zprime`):
 
-- sigma(m_R): half the central 68% interval (16th to 84th percentile) of m_R of the
-  true Z' pair, a robust width that ignores radiative tails (GeV);
+- sigma(m_R) of the true Z' pair, with the resolution definition of every search
+  (:func:`sensitivity.resolution.robust_sigma`), GeV;
 - the pairing fraction: how often the pair chosen for the true mass hypothesis (m_R
   closest to m_R(m_Z')) is the true pair;
 - the preselection and window efficiencies (preselected or in-window events / generated).
 
 The true pair comes from the generator's order (``belle_mc.channels``): in an event
-with four reconstructed tracks the Z' daughters are tracks 2 and 3. With ``--write`` the
-no-ISR widths go into ``selections/visible_mr_resolution.json``, the one place the
-selection reads them from.
+with four reconstructed tracks the Z' daughters are tracks 2 and 3: a check of the generator
+and of the pairing rule, which a real ntuple cannot make. The resolution table itself is
+measured on reconstructed quantities only, by ``scripts/measure_resolution.py``.
 
-    python scripts/measure_visible_resolution.py                 # visible default sample (made if missing)
-    python scripts/measure_visible_resolution.py --fileset F.json --write
+    python scripts/validate_visible_signal.py                 # visible default sample (made if missing)
+    python scripts/validate_visible_signal.py --fileset F.json --json results/validation/visible_signal.json
 """
 
 from __future__ import annotations
@@ -30,13 +30,14 @@ from pathlib import Path
 import numpy as np
 import uproot
 
+from core.fileset import InputError, load_fileset
 from core.ntuple_schema import read_flat_buffers
+from sensitivity.resolution import robust_sigma
 from selections.visible_zprime import (
-    DEFAULT_RESOLUTION_TABLE,
     MR_ROWS,
     STAGE_TOTAL_ENERGY,
     WINDOW_HALF_WIDTH_SIGMA,
-    ResolutionTable,
+    load_resolution_table,
     chosen_pair,
     four_muon_event_variables,
     reduced_mass_gev,
@@ -59,8 +60,7 @@ class SignalMeasurement:
 
     @property
     def sigma_mr_gev(self) -> float:
-        q16, q84 = np.percentile(self.mr_true_pair_gev, [16, 84])
-        return float(0.5 * (q84 - q16))
+        return robust_sigma(self.mr_true_pair_gev)
 
     @property
     def median_mr_gev(self) -> float:
@@ -105,8 +105,6 @@ def measure_signal(files: list[str], mzp_gev: float, n_generated: int, tree: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fileset", default=None, help="fileset JSON (default: the visible default sample)")
-    parser.add_argument("--table", default=str(DEFAULT_RESOLUTION_TABLE), help="resolution table JSON to write with --write")
-    parser.add_argument("--write", action="store_true", help="write the measured no-ISR widths into the table")
     parser.add_argument("--json", default=None, help="also write every measured number to this JSON file")
     args = parser.parse_args(argv)
     if args.fileset is None:
@@ -114,29 +112,30 @@ def main(argv: list[str] | None = None) -> int:
 
         args.fileset = ensure_default_sample(VISIBLE_SAMPLE_DIR, requests=visible_requests())
     fileset_path = Path(args.fileset)
-    if not fileset_path.is_file():
-        print(f"measure_visible_resolution.py: error: fileset {fileset_path} does not exist", file=sys.stderr)
+    try:
+        fileset = load_fileset(fileset_path)
+    except InputError as err:
+        print(f"validate_visible_signal.py: error: {err}", file=sys.stderr)
         return 2
-    fileset = json.loads(fileset_path.read_text())
     measured: dict[str, dict[float, SignalMeasurement]] = {ch: {} for ch in SIGNAL_CHANNELS}
     for entry in fileset.values():
         meta = entry["metadata"]
         if meta.get("channel") not in SIGNAL_CHANNELS:
             continue
-        files = [str((fileset_path.parent / f).resolve()) for f in entry["files"]]
+        files = list(entry["files"])
         tree = next(iter(entry["files"].values()))
         try:
             measured[meta["channel"]][float(meta["mzp"])] = measure_signal(files, float(meta["mzp"]), int(meta["n_generated"]), tree)
         except (OSError, ValueError) as err:
-            print(f"measure_visible_resolution.py: error: {' '.join(str(err).split())}", file=sys.stderr)
+            print(f"validate_visible_signal.py: error: {' '.join(str(err).split())}", file=sys.stderr)
             return 2
     plain = measured["signal_visible"]
     if not plain:
-        print(f"measure_visible_resolution.py: error: no signal_visible dataset in {fileset_path}", file=sys.stderr)
+        print(f"validate_visible_signal.py: error: no signal_visible dataset in {fileset_path}", file=sys.stderr)
         return 2
 
     masses = np.array(sorted(plain))
-    table = ResolutionTable(masses, np.array([round(plain[m].sigma_mr_gev, 6) for m in masses]))
+    table = load_resolution_table()
     header = (
         f"{'m_Z [GeV]':>9} {'m_R true':>9} {'median':>9} {'sigma(m_R)':>10} {'sig/m_R':>7} {'pairing':>8} "
         f"{'eff pre':>8} {'eff win':>8} {'ISR: sigma':>10} {'pairing':>8} {'eff pre':>8} {'eff win':>8}"
@@ -172,9 +171,6 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.json}")
-    if args.write:
-        Path(args.table).write_text(json.dumps(table.to_json(), indent=2) + "\n")
-        print(f"wrote sigma(m_R) of {len(masses)} masses into {args.table}")
     return 0
 
 

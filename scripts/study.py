@@ -1,0 +1,178 @@
+"""The sensitivity study of one search, in one command, on any executor; writes its section of docs/results.md.
+
+    python scripts/study.py --analysis zprime                                  # its default sample
+    python scripts/study.py --analysis visible --executor dask --workers 2     # processor pass on a Dask cluster
+    python scripts/study.py --analysis scalar --fileset F.json --output results/study/mine
+
+Steps (each the documented command of its own, run in turn; the study stops at the first
+failure with its exit status):
+
+1. processing: ``run.py --analysis A --features DIR/features --output DIR/<output>.pkl`` with the
+   executor options given here (``--executor/--workers/--cluster/--scheduler/...``): cutflows,
+   histograms and the per-event features, the only pass over the ntuples;
+2. resolution: ``scripts/measure_resolution.py`` on the exported features (report; ``--write-tables``
+   writes the widths into the search's table);
+3. per search, from the features and the pickle (local, no executor):
+   - zprime: ``scripts/optimise_cuts.py`` (``--write-tables`` writes the optimised cuts),
+     ``scripts/train_punzi_net.py``, then ``scripts/limits.py`` for the cuts and for the network;
+   - visible: ``scripts/run_visible_sensitivity.py`` (limits per mass and the fine m_R scan);
+   - scalar: ``scripts/run_scalar_sensitivity.py --skip-processing`` (BDT, score cuts, limits);
+4. ``--results`` (default docs/results.md): the search's section is rewritten with the measured
+   resolutions, figures of merit and expected limits, and the command that made them.
+
+Without ``--fileset`` the search's default sample is used (made first if missing). Products go
+under ``--output`` (default results/study/<analysis>/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import pickle
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from core.constants import DATA_LUMI_FB
+from execution.runner import ExecutionOptions, add_executor_options, positive_float
+from processors.searches import DEFAULT_SEARCH, SEARCHES
+from sensitivity.report import markdown_table, read_csv, replace_section
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "scripts"
+
+
+class StepFailed(Exception):
+    """A step exited with a nonzero status (the study's exit status)."""
+
+    def __init__(self, name: str, status: int):
+        super().__init__(f"step {name!r} failed with exit status {status}")
+        self.status = status
+
+
+def step(name: str, command: list[str]) -> None:
+    """Run one step as its own command; raise :class:`StepFailed` when it fails."""
+    print(f"== {name}: {' '.join(command[1:])}", flush=True)
+    status = subprocess.run(command).returncode
+    if status != 0:
+        raise StepFailed(name, status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="\n".join(__doc__.splitlines()[1:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--analysis", choices=tuple(SEARCHES), default=DEFAULT_SEARCH)
+    p.add_argument("--fileset", type=Path, help="fileset JSON (default: the search's default sample, made if missing)")
+    p.add_argument("--output", type=Path, help="directory for every product (default results/study/<analysis>)")
+    p.add_argument("--lumi", type=positive_float, default=DATA_LUMI_FB, help=f"integrated luminosity, fb^-1 (default {DATA_LUMI_FB:g})")
+    p.add_argument("--skip-processing", action="store_true", help="reuse the pickle and features already in --output")
+    p.add_argument("--write-tables", action="store_true", help="write measured widths (and zprime: optimised cuts) into the tables")
+    p.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md", help="results file whose section is rewritten")
+    p.add_argument("--punzi-epochs", type=int, help="zprime: Punzi-loss epochs of the network")
+    p.add_argument("--bce-epochs", type=int, help="zprime: cross-entropy epochs of the network")
+    p.add_argument("--n-estimators", type=int, help="scalar: boosting stages of the BDT")
+    add_executor_options(p)
+    return p
+
+
+def run_steps(args: argparse.Namespace, out: Path) -> None:
+    """Steps 1-3 of the study into ``out``."""
+    search = SEARCHES[args.analysis]
+    python = sys.executable
+    pickle_path = out / search.output_name
+    if not (args.skip_processing and pickle_path.exists()):
+        command = [python, str(ROOT / "run.py"), "--analysis", search.name, "--lumi", str(args.lumi),
+                   "--features", str(out / "features"), "--output", str(pickle_path),
+                   *ExecutionOptions.from_args(args).as_arguments()]  # fmt: skip
+        if args.fileset is not None:
+            command += ["--fileset", str(args.fileset.resolve())]
+        step("processing", command)
+    write = ["--write"] if args.write_tables else []
+    step("resolution", [python, str(SCRIPTS / "measure_resolution.py"), "--analysis", search.name, "--study", str(out), *write])
+    if search.name == "zprime":
+        step("cut optimisation", [python, str(SCRIPTS / "optimise_cuts.py"), "--study", str(out), *write])
+        epochs = [*(["--punzi-epochs", str(args.punzi_epochs)] if args.punzi_epochs is not None else []),
+                  *(["--bce-epochs", str(args.bce_epochs)] if args.bce_epochs is not None else [])]  # fmt: skip
+        step("network", [python, str(SCRIPTS / "train_punzi_net.py"), "--study", str(out), *epochs])
+        step("limits with the cuts", [python, str(SCRIPTS / "limits.py"), str(pickle_path), "--output", str(out / "limits" / "cuts")])
+        step("limits with the network", [python, str(SCRIPTS / "limits.py"), str(out / "punzi_net" / "network_selected.pkl"),
+                                         "--output", str(out / "limits" / "network")])  # fmt: skip
+    elif search.name == "visible":
+        invisible = ROOT / "results" / "study" / "zprime" / "limits" / "cuts" / "limits.csv"
+        step("limits", [python, str(SCRIPTS / "run_visible_sensitivity.py"), "--input", str(pickle_path),
+                        "--output", str(out / "limits"), *(["--invisible", str(invisible)] if invisible.exists() else [])])  # fmt: skip
+    else:
+        bdt = ["--n-estimators", str(args.n_estimators)] if args.n_estimators is not None else []
+        step("BDT and limits", [python, str(SCRIPTS / "run_scalar_sensitivity.py"), "--skip-processing", "--output", str(out),
+                                "--lumi", str(args.lumi), *bdt])  # fmt: skip
+
+
+def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
+    """The markdown of the search's section of docs/results.md, from the products in ``out``."""
+    search = SEARCHES[args.analysis]
+    with (out / search.output_name).open("rb") as fh:
+        meta = pickle.load(fh)["metadata"]
+    resolution = json.loads((out / "resolution.json").read_text())
+    lines = [
+        f"## {search.title}\n",
+        f"`{command}` on {datetime.date.today().isoformat()}, code {meta['code_version']}, executor {meta['executor']}, "
+        f"{meta['lumi_fb']:g} fb^-1, fileset `{meta['fileset']}`.\n",
+        f"Resolution ({resolution['variable']}, {resolution['unit']}; {resolution['definition']}) measured on the "
+        "exported features, and the value in the search's table:\n",
+        markdown_table(resolution["masses"], [("mass_gev", "mass [GeV]", "g"), ("sigma", "sigma", ".4g"),
+                                              ("sigma_in_table", "table", ".4g"), ("n_events", "events", "d")]),  # fmt: skip
+    ]
+    if search.name == "zprime":
+        cuts = {float(r["mzp_gev"]): r for r in read_csv(out / "limits" / "cuts" / "limits.csv")}
+        network = {float(r["mzp_gev"]): r for r in read_csv(out / "limits" / "network" / "limits.csv")}
+        fom = {float(r["mzp_gev"]): r for r in read_csv(out / "punzi_net" / "fom.csv")}
+        rows = []
+        for m in sorted(cuts):
+            f = fom.get(m, {})
+            ratio = float(f["network_fom_eff"]) / float(f["cuts_fom_eff"]) if f and float(f["cuts_fom_eff"]) > 0 else None
+            rows.append({"m": m, "eps": cuts[m]["efficiency"], "b": cuts[m]["background"], "g_cuts": cuts[m]["gprime_exp"],
+                         "g_net": network.get(m, {}).get("gprime_exp"), "ratio": ratio})  # fmt: skip
+        lines += [
+            "\nExpected 90% CL limits on g' with the optimised cuts (whole sample) and with the Punzi-loss network "
+            "(its validation half); the network / cuts ratio of eps/sqrt(B_eff) on the validation half:\n",
+            markdown_table(rows, [("m", "m_Z' [GeV]", "g"), ("eps", "eps (cuts)", ".4f"), ("b", "B (cuts)", ".4g"),
+                                  ("g_cuts", "g' exp. (cuts)", ".3g"), ("g_net", "g' exp. (network)", ".3g"),
+                                  ("ratio", "FOM network / cuts", ".2f")]),  # fmt: skip
+        ]
+    elif search.name == "visible":
+        rows = read_csv(out / "limits" / "limits.csv")
+        lines += [
+            "\nExpected 90% CL limits on g' per mass and signal sample (counting in the m_R window):\n",
+            markdown_table(rows, [("mzp_gev", "m_Z' [GeV]", "g"), ("signal_channel", "signal", "s"),
+                                  ("efficiency", "eps", ".4f"), ("background", "B", ".4g"),
+                                  ("gprime_exp", "g' exp.", ".3g")]),  # fmt: skip
+        ]
+    else:
+        rows = read_csv(out / "limits.csv")
+        lines += [
+            "\nExpected 90% CL limits on xi after the BDT score cut (evaluation part of the events):\n",
+            markdown_table(rows, [("mphi_gev", "m_phi [GeV]", "g"), ("score_cut", "P(signal) cut", ".3f"),
+                                  ("efficiency", "eps", ".4f"), ("background", "B", ".4g"), ("xi_exp", "xi exp.", ".3g")]),  # fmt: skip
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = (args.output or ROOT / "results" / "study" / args.analysis).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        run_steps(args, out)
+    except StepFailed as err:
+        print(f"study.py: error: {err}", file=sys.stderr)
+        return err.status
+    command = "python scripts/study.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    path = replace_section(args.results, args.analysis, results_section(args, out, command.strip()))
+    print(f"wrote the {args.analysis} section of {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
