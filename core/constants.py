@@ -17,6 +17,8 @@ CROSSING_ANGLE_RAD = 0.022
 """Angle of the e- beam to the +z axis in the x-z plane (towards +x), rad; the e+ beam is along -z."""
 CMS_ENERGY_SPREAD_GEV = 0.005
 """Gaussian spread of sqrt(s) from the beam-energy spread, GeV."""
+B_BBAR_XSEC_PB = 1050.0
+"""e+e- -> Upsilon(4S) -> B Bbar cross section at Belle, pb."""
 DATA_LUMI_FB = 626.0
 """Integrated luminosity of the Belle Upsilon(4S)-region data set the searches use, fb^-1 (the default ``--lumi``)."""
 

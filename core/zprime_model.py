@@ -1,4 +1,4 @@
-"""The L_mu - L_tau Z': partial widths, invisible branching fraction and (g-2)_mu (physics.md §3, §7).
+"""The L_mu - L_tau Z': partial widths, invisible branching fraction and (g-2)_mu (docs/physics.md §3, §7).
 
 Every width is proportional to g'^2, so the branching fractions do not depend on
 the coupling; functions take the mass in GeV (a number or a numpy array) and
@@ -19,6 +19,7 @@ which tends to g'^2 / (8 pi^2) for M << m_mu and to g'^2 m_mu^2 / (12 pi^2 M^2) 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -31,7 +32,7 @@ N_NEUTRINO_FLAVOURS = 2
 """Neutrino flavours the L_mu - L_tau Z' decays to (nu_mu, nu_tau)."""
 
 DELTA_A_MU_GAP = 251e-11
-"""Measured minus predicted a_mu, (251 +- 59) x 10^-11 (2021; physics.md §7)."""
+"""Measured minus predicted a_mu, (251 +- 59) x 10^-11 (2021; docs/physics.md §7)."""
 DELTA_A_MU_GAP_ERROR = 59e-11
 """One standard deviation of :data:`DELTA_A_MU_GAP`."""
 G2_BAND_N_SIGMA = 2.0
@@ -84,15 +85,17 @@ def decay_length_cm(mzp_gev: ArrayLike, gprime: ArrayLike) -> NDArray[np.float64
     return HBARC_GEV_CM / total_width_gev(mzp_gev, gprime)
 
 
-def _loop_integral(mzp_gev: float) -> float:
-    """int_0^1 dz z (1-z)^2 / ((1-z)^2 + (M/m_mu)^2 z), the one-loop integral per unit m_mu^2 (dimensionless)."""
-    x2 = (mzp_gev / MUON_MASS_GEV) ** 2
-    if x2 == 0.0:
-        return 0.5
-    # the integrand turns over at z ~ 1/x2 for a heavy Z': tell quad where
-    knee = min(1.0 / x2, 0.5)
+def one_loop_integral(mass_gev: float, numerator: Callable[[float], float]) -> float:
+    """int_0^1 dz numerator(z) / ((1-z)^2 + (M/m_mu)^2 z): the one-loop (g-2)_mu integral of a boson of mass M.
+
+    The denominator is common to a vector (:func:`vector_loop_numerator`) and a scalar
+    (:func:`core.scalar_model.scalar_loop_numerator`) coupling to the muon; only the numerator differs.
+    """
+    x2 = (mass_gev / MUON_MASS_GEV) ** 2
+    # the integrand turns over at z ~ 1/x2 for a heavy boson: tell quad where
+    knee = min(1.0 / x2, 0.5) if x2 > 0 else 0.5
     value, _ = integrate.quad(
-        lambda z: z * (1.0 - z) ** 2 / ((1.0 - z) ** 2 + x2 * z),
+        lambda z: numerator(z) / ((1.0 - z) ** 2 + x2 * z),
         0.0,
         1.0,
         points=[knee],
@@ -103,14 +106,26 @@ def _loop_integral(mzp_gev: float) -> float:
     return value
 
 
+def vector_loop_numerator(z: float) -> float:
+    """Numerator z (1-z)^2 of the vector (Z') one-loop integral (1/2 at M = 0)."""
+    return z * (1.0 - z) ** 2
+
+
+def loop_integral_per_mass(masses_gev: ArrayLike, numerator: Callable[[float], float]) -> NDArray[np.float64]:
+    """:func:`one_loop_integral` over an array of masses (GeV; each distinct mass integrated once)."""
+    m = np.asarray(masses_gev, dtype=float)
+    if np.any(m < 0):
+        raise ValueError(f"boson mass must not be negative, got {masses_gev!r}")
+    unique, inverse = np.unique(m, return_inverse=True)
+    return np.array([one_loop_integral(float(x), numerator) for x in unique])[inverse].reshape(m.shape)
+
+
 def delta_a_mu(gprime: ArrayLike, mzp_gev: ArrayLike) -> NDArray[np.float64]:
     """One-loop Delta a_mu of a vector Z' with coupling ``gprime`` and mass ``mzp_gev`` (broadcast together)."""
     g, m = np.broadcast_arrays(np.asarray(gprime, dtype=float), np.asarray(mzp_gev, dtype=float))
     if np.any(m < 0):
         raise ValueError("Z' mass must not be negative")
-    unique, inverse = np.unique(m, return_inverse=True)
-    loop = np.array([_loop_integral(float(x)) for x in unique])[inverse].reshape(m.shape)
-    return np.asarray(g**2 / (4.0 * math.pi**2) * loop)
+    return np.asarray(g**2 / (4.0 * math.pi**2) * loop_integral_per_mass(m, vector_loop_numerator))
 
 
 class CouplingBand(NamedTuple):

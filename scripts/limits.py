@@ -13,11 +13,14 @@ the statistical model, the pseudo-data and the calculators). Writes into DIR:
   observed count and the observed and expected (+-1, +-2 sigma) limits on g', on the signal
   strength at g' = 1 (= g'^2), on sigma x BR in pb and on signal events;
 - ``workspaces/mzp_<MeV>.json``: the pyhf workspace of each mass (signal normalised to the
-  coupling ``gprime_ref`` of the table: mu = (g' / gprime_ref)^2). Fit them with
-  ``pyhf.set_backend("numpy", "minuit")`` (which reproduces the table) or with
-  ``sensitivity.limits.BoundedQuasiNewtonOptimizer``: with 1e5-1e6 background events pyhf's
-  default SLSQP stops at its starting point and gives wrong CLs;
-- ``gprime_limit.png``: the g' limits with the (g-2)_mu band and an approximate Belle II curve.
+  coupling ``gprime_ref`` of the table: mu = (g' / gprime_ref)^2), with
+  ``workspaces/fit_settings.json`` and ``workspaces/README.md``: the fit settings that reproduce
+  the table (``pyhf.set_backend("numpy", "minuit")``, q~_mu, asymptotics, the toms748 bracket;
+  pyhf's default SLSQP stops at its starting point in these fits and gives limits 5-25% low);
+  ``sensitivity.limits.limit_from_workspace(path)`` applies them;
+- ``gprime_limit.png``: the g' limits with the (g-2)_mu band.
+
+The files are written by ``sensitivity.limits.write_limits``, the one writer of the three searches.
 
 Exit status 2, with one line on stderr, when the input is missing or not a processor output.
 """
@@ -25,9 +28,6 @@ Exit status 2, with one line on stderr, when the input is missing or not a proce
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
 import os
 import pickle
 import sys
@@ -49,30 +49,20 @@ from sensitivity.limits import (  # noqa: E402
     compute_limits,
     pseudo_data,
     window_yields,
+    write_limits,
 )
-from sensitivity.plots import plot_gprime_limits  # noqa: E402
 
 DEFAULT_INPUT = Path("results/zprime_invisible.pkl")
 DEFAULT_OUTPUT = Path("results/limits")
 
 COLUMN_NOTES = {
-    "mzp_gev": "Z' mass hypothesis, GeV",
-    "signal_xsec_pb_g1": "sigma(e+e- -> mu mu Z') at g' = 1 before BR, pb (from the signal sample)",
     "br_invisible": "BR(Z' -> nu nubar) from the partial widths (nu_mu, nu_tau, mu, tau)",
     "efficiency": "signal MC events in the recoil-mass window / generated",
-    "signal_yield_g1": "expected signal events at g' = 1: xsec x BR x lumi x efficiency",
     "background": "expected background events in the window (sum of MC window counts x weight)",
     "background_stat": "MC statistical uncertainty of background, events (sqrt of sum count x weight^2)",
-    "background_mc_count": "raw background MC events in the window",
-    "observed_count": "the observation the limits are set with (see 'observation')",
-    "calculator": "exact (Poisson sums) or asymptotic (pyhf); see sensitivity/limits.py",
-    "gprime_ref": "coupling the workspace signal is normalised to: mu_workspace = (g' / gprime_ref)^2",
-    "gprime_*": "90% CL upper limit on g' (obs; exp = median; exp_m2 .. exp_p2 = -2 .. +2 sigma)",
-    "mu_*": "upper limit on the signal strength relative to g' = 1, i.e. on g'^2",
     "xsec_br_pb_*": "upper limit on sigma(e+e- -> mu mu Z') x BR(Z' -> invisible), pb",
-    "events_*": "upper limit on signal events in the window",
-    "background_<channel>": "expected background events of one channel (limits.json only)",
 }
+"""Invisible-search wording of some columns (``notes`` of :func:`sensitivity.limits.write_limits`)."""
 
 
 def load_result(path: Path) -> dict[str, Any]:
@@ -89,64 +79,20 @@ def load_result(path: Path) -> dict[str, Any]:
     return result
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def write_outputs(table: LimitTable, output: Path, provenance: dict[str, Any]) -> list[Path]:
-    """limits.csv, limits.json, workspaces/mzp_<MeV>.json and gprime_limit.png under ``output``."""
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "workspaces").mkdir(exist_ok=True)
-    written = []
-    rows = table.rows()
-    for row in rows:
-        row["workspace"] = f"workspaces/mzp_{row['mzp_mev']}.json" if row["mzp_mev"] in table.workspaces else None
-    for mzp_mev, spec in table.workspaces.items():
-        pyhf.Workspace(spec)  # schema validation before anything is written
-        path = output / "workspaces" / f"mzp_{mzp_mev}.json"
-        path.write_text(json.dumps(spec, indent=2) + "\n")
-        written.append(path)
-
-    path = output / "limits.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for k, v in row.items()}
-            )
-    written.append(path)
-
-    by_channel = table.yields.background_by_channel
-    json_rows = []
-    for i, row in enumerate(rows):
-        extra = {f"background_{c}": float(v[i]) for c, v in by_channel.items()}
-        json_rows.append({k: _json_value(v) for k, v in {**row, **extra}.items()})
-    document = {
-        **provenance,
-        "columns": COLUMN_NOTES,
-        "skipped_mzp_mev": list(table.yields.skipped_mzp_mev),
-        "limits": json_rows,
-    }
-    path = output / "limits.json"
-    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
-    written.append(path)
-
-    written.append(plot_gprime_limits(table, output / "gprime_limit.png"))
-    return written
+    """limits.csv, limits.json, workspaces/mzp_<MeV>.json (+ fit settings) and gprime_limit.png under ``output``."""
+    return write_limits(table, output, provenance, coupling_name="gprime", plot_name="gprime_limit.png", notes=COLUMN_NOTES)
 
 
 def print_table(table: LimitTable) -> None:
-    y, g = table.yields, table.gprime
+    y, g = table.yields, table.coupling
     print(
         f"{'m_Zprime':>8} {'eps':>6} {'BR_inv':>6} {'B':>10} {'sigma_B':>9} {'n_obs':>9} {'calc':>10}"
         f" {'g_obs':>9} {'g_exp-2s':>9} {'g_exp-1s':>9} {'g_exp':>9} {'g_exp+1s':>9} {'g_exp+2s':>9} {'sxBR_exp[pb]':>12}"
     )
-    for i, m in enumerate(y.mzp_gev):
+    for i, m in enumerate(y.mass_gev):
         print(
-            f"{m:8.3g} {y.efficiency[i]:6.3f} {y.br_invisible[i]:6.3f} {y.background[i]:10.4g} {y.background_stat[i]:9.3g}"
+            f"{m:8.3g} {y.efficiency[i]:6.3f} {y.branching_fraction[i]:6.3f} {y.background[i]:10.4g} {y.background_stat[i]:9.3g}"
             f" {table.observed_count[i]:9d} {table.calculator[i]:>10}"
             + "".join(f" {g[k][i]:9.3g}" for k in ("obs", "exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2"))
             + f" {table.xsec_br_pb['exp'][i]:12.3g}"
@@ -223,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot write {args.output}: {err}", file=sys.stderr)
         return 2
     print_table(table)
-    if yields.skipped_mzp_mev:
-        print(f"no signal sample (no limit) for m_Z' = {', '.join(str(m) for m in yields.skipped_mzp_mev)} MeV")
+    if yields.skipped_mass_mev:
+        print(f"no signal sample (no limit) for m_Z' = {', '.join(str(m) for m in yields.skipped_mass_mev)} MeV")
     print(f"wrote {len(written)} files under {args.output}/")
     return 0
 

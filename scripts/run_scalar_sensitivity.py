@@ -12,8 +12,9 @@ Steps:
    events, saved to ``<out>/bdt.joblib``; its log-loss and accuracy on the held-back odd events;
 3. per phi_L mass the P(signal) cut maximising the Punzi FOM on the ``event % 4 == 1`` events;
 4. efficiencies and backgrounds on the ``event % 4 == 3`` events, 90% CL expected limits on xi
-   with pyhf (:mod:`sensitivity.scalar_limits`): ``<out>/limits.csv``, ``limits.json``,
-   ``workspaces/*.json``, ``xi_limits.png``;
+   with pyhf (:mod:`sensitivity.scalar_limits`), written by ``sensitivity.limits.write_limits`` (the
+   writer of every search): ``<out>/limits.csv``, ``limits.json``, ``workspaces/mphi_<MeV>.json`` with
+   ``workspaces/fit_settings.json`` (the fit settings that reproduce the table), ``xi_limits.png``;
 
 and ``<out>/summary.json``: signal efficiency after every step at every mass, the background
 composition after the BDT, and the classifier's held-back scores.
@@ -22,7 +23,6 @@ composition after the BDT, and the classifier's held-back scores.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import subprocess
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from selections.scalar_selection import CLASSES, DEFAULT_WINDOW_TABLE, RECTANGULAR_CUT, SIGNAL_CHANNEL, WINDOW, load_window_table
     from sensitivity import scalar_bdt as bdt
-    from sensitivity.scalar_limits import plot_xi_limits, xi_limits
+    from sensitivity.limits import write_limits
+    from sensitivity.scalar_limits import BDT_COLUMN_NOTES, scalar_limit_table, signal_cross_sections
 
     out = args.output.resolve()
     if args.fileset is None and not args.skip_processing:
@@ -118,16 +119,22 @@ def main(argv: list[str] | None = None) -> int:
             continue
         cut = bdt.optimise_score_cut(frame, p_signal, table, window.mphi_gev)
         yields.append(bdt.window_yields(frame, p_signal, table, window.mphi_gev, cut, "evaluation"))
-    rows, workspaces = xi_limits(yields)
-    (out / "workspaces").mkdir(parents=True, exist_ok=True)
-    for mphi_mev, spec in workspaces.items():
-        (out / "workspaces" / f"mphi_{mphi_mev}MeV.json").write_text(json.dumps(spec, indent=1) + "\n")
-    with open(out / "limits.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "limits.json").write_text(json.dumps(rows, indent=1) + "\n")
-    figure = plot_xi_limits(rows, args.lumi, out / "xi_limits.png")
+    # the BDT features are weighted to the processing run's luminosity
+    lumi_fb = float(result["metadata"].get("lumi_fb", args.lumi))
+    limit_table = scalar_limit_table(yields, lumi_fb, signal_cross_sections(result))
+    rows = limit_table.rows()
+    provenance = {
+        "description": "90% CL CLs upper limits on the leptophilic scalar phi_L (e+e- -> tau+ tau- phi_L, phi_L -> l+ l-), "
+        "one counting experiment per pair-mass window after the BDT score cut (evaluation part of the sample)",
+        "input": str(pickle_path),
+        "code_version": result["metadata"].get("code_version"),
+        "lumi_fb": lumi_fb,
+        "cl": limit_table.cl,
+        "observation": limit_table.observation,
+        "calculator": "auto",
+    }
+    write_limits(limit_table, out, provenance, coupling_name="xi", plot_name="xi_limits.png", notes=BDT_COLUMN_NOTES)
+    figure = out / "xi_limits.png"
 
     # --- efficiency after each step, background composition ---------------------------------------
     meta = result["metadata"]["dataset_metadata"]
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{'m [GeV]':>8} {'cut':>6} {'eps':>8} {'B':>10} {'B direct':>10} {'xi_exp':>9} {'(g-2) xi':>9}")
-    from sensitivity.scalar_limits import g2_band_xi
+    from core.scalar_model import g2_band_xi
 
     for r in rows:
         print(f"{r['mphi_gev']:>8g} {r['score_cut']:>6.3f} {r['efficiency']:>8.4f} {r['background']:>10.3g} "

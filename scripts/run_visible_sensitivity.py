@@ -17,8 +17,11 @@ Steps:
    that exists (none: the figure has the visible curves only, with a warning);
 4. the fine m_R scan (hypotheses 2 sigma(m_R) apart from 0.212 to 10 GeV, background counted per window
    by the processor, signal interpolated between the sample masses, exact CLs): ``scan_limits.csv``;
-5. writes ``limits.csv`` (one row per mass and signal sample: efficiency, BR(Z' -> mu mu), B,
-   sigma_B and the expected g' limits with +-1, +-2 sigma bands and the Asimov observed limit),
+5. writes, with ``sensitivity.limits.write_limits`` (the writer of every search), ``limits.csv`` and
+   ``limits.json`` (one row per mass and signal sample: efficiency, BR(Z' -> mu mu), B, sigma_B and
+   the expected g' limits with +-1, +-2 sigma bands and the Asimov observed limit), the pyhf
+   workspaces ``workspaces/zprime_visible_{isr,noisr}_mzp_<MeV>.json`` with ``workspaces/fit_settings.json``
+   (the fit settings that reproduce the table) and ``gprime_limit.png``; and
    ``gprime_visible_invisible.png`` and ``gprime_visible_invisible.csv`` (the plotted curves).
 
 Exit status 2 with one line on stderr when an input is missing or malformed.
@@ -42,11 +45,12 @@ import numpy as np  # noqa: E402
 
 from core.constants import MUON_MASS_GEV  # noqa: E402
 
-from sensitivity.limits import ResultFormatError, compute_limits, window_yields  # noqa: E402
+import pyhf  # noqa: E402
+
+from sensitivity.limits import ResultFormatError, compute_limits, window_yields, write_limits  # noqa: E402
 from sensitivity.plots import plot_visible_and_invisible_gprime  # noqa: E402
 from sensitivity.visible_limits import (  # noqa: E402
     SIGNAL_CHANNELS,
-    limit_rows,
     scan_limits,
     scan_yields,
     visible_limits,
@@ -78,7 +82,7 @@ def invisible_expected(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(m_Z' GeV, expected median g') of the invisible search from a pickle or a limits / summary CSV."""
     if path.suffix == ".pkl":
         table = compute_limits(window_yields(load_pickle(path)))
-        return table.yields.mzp_gev, table.gprime["exp"]
+        return table.yields.mass_gev, table.coupling["exp"]
     if not path.is_file():
         raise ResultFormatError(f"{path}: no such file")
     with open(path, newline="") as fh:
@@ -122,11 +126,18 @@ def main(argv: list[str] | None = None) -> int:
 
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
-    rows = [row for table in tables.values() for row in limit_rows(table)]
-    with open(out / "limits.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    provenance = {
+        "description": "90% CL CLs upper limits on the visible L_mu - L_tau Z' (e+e- -> mu+ mu- Z', Z' -> mu+ mu-), "
+        "one counting experiment per m_R window; one table per signal sample (with and without ISR)",
+        "input": str(args.input),
+        "code_version": result.get("metadata", {}).get("code_version"),
+        "lumi_fb": next(iter(tables.values())).yields.lumi_fb,
+        "cl": next(iter(tables.values())).cl,
+        "observation": "asimov",
+        "calculator": "auto",
+        "pyhf_version": pyhf.__version__,
+    }
+    write_limits(list(tables.values()), out, provenance, coupling_name="gprime", plot_name="gprime_limit.png")
     # the fine m_R scan: exact CLs per window, signal interpolated between the sample masses
     scans = {}
     for channel in tables:
@@ -141,25 +152,25 @@ def main(argv: list[str] | None = None) -> int:
         writer.writerow(["signal_channel", "mzp_gev", "mr_gev", "efficiency", "signal_xsec_pb_g1", "br_mumu", "background",
                          "background_stat", "gprime_exp_m2", "gprime_exp_m1", "gprime_exp", "gprime_exp_p1", "gprime_exp_p2"])  # fmt: skip
         for channel, (y, g) in scans.items():
-            mr = np.sqrt(np.clip(y.mzp_gev**2 - 4 * MUON_MASS_GEV**2, 0, None))
-            for i in range(len(y.mzp_gev)):
-                writer.writerow([channel, f"{y.mzp_gev[i]:.6g}", f"{mr[i]:.6g}", f"{y.efficiency[i]:.4g}", f"{y.signal_xsec_pb[i]:.4g}",
-                                 f"{y.br_mumu[i]:.4g}", f"{y.background[i]:.4g}", f"{y.background_stat[i]:.4g}",
+            mr = np.sqrt(np.clip(y.mass_gev**2 - 4 * MUON_MASS_GEV**2, 0, None))
+            for i in range(len(y.mass_gev)):
+                writer.writerow([channel, f"{y.mass_gev[i]:.6g}", f"{mr[i]:.6g}", f"{y.efficiency[i]:.4g}", f"{y.signal_xsec_pb[i]:.4g}",
+                                 f"{y.branching_fraction[i]:.4g}", f"{y.background[i]:.4g}", f"{y.background_stat[i]:.4g}",
                                  *(f"{g[k][i]:.4g}" for k in ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2"))])  # fmt: skip
     curves = {
-        f"{CURVE_LABELS[ch]}, $m_R$ scan": (y.mzp_gev, g["exp"], g["exp_m1"], g["exp_p1"]) for ch, (y, g) in scans.items()
+        f"{CURVE_LABELS[ch]}, $m_R$ scan": (y.mass_gev, g["exp"], g["exp_m1"], g["exp_p1"]) for ch, (y, g) in scans.items()
     }
-    points = {f"{CURVE_LABELS[ch]}, signal masses (pyhf)": (t.yields.mzp_gev, t.gprime["exp"]) for ch, t in tables.items()}
+    points = {f"{CURVE_LABELS[ch]}, signal masses (pyhf)": (t.yields.mass_gev, t.coupling["exp"]) for ch, t in tables.items()}
     lumi_fb = next(iter(tables.values())).yields.lumi_fb
     figure = plot_visible_and_invisible_gprime(curves, invisible, lumi_fb, out / "gprime_visible_invisible.png", points=points)
     with open(out / "gprime_visible_invisible.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["search", "mzp_gev", "gprime_expected"])
         for channel, (y, g) in scans.items():
-            for m, value in zip(y.mzp_gev, g["exp"]):
+            for m, value in zip(y.mass_gev, g["exp"]):
                 writer.writerow([f"visible_{channel}_scan", f"{m:.6g}", f"{value:.4g}"])
         for channel, table in tables.items():
-            for m, value in zip(table.yields.mzp_gev, table.gprime["exp"]):
+            for m, value in zip(table.yields.mass_gev, table.coupling["exp"]):
                 writer.writerow([f"visible_{channel}", f"{m:g}", f"{value:.4g}"])
         if invisible is not None:
             for m, g in zip(*invisible):
@@ -169,18 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     isr, plain = tables.get("signal_visible_isr"), tables.get("signal_visible")
     reference = isr or plain
     inv = dict(zip(*invisible)) if invisible is not None else {}
-    for i, m in enumerate(reference.yields.mzp_gev):
+    for i, m in enumerate(reference.yields.mass_gev):
         y = reference.yields
         eps_plain = plain.yields.efficiency[i] if plain is not None else float("nan")
-        g_plain = plain.gprime["exp"][i] if plain is not None else float("nan")
-        g_isr = isr.gprime["exp"][i] if isr is not None else float("nan")
+        g_plain = plain.coupling["exp"][i] if plain is not None else float("nan")
+        g_isr = isr.coupling["exp"][i] if isr is not None else float("nan")
         print(
-            f"{m:>8g} {y.br_mumu[i]:>8.3f} {(isr.yields.efficiency[i] if isr else float('nan')):>8.3f} {eps_plain:>9.3f} "
+            f"{m:>8g} {y.branching_fraction[i]:>8.3f} {(isr.yields.efficiency[i] if isr else float('nan')):>8.3f} {eps_plain:>9.3f} "
             f"{y.background[i]:>9.4g} {y.background_stat[i]:>8.3g} {g_isr:>10.3g} {g_plain:>11.3g} {inv.get(float(m), float('nan')):>10.3g}"
         )
     scan_y, scan_g = next(iter(scans.values()))
-    at_grid = np.interp(reference.yields.mzp_gev, scan_y.mzp_gev, scan_g["exp"])
-    print("scan (exact CLs, interpolated signal) / pyhf at the signal masses:", " ".join(f"{r:.2f}" for r in at_grid / reference.gprime["exp"]))
+    at_grid = np.interp(reference.yields.mass_gev, scan_y.mass_gev, scan_g["exp"])
+    print("scan (exact CLs, interpolated signal) / pyhf at the signal masses:", " ".join(f"{r:.2f}" for r in at_grid / reference.coupling["exp"]))
     print(f"wrote {out / 'limits.csv'}, {out / 'scan_limits.csv'}, {figure}, {out / 'gprime_visible_invisible.csv'}")
     return 0
 

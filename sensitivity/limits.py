@@ -1,27 +1,36 @@
-"""90% CL upper limits on the invisible Z' from the processor output, one counting experiment per mass.
+"""90% CL upper limits of the three searches from the processor output, one counting experiment per mass.
 
+One pipeline for the invisible Z' (recoil-mass window), the visible Z' -> mu mu (m_R window) and the
+leptophilic scalar phi_L (pair-mass window, after the BDT score cut of :mod:`sensitivity.scalar_bdt`).
 The chain, each step a function of the previous one's output:
 
-1. :func:`window_yields` reads the pickled result dict of ``run.py`` (interfaces.md §4)
-   and returns, per mass hypothesis m, the signal efficiency eps(m) (window count of the
-   signal sample of mass m over its generated events), the expected background
-   B(m) = sum_d n_d w_d over the background datasets d (window count n_d, event weight
-   w_d = xsec_pb lumi_fb 1000 / n_generated) and its Monte Carlo statistical
-   uncertainty sigma_B^2 = sum_d n_d w_d^2, with the signal yield at g' = 1,
-   S1 = xsec_pb(g' = 1) BR(Z' -> invisible) lumi eps.
+1. :func:`window_yields` reads the pickled result dict of ``run.py`` (docs/output.md): from the
+   ``cutflow_hypotheses`` of every dataset (``"window"``: raw events in the mass window of the
+   hypothesis; outputs written before that key existed are read through their ``cutflow_mzp`` /
+   ``cutflow_mphi``) it returns one :class:`WindowYields` per signal channel: per mass hypothesis m the
+   signal efficiency eps(m) (window count of the signal sample of mass m over its generated events),
+   the expected background B(m) = sum_d n_d w_d over the background datasets d (window count n_d,
+   event weight w_d = xsec_pb lumi_fb 1000 / n_generated) with its Monte Carlo statistical
+   uncertainty sigma_B^2 = sum_d n_d w_d^2, and the signal yield at unit coupling,
+   S1 = xsec_pb(coupling 1) BR lumi eps, with the branching fraction of the search's decay
+   (:data:`SIGNAL_MODELS`). The BDT path of the scalar search fills the same container
+   (:func:`sensitivity.scalar_limits.scalar_window_yields`).
 2. :func:`pseudo_data` makes the observation (see there for the choices) and
    :func:`counting_workspace` a pyhf workspace per mass: one channel with one bin,
    signal with a free normalisation ``mu`` and background with a ``shapesys`` (Poisson,
    Barlow-Beeston-lite) constraint of width sigma_B.
 3. :func:`upper_limits` gives the 90% CL CLs upper limit on ``mu`` (observed and
    expected median with +-1 and +-2 sigma bands) and :func:`compute_limits` converts
-   it for every mass to events, sigma x BR (pb) and g'.
+   it for every mass to events, sigma x BR (pb) and the coupling (g' or xi).
+4. :func:`write_limits` writes ``limits.csv``, ``limits.json``, the workspaces with the fit
+   settings that reproduce the table (``workspaces/fit_settings.json``, ``workspaces/README.md``)
+   and the limit figure; :func:`limit_from_workspace` applies those settings to one written workspace.
 
-The signal in each workspace is normalised to a reference coupling g'_ref(m) near the
+The signal in each workspace is normalised to a reference coupling c_ref(m) near the
 expected sensitivity (a 1-2-5 round number), so that the fitted ``mu`` is of order one
-(fits of a ``mu`` of 1e-6 fail): ``mu = (g' / g'_ref)^2``. The signal yield scales
-as g'^2 and BR(invisible) does not depend on g', so a limit ``mu_up`` means
-g' < g'_ref sqrt(mu_up) and sigma x BR < mu_up S_ref / (lumi eps).
+(fits of a ``mu`` of 1e-6 fail): ``mu = (c / c_ref)^2``. The signal yield scales
+as c^2 and the branching fractions do not depend on c, so a limit ``mu_up`` means
+c < c_ref sqrt(mu_up) and sigma x BR < mu_up S_ref / (lumi eps).
 
 Calculators (``calculator=``):
 
@@ -29,7 +38,9 @@ Calculators (``calculator=``):
   :func:`pyhf.infer.intervals.upper_limits.toms748_scan` (``upper_limit(scan=None)``
   of pyhf 0.7.6 does not pass ``level`` on and would give 95% CL). The fits use
   :class:`BoundedQuasiNewtonOptimizer` (L-BFGS-B polished by SLSQP), because pyhf's default
-  SLSQP silently stops at its starting point with 1e5-1e6 background events. Right for
+  SLSQP silently stops at its starting point with 1e5-1e6 background events. pyhf's MINUIT
+  optimizer (``pyhf.set_backend("numpy", "minuit")``, needs ``iminuit``) gives the same limits to
+  1e-4; it is the recipe shipped with the workspaces (:data:`FIT_RECIPE`). Right for
   large counts; where the MC statistics dominate (sigma_B >> sqrt(B), a few tens of
   effective MC events) its +-2 sigma bands are up to ~15% narrower than the exact ones.
 - ``"exact"``: the same CLs = CL_{s+b} / CL_b for this one-bin counting experiment with
@@ -47,34 +58,46 @@ Calculators (``calculator=``):
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyhf
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from pyhf.infer.intervals.upper_limits import toms748_scan
 from scipy import optimize, special, stats
 
-from core.weights import event_weight
-from core.zprime_model import branching_fraction_invisible
+from core.channels import channel_role, signal_mass_gev
+from core.scalar_model import branching_fraction as scalar_branching_fraction
+from core.scalar_model import g2_band_xi, visible_decay_channel
+from core.weights import event_weight, is_data
+from core.zprime_model import CouplingBand, branching_fraction_invisible, branching_fraction_mumu, g2_band
+from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
 
 CONFIDENCE_LEVEL = 0.90
 """Confidence level of the limits (CLs < 1 - CONFIDENCE_LEVEL is excluded)."""
 PB_PER_FB_INVERSE = 1000.0
 """An integrated luminosity of 1 fb^-1 times 1 pb is 1000 events."""
+LEGACY_HYPOTHESIS_CUTFLOWS = {"cutflow_mzp": ("recoil_mass_window", "mr_window"), "cutflow_mphi": ("pair_mass_window",)}
+"""Per-hypothesis cutflows of outputs written before ``cutflow_hypotheses``, with their window keys."""
 WINDOW_KEY = "recoil_mass_window"
-"""Key of the raw event count in the recoil-mass window in each ``cutflow_mzp`` entry."""
+"""Window key of the invisible search's legacy ``cutflow_mzp`` entries (read when ``cutflow_hypotheses`` is absent)."""
 SIGNAL_CHANNEL = "signal"
-"""``channel`` of the Z' signal datasets (interfaces.md §2)."""
+"""``channel`` of the invisible-Z' signal datasets (docs/output.md)."""
 EXPECTED_QUANTILES = special.ndtr(np.array([-2.0, -1.0, 0.0, 1.0, 2.0]))
 """Background-only quantiles of the -2, -1, 0, +1, +2 sigma expected limits."""
 BAND_LABELS = ("exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2")
 """Column suffixes of the expected limits, in the order of :data:`EXPECTED_QUANTILES`."""
+LIMIT_LABELS = ("obs", *BAND_LABELS)
+"""Column suffixes of every limit: observed, then the expected ones."""
 AUTO_EXACT_BELOW_EVENTS = 20.0
 """``calculator="auto"`` computes exactly when the background or the observed count is below this."""
 MIN_RELATIVE_MC_UNCERTAINTY = 1e-3
@@ -82,73 +105,184 @@ MIN_RELATIVE_MC_UNCERTAINTY = 1e-3
 limit is < 0.1%, and the Poisson constraint of an enormous effective count makes the fits unstable)."""
 POI_UPPER_BOUND = 100.0
 """Upper bound of ``mu`` in the workspaces (the signal is normalised so that the limit is of order 1)."""
+SCAN_RTOL = 1e-4
+"""Relative tolerance of the toms748 scan of the asymptotic limits."""
 
 Calculator = Literal["auto", "asymptotic", "exact"]
 Observation = Literal["asimov", "poisson", "data"]
 
 
 class ResultFormatError(ValueError):
-    """The result dict is not the processor output of interfaces.md §4 (one line saying what is wrong)."""
+    """The result dict is not the processor output of docs/output.md (one line saying what is wrong)."""
 
 
 # --- 1. efficiencies and backgrounds from the result dict ------------------------------------
 
 
-class SignalEfficiency:
-    """Mass and signal efficiency of a window-yield table with ``mzp_mev``, ``signal_window_count``
-    and ``signal_generated`` (arrays over the mass hypotheses)."""
-
-    @property
-    def mzp_gev(self) -> NDArray[np.float64]:
-        return self.mzp_mev / 1000.0
-
-    @property
-    def efficiency(self) -> NDArray[np.float64]:
-        """Signal efficiency eps: window count / generated events."""
-        return self.signal_window_count / self.signal_generated
-
-    @property
-    def efficiency_stat(self) -> NDArray[np.float64]:
-        """Binomial uncertainty of :attr:`efficiency`."""
-        eps = self.efficiency
-        return np.sqrt(eps * (1.0 - eps) / self.signal_generated)
+def _scalar_visible_branching_fraction(mphi_gev: ArrayLike) -> NDArray[np.float64]:
+    """BR(phi_L -> l l) of the lepton pair the scalar search reconstructs at each mass (e e up to 2 m_mu, mu mu above)."""
+    masses = np.atleast_1d(np.asarray(mphi_gev, dtype=float))
+    values = [float(scalar_branching_fraction(float(m), visible_decay_channel(float(m)))) for m in masses]
+    return np.asarray(values, dtype=float).reshape(np.shape(mphi_gev))
 
 
 @dataclass(frozen=True)
-class WindowYields(SignalEfficiency):
-    """Inputs of the counting experiment of every mass hypothesis (arrays over ``mzp_mev``)."""
+class SignalModel:
+    """How the counting experiments of one signal channel are named and normalised."""
 
-    mzp_mev: NDArray[np.int64]
-    """Mass hypotheses with a signal sample, MeV (sorted)."""
+    search: str
+    """Name of the search (prefix of the pyhf measurement names)."""
+    mass_key: str
+    """Mass name of the columns and workspace files (``mzp``, ``mphi``): ``<mass_key>_gev``, ``<mass_key>_<MeV>.json``."""
+    coupling_name: str
+    """Name of the coupling in the columns (``gprime``, ``xi``); the signal scales as its square."""
+    coupling_label: str
+    """The coupling in LaTeX, for the figures."""
+    branching_name: str
+    """Column ``br_<branching_name>`` holds the branching fraction of the searched decay."""
+    branching_fraction: Callable[[ArrayLike], NDArray[np.float64]]
+    """BR of the searched decay vs mass (GeV); independent of the coupling."""
+    window_name: str
+    """Name of the pyhf channel (the mass window of the search)."""
+    yield_column: str
+    """Column of the signal yield at unit coupling (BR included)."""
+    xsec_column: str
+    """Column of the signal cross section at unit coupling (before BR), pb."""
+    process_label: str
+    """The process in LaTeX, for the figure legend."""
+    mass_label: str
+    """The mass axis in LaTeX."""
+    g2_band: Callable[[ArrayLike], CouplingBand]
+    """The (g-2)_mu favoured coupling band vs mass (GeV) of the model."""
+    coupling_from_workspace_mu: bool = False
+    """Coupling limits as c_ref sqrt(mu_workspace) (the scalar tables) instead of sqrt(mu) (the Z' tables).
+
+    The two are equal up to the last bit of a double; each search keeps the arithmetic its published
+    tables were made with, so that re-running the pipeline reproduces them digit for digit."""
+
+
+_ZPRIME_VISIBLE = dict(
+    mass_key="mzp", coupling_name="gprime", coupling_label="g'", branching_name="mumu",
+    branching_fraction=branching_fraction_mumu, window_name="mr_window", yield_column="signal_yield_g1",
+    xsec_column="signal_xsec_pb_g1", mass_label=r"$m_{Z'}$ [GeV]", g2_band=g2_band,
+)  # fmt: skip
+SIGNAL_MODELS: dict[str, SignalModel] = {
+    "signal": SignalModel(
+        search="zprime_invisible", mass_key="mzp", coupling_name="gprime", coupling_label="g'",
+        branching_name="invisible", branching_fraction=branching_fraction_invisible, window_name="recoil_mass_window",
+        yield_column="signal_yield_g1", xsec_column="signal_xsec_pb_g1",
+        process_label=r"$L_\mu - L_\tau$ $Z' \to$ invisible", mass_label=r"$m_{Z'}$ [GeV]", g2_band=g2_band,
+    ),
+    "signal_visible_isr": SignalModel(
+        search="zprime_visible_isr", process_label=r"$L_\mu - L_\tau$ $Z' \to \mu\mu$ (ISR)", **_ZPRIME_VISIBLE
+    ),
+    "signal_visible": SignalModel(
+        search="zprime_visible_noisr", process_label=r"$L_\mu - L_\tau$ $Z' \to \mu\mu$ (no ISR)", **_ZPRIME_VISIBLE
+    ),
+    "signal_ttphi": SignalModel(
+        search="leptophilic_scalar", mass_key="mphi", coupling_name="xi", coupling_label=r"\xi",
+        branching_name="visible", branching_fraction=_scalar_visible_branching_fraction,
+        window_name="pair_mass_window", yield_column="signal_yield_xi1_br", xsec_column="signal_xsec_pb_xi1",
+        process_label=r"$e^+e^- \to \tau^+\tau^-\phi_L$, $\phi_L \to \ell^+\ell^-$", mass_label=r"$m_{\phi_L}$ [GeV]",
+        g2_band=g2_band_xi, coupling_from_workspace_mu=True,
+    ),
+}  # fmt: skip
+"""The signal channels with limits, keyed by fileset ``channel`` (core/channels.py)."""
+
+
+def signal_model(signal_channel: str) -> SignalModel:
+    """The :class:`SignalModel` of ``signal_channel``; ValueError naming it when it has none."""
+    try:
+        return SIGNAL_MODELS[signal_channel]
+    except KeyError:
+        raise ValueError(f"no limits for signal channel {signal_channel!r}: one of {', '.join(SIGNAL_MODELS)}") from None
+
+
+@dataclass(frozen=True)
+class WindowYields:
+    """Inputs of the counting experiment of every mass hypothesis of one signal channel (arrays over mass).
+
+    The one window-yield container of the three searches: :func:`window_yields` fills it from the
+    processor's cutflows, :func:`sensitivity.scalar_limits.scalar_window_yields` from the BDT path.
+    """
+
+    signal_channel: str
+    """Fileset channel of the signal (a key of :data:`SIGNAL_MODELS`)."""
+    mass_gev: NDArray[np.float64]
+    """Mass hypotheses with a signal sample, GeV (sorted)."""
     lumi_fb: float
     """Integrated luminosity the yields are for, fb^-1."""
-    signal_window_count: NDArray[np.int64]
-    """Raw signal MC events of mass m in the window of hypothesis m."""
-    signal_generated: NDArray[np.int64]
-    """Generated signal MC events of mass m (``n_generated``, summed over the datasets of that mass)."""
+    efficiency: NDArray[np.float64]
+    """Signal efficiency eps: signal MC events in the window / generated events."""
+    efficiency_stat: NDArray[np.float64]
+    """Binomial uncertainty of :attr:`efficiency`."""
     signal_xsec_pb: NDArray[np.float64]
-    """sigma(e+e- -> mu mu Z') at g' = 1 before BR(Z' -> invisible), pb."""
+    """Signal cross section at unit coupling before the branching fraction, pb."""
+    branching_fraction: NDArray[np.float64]
+    """Branching fraction of the searched decay (:attr:`SignalModel.branching_fraction`)."""
+    signal_yield: NDArray[np.float64]
+    """Expected signal events at unit coupling: xsec x BR x lumi x eps (checked on construction)."""
     background: NDArray[np.float64]
     """Expected background events B in the window."""
     background_stat: NDArray[np.float64]
     """MC statistical uncertainty sigma_B of :attr:`background`, events."""
     background_mc_count: NDArray[np.int64]
     """Raw background MC events in the window (all background datasets)."""
-    background_by_channel: dict[str, NDArray[np.float64]]
+    background_by_channel: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     """Expected background events per background ``channel``."""
     observed_data: NDArray[np.int64] | None = None
     """Window counts of the data datasets (those without ``xsec_pb``), or None when there are none."""
-    skipped_mzp_mev: tuple[int, ...] = ()
+    signal_window_count: NDArray[np.int64] | None = None
+    """Raw signal MC events of mass m in the window of hypothesis m (None when eps is not a plain count ratio)."""
+    signal_generated: NDArray[np.int64] | None = None
+    """Generated signal MC events of mass m (``n_generated`` summed over the datasets of that mass), or None."""
+    extra_columns: dict[str, NDArray[Any]] = field(default_factory=dict)
+    """Search-specific per-hypothesis columns of the limit table (e.g. the BDT score cut)."""
+    skipped_mass_mev: tuple[int, ...] = ()
     """Hypotheses of the result without a signal sample of their mass (no efficiency: no limit)."""
 
+    def __post_init__(self) -> None:
+        n = len(self.mass_gev)
+        for name in ("efficiency", "efficiency_stat", "signal_xsec_pb", "branching_fraction", "signal_yield",
+                     "background", "background_stat", "background_mc_count"):  # fmt: skip
+            if np.shape(getattr(self, name)) != (n,):
+                raise ValueError(f"WindowYields.{name} has shape {np.shape(getattr(self, name))}, not ({n},)")
+        signal_model(self.signal_channel)
+        expected = self.signal_xsec_pb * self.branching_fraction * self.lumi_fb * PB_PER_FB_INVERSE * self.efficiency
+        no_signal = (np.asarray(self.efficiency) == 0) & (np.asarray(self.signal_yield) == 0)
+        if np.any(~np.isclose(self.signal_yield, expected, rtol=1e-6, atol=0.0) & ~no_signal):
+            raise ValueError("WindowYields.signal_yield differs from xsec x BR x lumi x efficiency")
+
     @property
-    def br_invisible(self) -> NDArray[np.float64]:
-        return branching_fraction_invisible(self.mzp_gev)
+    def model(self) -> SignalModel:
+        """The :class:`SignalModel` of :attr:`signal_channel`."""
+        return signal_model(self.signal_channel)
+
+    @property
+    def mass_mev(self) -> NDArray[np.int64]:
+        """:attr:`mass_gev` in whole MeV (the key of the per-hypothesis cutflows and of the workspaces)."""
+        return np.rint(np.asarray(self.mass_gev) * 1000.0).astype(np.int64)
 
     @property
     def signal_yield_g1(self) -> NDArray[np.float64]:
-        """Expected signal events at g' = 1: xsec x BR(invisible) x lumi x eps."""
-        return self.signal_xsec_pb * self.br_invisible * self.lumi_fb * PB_PER_FB_INVERSE * self.efficiency
+        """:attr:`signal_yield` (the name of the Z' columns: signal at g' = 1)."""
+        return self.signal_yield
+
+    # the names of the Z'-only container this one replaces
+    @property
+    def mzp_mev(self) -> NDArray[np.int64]:
+        """Alias of :attr:`mass_mev`."""
+        return self.mass_mev
+
+    @property
+    def mzp_gev(self) -> NDArray[np.float64]:
+        """Alias of :attr:`mass_gev`."""
+        return self.mass_gev
+
+    @property
+    def skipped_mzp_mev(self) -> tuple[int, ...]:
+        """Alias of :attr:`skipped_mass_mev`."""
+        return self.skipped_mass_mev
 
     @property
     def background_effective_mc_count(self) -> NDArray[np.float64]:
@@ -165,25 +299,59 @@ def _require(mapping: Any, key: str, where: str) -> Any:
     return mapping[key]
 
 
+def read_hypothesis_cutflows(dataset: str, output: Any) -> tuple[str, str, Mapping[Any, Any]]:
+    """(key, window key, {mass_mev: {stage: n, ..., window: n}}) of one dataset's output.
+
+    ``cutflow_hypotheses`` with ``"window"`` when present, else the legacy ``cutflow_mzp`` /
+    ``cutflow_mphi`` of outputs written before it (window ``recoil_mass_window``, ``mr_window`` or
+    ``pair_mass_window``, whichever the entries hold).
+    """
+    where = f"datasets[{dataset!r}]"
+    if not isinstance(output, Mapping):
+        raise ResultFormatError(f"{where} is a {type(output).__name__}, not a dict")
+    if HYPOTHESIS_CUTFLOW in output:
+        return HYPOTHESIS_CUTFLOW, WINDOW, _require(output, HYPOTHESIS_CUTFLOW, where)
+    for key, windows in LEGACY_HYPOTHESIS_CUTFLOWS.items():
+        if key in output:
+            flow = output[key]
+            if not isinstance(flow, Mapping):
+                raise ResultFormatError(f"{where}[{key!r}] is a {type(flow).__name__}, not a dict")
+            first = next(iter(flow.values()), {})
+            window = next((w for w in windows if w in first), windows[0])
+            return key, window, flow
+    raise ResultFormatError(f"{where} has no {HYPOTHESIS_CUTFLOW!r} (nor a legacy {' or '.join(map(repr, LEGACY_HYPOTHESIS_CUTFLOWS))})")
+
+
 def _window_counts(dataset: str, output: Any, hypotheses: Sequence[int]) -> NDArray[np.int64]:
-    cutflow = _require(output, "cutflow_mzp", f"datasets[{dataset!r}]")
+    key, window, cutflow = read_hypothesis_cutflows(dataset, output)
     counts = []
     for m in hypotheses:
         if m not in cutflow:
-            raise ResultFormatError(f"datasets[{dataset!r}]['cutflow_mzp'] has no hypothesis {m} MeV")
-        counts.append(_require(cutflow[m], WINDOW_KEY, f"datasets[{dataset!r}]['cutflow_mzp'][{m}]"))
+            raise ResultFormatError(f"datasets[{dataset!r}][{key!r}] has no hypothesis {m} MeV")
+        counts.append(_require(cutflow[m], window, f"datasets[{dataset!r}][{key!r}][{m}]"))
     return np.asarray(counts, dtype=np.int64)
 
 
-def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> WindowYields:
+def window_yields(
+    result: Mapping[str, Any],
+    lumi_fb: float | None = None,
+    *,
+    signal_channel: str = SIGNAL_CHANNEL,
+    branching_fraction: Callable[[ArrayLike], NDArray[np.float64]] | None = None,
+) -> WindowYields:
     """Signal efficiency, background and its MC uncertainty per mass hypothesis of ``result``.
 
-    ``result`` is the dict of ``results/zprime_invisible.pkl``; ``lumi_fb`` (default: the
-    luminosity of the result, ``metadata["lumi_fb"]``) rescales the backgrounds and the signal.
-    Datasets of channel ``signal`` give the efficiency of their own mass (several datasets of one
-    mass are added), datasets with ``xsec_pb`` and another channel are background, datasets without
-    ``xsec_pb`` are data. Raises :class:`ResultFormatError` on anything else.
+    ``result`` is the dict a processor writes (``results/zprime_invisible.pkl``,
+    ``visible_zprime.pkl``, ``scalar/scalar.pkl``); ``lumi_fb`` (default: the luminosity of the
+    result, ``metadata["lumi_fb"]``) rescales the backgrounds and the signal. Datasets of
+    ``signal_channel`` give the efficiency of their own mass (several datasets of one mass are
+    added); datasets of other signal channels are ignored; datasets with ``xsec_pb`` and a
+    non-signal channel are background; datasets without ``xsec_pb`` are data.
+    ``branching_fraction`` (mass in GeV -> BR) defaults to the one of :data:`SIGNAL_MODELS`.
+    Raises :class:`ResultFormatError` (one line naming the dataset or key) on anything else.
     """
+    model = signal_model(signal_channel)
+    br_function = model.branching_fraction if branching_fraction is None else branching_fraction
     metadata = _require(result, "metadata", "result")
     datasets = _require(result, "datasets", "result")
     dataset_metadata = _require(metadata, "dataset_metadata", "metadata")
@@ -196,15 +364,15 @@ def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> Wi
 
     hypotheses: set[int] = set()
     for name, output in datasets.items():
-        hypotheses.update(int(m) for m in _require(output, "cutflow_mzp", f"datasets[{name!r}]"))
-    mzp_all = sorted(hypotheses)
-    if not mzp_all:
-        raise ResultFormatError("no mass hypotheses in any 'cutflow_mzp'")
+        hypotheses.update(int(m) for m in read_hypothesis_cutflows(name, output)[2])
+    mass_all = sorted(hypotheses)
+    if not mass_all:
+        raise ResultFormatError(f"no mass hypotheses in any {HYPOTHESIS_CUTFLOW!r}")
 
     signal_count: dict[int, int] = {}
     signal_generated: dict[int, int] = {}
     signal_xsec: dict[int, float] = {}
-    n_hyp = len(mzp_all)
+    n_hyp = len(mass_all)
     background = np.zeros(n_hyp)
     background_var = np.zeros(n_hyp)
     background_mc = np.zeros(n_hyp, dtype=np.int64)
@@ -213,8 +381,8 @@ def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> Wi
     for name, output in datasets.items():
         meta = _require(dataset_metadata, name, "metadata['dataset_metadata']")
         where = f"metadata['dataset_metadata'][{name!r}]"
-        counts = _window_counts(name, output, mzp_all)
-        if "xsec_pb" not in meta:  # data (interfaces.md §2)
+        counts = _window_counts(name, output, mass_all)
+        if is_data(meta):
             observed = counts if observed is None else observed + counts
             continue
         xsec_pb = float(meta["xsec_pb"])
@@ -222,15 +390,24 @@ def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> Wi
         if n_generated <= 0 or not xsec_pb >= 0:
             raise ResultFormatError(f"{where}: n_generated = {n_generated}, xsec_pb = {xsec_pb}")
         channel = str(_require(meta, "channel", where))
-        if channel == SIGNAL_CHANNEL:
-            mzp_mev = round(1000.0 * float(_require(meta, "mzp", where)))
-            if mzp_mev not in mzp_all:
+        try:
+            is_signal = channel_role(channel).is_signal
+        except KeyError:
+            raise ResultFormatError(f"{where}: unknown channel {channel!r}") from None
+        if is_signal:
+            if channel != signal_channel:
+                continue  # another search's signal: neither signal nor background here
+            try:
+                mass_mev = round(1000.0 * float(signal_mass_gev(meta)))
+            except KeyError as err:
+                raise ResultFormatError(f"{where} has no {err.args[0]!r} (the signal mass)") from None
+            if mass_mev not in mass_all:
                 continue  # a signal sample without a hypothesis of its mass
-            if mzp_mev in signal_xsec and not math.isclose(signal_xsec[mzp_mev], xsec_pb, rel_tol=1e-3):
-                raise ResultFormatError(f"signal datasets of {mzp_mev} MeV disagree on xsec_pb")
-            signal_count[mzp_mev] = signal_count.get(mzp_mev, 0) + int(counts[mzp_all.index(mzp_mev)])
-            signal_generated[mzp_mev] = signal_generated.get(mzp_mev, 0) + n_generated
-            signal_xsec[mzp_mev] = xsec_pb
+            if mass_mev in signal_xsec and not math.isclose(signal_xsec[mass_mev], xsec_pb, rel_tol=1e-3):
+                raise ResultFormatError(f"signal datasets of {mass_mev} MeV disagree on xsec_pb")
+            signal_count[mass_mev] = signal_count.get(mass_mev, 0) + int(counts[mass_all.index(mass_mev)])
+            signal_generated[mass_mev] = signal_generated.get(mass_mev, 0) + n_generated
+            signal_xsec[mass_mev] = xsec_pb
             continue
         weight = event_weight(meta, lumi_fb)
         background += counts * weight
@@ -238,22 +415,33 @@ def window_yields(result: Mapping[str, Any], lumi_fb: float | None = None) -> Wi
         background_mc += counts
         by_channel[channel] = by_channel.get(channel, np.zeros(n_hyp)) + counts * weight
 
-    keep = np.array([m in signal_count for m in mzp_all], dtype=bool)
+    keep = np.array([m in signal_count for m in mass_all], dtype=bool)
     if not keep.any():
-        raise ResultFormatError("no signal dataset matches any mass hypothesis")
-    mzp = np.asarray(mzp_all, dtype=np.int64)[keep]
+        raise ResultFormatError(f"no {signal_channel} dataset matches any mass hypothesis")
+    mass_mev = np.asarray(mass_all, dtype=np.int64)[keep]
+    mass_gev = mass_mev / 1000.0
+    count = np.array([signal_count[m] for m in mass_mev], dtype=np.int64)
+    generated = np.array([signal_generated[m] for m in mass_mev], dtype=np.int64)
+    xsec = np.array([signal_xsec[m] for m in mass_mev])
+    efficiency = count / generated
+    br = np.asarray(br_function(mass_gev), dtype=float)
     return WindowYields(
-        mzp_mev=mzp,
+        signal_channel=signal_channel,
+        mass_gev=mass_gev,
         lumi_fb=float(lumi_fb),
-        signal_window_count=np.array([signal_count[m] for m in mzp], dtype=np.int64),
-        signal_generated=np.array([signal_generated[m] for m in mzp], dtype=np.int64),
-        signal_xsec_pb=np.array([signal_xsec[m] for m in mzp]),
+        efficiency=efficiency,
+        efficiency_stat=np.sqrt(efficiency * (1.0 - efficiency) / generated),
+        signal_xsec_pb=xsec,
+        branching_fraction=br,
+        signal_yield=xsec * br * float(lumi_fb) * PB_PER_FB_INVERSE * efficiency,
         background=background[keep],
         background_stat=np.sqrt(background_var[keep]),
         background_mc_count=background_mc[keep],
         background_by_channel={c: v[keep] for c, v in sorted(by_channel.items())},
         observed_data=None if observed is None else observed[keep],
-        skipped_mzp_mev=tuple(int(m) for m in np.asarray(mzp_all)[~keep]),
+        signal_window_count=count,
+        signal_generated=generated,
+        skipped_mass_mev=tuple(int(m) for m in np.asarray(mass_all)[~keep]),
     )
 
 
@@ -276,10 +464,10 @@ def pseudo_data(
       statistical fluctuations, to see the observed curve wander inside the bands);
     - ``"data"``: the window counts of the data datasets of the result (needs such datasets).
 
-    ``injected_gprime`` adds the signal of that coupling (S = g'^2 S1) to the expected count.
+    ``injected_gprime`` adds the signal of that coupling (g' or xi: S = c^2 S1) to the expected count.
     The MC-stat auxiliary measurement is never fluctuated: it is what the MC says.
     """
-    expected = yields.background + injected_gprime**2 * yields.signal_yield_g1
+    expected = yields.background + injected_gprime**2 * yields.signal_yield
     if kind == "asimov":
         return np.rint(expected).astype(np.int64)
     if kind == "poisson":
@@ -318,14 +506,15 @@ def counting_workspace(
     observed: float,
     name: str = "zprime_invisible",
     poi_upper_bound: float = POI_UPPER_BOUND,
+    channel: str = "recoil_mass_window",
 ) -> dict[str, Any]:
     """pyhf workspace (JSON-ready dict, schema 1.0.0) of a one-bin counting experiment.
 
     Samples ``signal`` (yield at mu = 1, modifier ``mu``: normfactor) and ``background`` (modifier
     ``mc_stat``: shapesys of absolute width ``background_stat``, i.e. a Poisson constraint with
     (B / sigma_B)^2 effective MC events; left out when B = 0 or sigma_B < 0.1% of B). The
-    observation is ``observed`` events. The measurement is called ``name``, with POI ``mu``
-    in [0, ``poi_upper_bound``].
+    observation is ``observed`` events in the pyhf channel ``channel``. The measurement is called
+    ``name``, with POI ``mu`` in [0, ``poi_upper_bound``].
     """
     if not (signal > 0 and background >= 0 and background_stat >= 0 and observed >= 0):
         raise ValueError(
@@ -334,7 +523,6 @@ def counting_workspace(
     modifiers = []
     if background > 0 and background_stat > MIN_RELATIVE_MC_UNCERTAINTY * background:
         modifiers.append({"name": "mc_stat", "type": "shapesys", "data": [float(background_stat)]})
-    channel = "recoil_mass_window"
     return {
         "channels": [
             {
@@ -542,7 +730,7 @@ def _pyhf_optimizer(optimizer: Any) -> Iterator[None]:
         pyhf.set_backend(tensorlib, previous)
 
 
-def _asymptotic_limits(workspace: pyhf.Workspace, cl: float, rtol: float) -> UpperLimit:
+def _asymptotic_limits(workspace: pyhf.Workspace, cl: float, rtol: float = SCAN_RTOL) -> UpperLimit:
     model = workspace.model()
     data = workspace.data(model)
     upper = model.config.suggested_bounds()[model.config.poi_index][1]
@@ -577,7 +765,7 @@ def upper_limits(
     workspace: Mapping[str, Any] | pyhf.Workspace,
     cl: float = CONFIDENCE_LEVEL,
     calculator: Calculator = "auto",
-    rtol: float = 1e-4,
+    rtol: float = SCAN_RTOL,
 ) -> UpperLimit:
     """CLs upper limit at confidence level ``cl`` on ``mu`` of a one-bin counting ``workspace``.
 
@@ -593,67 +781,102 @@ def upper_limits(
 
 @dataclass(frozen=True)
 class LimitTable:
-    """Limits of every mass hypothesis: arrays over :attr:`yields` ``.mzp_mev``; NaN where eps = 0.
+    """Limits of every mass hypothesis of one signal channel: arrays over :attr:`yields` ``.mass_mev``.
 
-    ``mu_*`` are limits on the signal strength relative to g' = 1, i.e. on g'^2; ``events_*`` on
-    the number of signal events, ``xsec_br_pb_*`` on sigma(e+e- -> mu mu Z') x BR(Z' -> invisible),
-    ``gprime_*`` on g'. Each is a dict keyed ``obs``, ``exp_m2``, ``exp_m1``, ``exp``, ``exp_p1``,
-    ``exp_p2``.
+    NaN where eps = 0. ``mu_*`` are limits on the signal strength relative to unit coupling, i.e.
+    on c^2 (c = g' or xi); ``events_*`` on the number of signal events, ``xsec_br_pb_*`` on
+    sigma x BR of the searched decay, ``coupling`` on c. Each is a dict keyed ``obs``,
+    ``exp_m2``, ``exp_m1``, ``exp``, ``exp_p1``, ``exp_p2``.
     """
 
     yields: WindowYields
     observed_count: NDArray[np.int64]
     observation: str
     cl: float
-    gprime_ref: NDArray[np.float64]
+    coupling_ref: NDArray[np.float64]
+    """Coupling the workspace signal is normalised to: mu_workspace = (c / coupling_ref)^2."""
     calculator: tuple[str, ...]
     mu: dict[str, NDArray[np.float64]]
     workspaces: dict[int, dict[str, Any]] = field(repr=False)
     """pyhf workspace spec per mass hypothesis in MeV (only those with eps > 0)."""
+    mu_workspace: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    """The limits on the POI ``mu`` of each workspace (what a fit of the workspace gives)."""
+
+    @property
+    def model(self) -> SignalModel:
+        """The :class:`SignalModel` of the table's signal channel."""
+        return self.yields.model
 
     @property
     def events(self) -> dict[str, NDArray[np.float64]]:
-        return {k: v * self.yields.signal_yield_g1 for k, v in self.mu.items()}
+        return {k: v * self.yields.signal_yield for k, v in self.mu.items()}
 
     @property
     def xsec_br_pb(self) -> dict[str, NDArray[np.float64]]:
         y = self.yields
-        return {k: v * y.signal_xsec_pb * y.br_invisible for k, v in self.mu.items()}
+        return {k: v * y.signal_xsec_pb * y.branching_fraction for k, v in self.mu.items()}
+
+    @property
+    def coupling(self) -> dict[str, NDArray[np.float64]]:
+        """Limits on the coupling: sqrt of :attr:`mu` (= c_ref sqrt(mu_workspace); see :class:`SignalModel`)."""
+        if self.model.coupling_from_workspace_mu:
+            return {k: self.coupling_ref * np.sqrt(v) for k, v in self.mu_workspace.items()}
+        return {k: np.sqrt(v) for k, v in self.mu.items()}
 
     @property
     def gprime(self) -> dict[str, NDArray[np.float64]]:
-        return {k: np.sqrt(v) for k, v in self.mu.items()}
+        """Alias of :attr:`coupling` (the Z' searches' name)."""
+        return self.coupling
 
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per mass hypothesis: the inputs, the observation and every limit."""
-        y = self.yields
+    @property
+    def gprime_ref(self) -> NDArray[np.float64]:
+        """Alias of :attr:`coupling_ref`."""
+        return self.coupling_ref
+
+    def workspace_stem(self, mass_mev: int, prefix: str = "") -> str:
+        """File stem of the workspace of ``mass_mev``: ``<prefix><mass_key>_<MeV>``."""
+        return f"{prefix}{self.model.mass_key}_{int(mass_mev)}"
+
+    def rows(self, coupling_name: str | None = None) -> list[dict[str, Any]]:
+        """One flat dict per mass hypothesis: the inputs, the observation and every limit.
+
+        Column names follow :class:`SignalModel` (``<mass_key>_gev``, ``br_<branching_name>``,
+        ``<coupling>_obs`` ...; ``coupling_name`` overrides the coupling's name), then the
+        search-specific :attr:`WindowYields.extra_columns`.
+        """
+        y, model = self.yields, self.model
+        c = coupling_name or model.coupling_name
+        n = len(y.mass_gev)
         columns: dict[str, Any] = {
-            "mzp_gev": y.mzp_gev,
-            "mzp_mev": y.mzp_mev,
-            "lumi_fb": np.full(len(y.mzp_mev), y.lumi_fb),
-            "signal_xsec_pb_g1": y.signal_xsec_pb,
-            "br_invisible": y.br_invisible,
-            "signal_window_count": y.signal_window_count,
-            "signal_generated": y.signal_generated,
+            f"{model.mass_key}_gev": y.mass_gev,
+            f"{model.mass_key}_mev": y.mass_mev,
+            "lumi_fb": np.full(n, y.lumi_fb),
+            model.xsec_column: y.signal_xsec_pb,
+            f"br_{model.branching_name}": y.branching_fraction,
+        }
+        if y.signal_window_count is not None and y.signal_generated is not None:
+            columns["signal_window_count"] = y.signal_window_count
+            columns["signal_generated"] = y.signal_generated
+        columns |= {
             "efficiency": y.efficiency,
             "efficiency_stat": y.efficiency_stat,
-            "signal_yield_g1": y.signal_yield_g1,
+            model.yield_column: y.signal_yield,
             "background": y.background,
             "background_stat": y.background_stat,
             "background_mc_count": y.background_mc_count,
             "observed_count": self.observed_count,
             "calculator": np.array(self.calculator),
-            "gprime_ref": self.gprime_ref,
+            f"{c}_ref": self.coupling_ref,
         }
-        for quantity, limits in (
-            ("gprime", self.gprime),
-            ("mu", self.mu),
-            ("xsec_br_pb", self.xsec_br_pb),
-            ("events", self.events),
-        ):
+        for quantity, limits in ((c, self.coupling), ("mu", self.mu), ("xsec_br_pb", self.xsec_br_pb), ("events", self.events)):
             for key, values in limits.items():
                 columns[f"{quantity}_{key}"] = values
-        return [{name: _plain(values[i]) for name, values in columns.items()} for i in range(len(y.mzp_mev))]
+        columns["signal_channel"] = np.full(n, y.signal_channel)
+        for name, values in y.extra_columns.items():
+            if name in columns:
+                raise ValueError(f"extra column {name!r} of the window yields clashes with a limit-table column")
+            columns[name] = values
+        return [{name: _plain(values[i]) for name, values in columns.items()} for i in range(n)]
 
 
 def _plain(value: Any) -> Any:
@@ -672,39 +895,320 @@ def compute_limits(
 
     ``observed`` defaults to ``pseudo_data(yields, "asimov")``; ``observation`` only labels it
     in the output. Hypotheses with no signal in their window get NaN limits and no workspace.
+    The workspaces are named ``<search>_<mass_key>_<MeV>MeV`` with the pyhf channel named after
+    the search's window (:class:`SignalModel`).
     """
     if observed is None:
         observed = pseudo_data(yields, "asimov")
     observed = np.asarray(observed)
-    if observed.shape != yields.mzp_mev.shape or np.any(observed < 0):
+    if observed.shape != yields.mass_gev.shape or np.any(observed < 0):
         raise ValueError("need one non-negative observed count per mass hypothesis")
-    n = len(yields.mzp_mev)
-    mu = {key: np.full(n, np.nan) for key in ("obs", *BAND_LABELS)}
-    g_ref = np.full(n, np.nan)
+    model = yields.model
+    n = len(yields.mass_gev)
+    mu = {key: np.full(n, np.nan) for key in LIMIT_LABELS}
+    mu_workspace = {key: np.full(n, np.nan) for key in LIMIT_LABELS}
+    c_ref = np.full(n, np.nan)
     used: list[str] = []
     workspaces: dict[int, dict[str, Any]] = {}
-    s1 = yields.signal_yield_g1
-    for i, mzp_mev in enumerate(yields.mzp_mev):
+    s1 = yields.signal_yield
+    for i, mass_mev in enumerate(yields.mass_mev):
         b, sb, n_obs = float(yields.background[i]), float(yields.background_stat[i]), float(observed[i])
         if not s1[i] > 0:
             used.append("none")
             continue
-        g_ref[i] = reference_coupling(s1[i], b, sb, n_obs)
-        spec = counting_workspace(g_ref[i] ** 2 * s1[i], b, sb, n_obs, name=f"zprime_invisible_mzp_{mzp_mev}MeV")
+        c_ref[i] = reference_coupling(s1[i], b, sb, n_obs)
+        spec = counting_workspace(
+            c_ref[i] ** 2 * s1[i], b, sb, n_obs, name=f"{model.search}_{model.mass_key}_{mass_mev}MeV", channel=model.window_name
+        )
         limit = upper_limits(spec, cl=cl, calculator=calculator)
-        workspaces[int(mzp_mev)] = spec
+        workspaces[int(mass_mev)] = spec
         used.append(limit.calculator)
-        scale = g_ref[i] ** 2  # mu of the workspace -> signal strength relative to g' = 1
+        scale = c_ref[i] ** 2  # mu of the workspace -> signal strength relative to unit coupling
+        mu_workspace["obs"][i] = limit.observed
         mu["obs"][i] = limit.observed * scale
         for key, value in zip(BAND_LABELS, limit.expected, strict=True):
+            mu_workspace[key][i] = value
             mu[key][i] = value * scale
     return LimitTable(
         yields=yields,
         observed_count=observed.astype(np.int64),
         observation=observation,
         cl=cl,
-        gprime_ref=g_ref,
+        coupling_ref=c_ref,
         calculator=tuple(used),
         mu=mu,
         workspaces=workspaces,
+        mu_workspace=mu_workspace,
     )
+
+
+# --- 4. the fit settings of the workspaces, and the one writer --------------------------------------
+
+FIT_SETTINGS_NAME = "fit_settings.json"
+"""Sidecar of the written workspaces (``workspaces/fit_settings.json``): how to reproduce the table."""
+FIT_RECIPE: dict[str, Any] = {
+    "requires": "pyhf[minuit] (pyhf >= 0.7 and iminuit >= 2)",
+    "backend": "numpy",
+    "optimizer": "minuit",
+    "set_backend": 'pyhf.set_backend("numpy", "minuit")',
+    "scan": "pyhf.infer.intervals.upper_limits.toms748_scan",
+    "test_stat": "qtilde",
+    "calctype": "asymptotics",
+    "rtol": SCAN_RTOL,
+    "poi": "mu",
+    "poi_bounds": [0.0, POI_UPPER_BOUND],
+    "brackets": [[1e-4 * POI_UPPER_BOUND, 5.0], [1e-3 * POI_UPPER_BOUND, 5.0], [1e-2 * POI_UPPER_BOUND, 5.0]],
+    "brackets_note": "scan between the first bracket whose fits give no NaN (near mu-hat q~ is 0 up to the fit precision)",
+    "why": "pyhf's default optimizer (scipy SLSQP) stops at its starting point in these one-bin fits with large, "
+    "MC-limited backgrounds: its expected limits come out 5-25% low or the scan meets NaN. MINUIT reproduces the "
+    "table (to 1e-4 on the sensitivity sample).",
+}
+"""How to reproduce the ``calculator == "asymptotic"`` limits of the table from a workspace with plain pyhf."""
+EXACT_RECIPE = (
+    f"calculator 'exact' (background or observed count below {AUTO_EXACT_BELOW_EVENTS:g} events): CLs(mu) = P(N <= n | mu s + b) / "
+    "P(N <= n | b) for the one-bin count, N = Poisson(mu s) + N_b, N_b negative binomial with mean B and variance "
+    "B + sigma_B^2 (Poisson mean Gamma-distributed with mean B, standard deviation sigma_B; Poisson(B) without "
+    "the shapesys modifier); the limit is the mu with CLs = level; expected limits use n at the 2.28, 15.9, 50, "
+    "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace."
+)
+"""How to reproduce the ``calculator == "exact"`` limits of the table from a workspace."""
+
+_README = """# pyhf workspaces of the limit table
+
+One workspace per mass hypothesis: a one-bin counting experiment (samples `signal`, with the
+normfactor `mu`, and `background`, with the MC-statistics `shapesys` `mc_stat`). The signal is
+normalised to the reference coupling `{c}_ref` of the table, so `{c} = {c}_ref * sqrt(mu)`.
+
+`fit_settings.json` states, per workspace, the calculator and the limits on `mu` of the table.
+To reproduce an `asymptotic` entry with plain pyhf (`pip install "pyhf[minuit]"`):
+
+```python
+import json, pyhf
+from pyhf.infer.intervals.upper_limits import toms748_scan
+
+pyhf.set_backend("numpy", "minuit")  # NOT the default scipy SLSQP: it stops at its start in these fits
+ws = pyhf.Workspace(json.load(open("{example}")))
+model = ws.model()
+obs, exp = toms748_scan(ws.data(model), model, {low}, {high}, level={level}, rtol={rtol},
+                        test_stat="qtilde", calctype="asymptotics")
+```
+
+(if the scan meets a NaN, start the bracket at the next entry of `brackets`). `exact` entries
+are Poisson sums, not asymptotic formulae: see `exact` in `fit_settings.json`;
+`sensitivity.limits.limit_from_workspace(path)` applies either.
+"""
+
+
+def fit_settings(tables: Sequence[LimitTable], stems: Mapping[tuple[int, int], str], coupling_name: str) -> dict[str, Any]:
+    """The ``fit_settings.json`` document of the workspaces ``stems[(table index, MeV)]`` of ``tables``."""
+    entries: dict[str, Any] = {}
+    for t, table in enumerate(tables):
+        for i, mass_mev in enumerate(table.yields.mass_mev):
+            if int(mass_mev) not in table.workspaces:
+                continue
+            entries[f"{stems[(t, int(mass_mev))]}.json"] = {
+                "signal_channel": table.yields.signal_channel,
+                "mass_gev": float(table.yields.mass_gev[i]),
+                "calculator": table.calculator[i],
+                "cl": table.cl,
+                "level": 1.0 - table.cl,
+                "coupling": coupling_name,
+                "coupling_ref": float(table.coupling_ref[i]),
+                "mu_workspace": {k: _json_value(_plain(v[i])) for k, v in table.mu_workspace.items()},
+            }
+    return {
+        "description": "fit settings that reproduce the limits of limits.csv from these workspaces "
+        f"({coupling_name} = {coupling_name}_ref sqrt(mu))",
+        "asymptotic": FIT_RECIPE,
+        "exact": EXACT_RECIPE,
+        "pyhf_version": pyhf.__version__,
+        "workspaces": entries,
+    }
+
+
+def limit_from_workspace(path: str | os.PathLike, settings: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Limits on ``mu`` of the written workspace ``path`` with the fit settings stated beside it.
+
+    ``settings`` defaults to ``fit_settings.json`` in the workspace's directory. ``asymptotic``
+    entries are fitted with pyhf's MINUIT optimizer and :func:`toms748_scan` (:data:`FIT_RECIPE`),
+    ``exact`` ones with the Poisson sums. Returns ``{"workspace", "calculator", "coupling_ref",
+    "mu": {obs, exp_m2, ...}, "coupling": {obs, ...}}`` (coupling = coupling_ref sqrt(mu)).
+    """
+    path = Path(path)
+    settings_path = path.parent / FIT_SETTINGS_NAME if settings is None else Path(settings)
+    try:
+        document = json.loads(settings_path.read_text())
+        entry = document["workspaces"][path.name]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{settings_path}: no fit settings beside the workspace") from None
+    except KeyError:
+        raise KeyError(f"{settings_path} has no entry for {path.name}") from None
+    workspace = pyhf.Workspace(json.loads(path.read_text()))
+    level = float(entry["level"])
+    if entry["calculator"] == "exact":
+        limit = _exact_limits(CountingExperiment.from_workspace(workspace), 1.0 - level)
+    elif entry["calculator"] == "asymptotic":
+        recipe = document["asymptotic"]
+        try:
+            optimizer = pyhf.optimize.minuit_optimizer()
+        except (ImportError, pyhf.exceptions.ImportBackendError) as err:  # pragma: no cover (iminuit is a dependency)
+            raise ImportError(f"limit_from_workspace needs iminuit (pip install 'pyhf[minuit]'): {err}") from None
+        model = workspace.model()
+        data = workspace.data(model)
+        limit = None
+        for low, high in recipe["brackets"]:
+            with _pyhf_optimizer(optimizer), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                try:
+                    observed, expected = toms748_scan(
+                        data, model, low, high, level=level, rtol=recipe["rtol"],
+                        test_stat=recipe["test_stat"], calctype=recipe["calctype"],
+                    )  # fmt: skip
+                except ValueError:
+                    continue
+            limit = UpperLimit(float(observed), np.array([float(e) for e in expected]), "asymptotic")
+            break
+        if limit is None:
+            raise RuntimeError(f"{path}: the MINUIT scan meets NaN in every bracket")
+    else:
+        raise ValueError(f"{settings_path}: {path.name} has calculator {entry['calculator']!r}, not exact or asymptotic")
+    mu = {"obs": limit.observed, **dict(zip(BAND_LABELS, (float(e) for e in limit.expected), strict=True))}
+    ref = float(entry["coupling_ref"])
+    return {
+        "workspace": path.name,
+        "calculator": limit.calculator,
+        "coupling_ref": ref,
+        "mu": mu,
+        "coupling": {k: ref * math.sqrt(v) for k, v in mu.items()},
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def column_notes(model: SignalModel, coupling_name: str) -> dict[str, str]:
+    """What each column of ``limits.csv`` / ``limits.json`` of a search with ``model`` holds."""
+    c, mk = coupling_name, model.mass_key
+    return {
+        f"{mk}_gev": "mass hypothesis, GeV",
+        f"{mk}_mev": "mass hypothesis, MeV (the key of cutflow_hypotheses and of the workspace file)",
+        "lumi_fb": "integrated luminosity, fb^-1",
+        model.xsec_column: f"signal cross section at {c} = 1 before BR, pb (from the signal sample)",
+        f"br_{model.branching_name}": "branching fraction of the searched decay",
+        "signal_window_count": "raw signal MC events in the window (processor path)",
+        "signal_generated": "generated signal MC events (processor path)",
+        "efficiency": "signal efficiency in the window",
+        "efficiency_stat": "binomial uncertainty of the efficiency",
+        model.yield_column: f"expected signal events at {c} = 1: xsec x BR x lumi x efficiency",
+        "background": "expected background events in the window",
+        "background_stat": "MC statistical uncertainty of background, events",
+        "background_mc_count": "raw background MC events in the window",
+        "observed_count": "the observation the limits are set with (see 'observation')",
+        "calculator": "exact (Poisson sums) or asymptotic (pyhf); see workspaces/fit_settings.json",
+        f"{c}_ref": f"coupling the workspace signal is normalised to: mu_workspace = ({c} / {c}_ref)^2",
+        f"{c}_*": f"{100 * CONFIDENCE_LEVEL:g}% CL upper limit on {c} (obs; exp = median; exp_m2 .. exp_p2 = -2 .. +2 sigma)",
+        "mu_*": f"upper limit on the signal strength relative to {c} = 1, i.e. on {c}^2",
+        "xsec_br_pb_*": "upper limit on sigma x BR of the searched decay, pb",
+        "events_*": "upper limit on signal events in the window",
+        "workspace": "pyhf workspace of the mass (fit settings: workspaces/fit_settings.json)",
+        "signal_channel": "fileset channel of the signal",
+        "background_<channel>": "expected background events of one channel (limits.json only)",
+    }
+
+
+def write_limits(
+    table: LimitTable | Sequence[LimitTable],
+    output_dir: str | os.PathLike,
+    provenance: Mapping[str, Any],
+    coupling_name: str | None = None,
+    plot_name: str | None = None,
+    notes: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write the limits of one search under ``output_dir``; return the written paths.
+
+    ``table`` is one :class:`LimitTable` or several of one search (e.g. the visible Z' with and
+    without ISR: their rows share the files, workspace files are then prefixed with the search
+    name of their signal channel). Writes ``limits.csv`` (NaN as empty), ``limits.json``
+    (``provenance``, the column notes, ``notes``, every row with the background per channel),
+    ``workspaces/<mass_key>_<MeV>.json``, ``workspaces/fit_settings.json`` (the settings that
+    reproduce the table: :func:`limit_from_workspace`), ``workspaces/README.md`` and the limit
+    figure ``plot_name`` (default ``<coupling>_limit.png``; :func:`sensitivity.plots.plot_coupling_limits`).
+    """
+    from sensitivity.plots import plot_coupling_limits
+
+    tables = [table] if isinstance(table, LimitTable) else list(table)
+    if not tables:
+        raise ValueError("write_limits needs at least one limit table")
+    model = tables[0].model
+    if any(t.model.mass_key != model.mass_key or t.model.coupling_name != model.coupling_name for t in tables):
+        raise ValueError("write_limits: the tables belong to different searches")
+    c = coupling_name or model.coupling_name
+    output = Path(output_dir)
+    (output / "workspaces").mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    stems: dict[tuple[int, int], str] = {}
+    rows: list[dict[str, Any]] = []
+    json_rows: list[dict[str, Any]] = []
+    for t, tab in enumerate(tables):
+        prefix = f"{tab.model.search}_" if len(tables) > 1 else ""
+        if len(tables) > 1 and len({x.model.search for x in tables}) != len(tables):
+            raise ValueError("write_limits: several tables of one signal channel")
+        by_channel = tab.yields.background_by_channel
+        for i, row in enumerate(tab.rows(c)):
+            mass_mev = int(tab.yields.mass_mev[i])
+            if mass_mev in tab.workspaces:
+                stems[(t, mass_mev)] = tab.workspace_stem(mass_mev, prefix)
+                row["workspace"] = f"workspaces/{stems[(t, mass_mev)]}.json"
+            else:
+                row["workspace"] = None
+            rows.append(row)
+            extra = {f"background_{ch}": float(v[i]) for ch, v in by_channel.items() if f"background_{ch}" not in row}
+            json_rows.append({k: _json_value(v) for k, v in {**row, **extra}.items()})
+
+    for t, tab in enumerate(tables):
+        for mass_mev, spec in tab.workspaces.items():
+            pyhf.Workspace(spec)  # schema validation before anything is written
+            path = output / "workspaces" / f"{stems[(t, mass_mev)]}.json"
+            path.write_text(json.dumps(spec, indent=2) + "\n")
+            written.append(path)
+    settings = fit_settings(tables, stems, c)
+    path = output / "workspaces" / FIT_SETTINGS_NAME
+    path.write_text(json.dumps(settings, indent=2, allow_nan=False) + "\n")
+    written.append(path)
+    example = next(iter(settings["workspaces"]), f"{model.mass_key}_<MeV>.json")
+    low, high = FIT_RECIPE["brackets"][0]
+    readme = _README.format(c=c, example=example, low=low, high=high, level=round(1.0 - tables[0].cl, 12), rtol=SCAN_RTOL)
+    path = output / "workspaces" / "README.md"
+    path.write_text(readme)
+    written.append(path)
+
+    fieldnames: list[str] = []
+    for row in rows:
+        fieldnames += [k for k in row if k not in fieldnames]
+    path = output / "limits.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for k, v in row.items()})
+    written.append(path)
+
+    skipped = sorted({m for tab in tables for m in tab.yields.skipped_mass_mev})
+    document = {
+        **provenance,
+        "columns": {**column_notes(model, c), **(notes or {})},
+        "fit_settings": f"workspaces/{FIT_SETTINGS_NAME}",
+        f"skipped_{model.mass_key}_mev": skipped,
+        "limits": json_rows,
+    }
+    path = output / "limits.json"
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+    written.append(path)
+
+    figure = output / (plot_name or f"{c}_limit.png")
+    written.append(plot_coupling_limits(tables[0], figure, others=tables[1:]))
+    return written

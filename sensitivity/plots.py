@@ -1,8 +1,10 @@
-"""The g' limit figure: expected band, observed limit, the (g-2)_mu band and an approximate Belle II curve."""
+"""The limit figures: one coupling-limit band figure for every search (g' or xi with the (g-2)_mu band), and the
+visible-vs-invisible g' comparison."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -11,69 +13,63 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
-from numpy.typing import ArrayLike, NDArray  # noqa: E402
+from numpy.typing import ArrayLike  # noqa: E402
 
 from sensitivity.limits import LimitTable  # noqa: E402
 from core.zprime_model import g2_band  # noqa: E402
 
-BELLE2_2023_LUMI_FB = 79.7
-"""Integrated luminosity of the Belle II invisible-Z' search, PRL 130, 231801 (2023)."""
+BAND_COLOURS = {"2": "#F5BB54", "1": "#5BA65B", "g2": "#9B59B6"}
+"""Colours of the +-2 sigma and +-1 sigma expected bands and of the (g-2)_mu band."""
 
 
-def belle2_2023_approx_gprime(mzp_gev: ArrayLike) -> NDArray[np.float64]:
-    """A rough Belle II 79.7 fb^-1 90% CL g' limit, built from the wording of physics.md §8 only.
+def plot_coupling_limits(
+    table: LimitTable,
+    path: str | os.PathLike,
+    others: Sequence[LimitTable] = (),
+) -> Path:
+    """Write the coupling-limit figure of ``table`` to ``path`` (PNG or PDF by extension); return the path.
 
-    Not a digitised figure: "~3e-3 at low mass to ~1 near 8 GeV; excludes the (g-2)_mu band
-    for 0.8 < m_Z' < 5 GeV" becomes the anchors 3e-3 at 0.1 GeV, the lower edge of the
-    (g-2)_mu band at 0.8 and 5 GeV (where the excluded stretch begins and ends) and 1 at 8 GeV,
-    joined linearly in log g' vs log m. Good to a factor ~2; for orientation only.
+    The one limit-band figure of the three searches: expected median with its +-1 and +-2 sigma bands,
+    the observed limit (labelled with the table's observation) and the (g-2)_mu favoured band of the
+    search's model (:attr:`sensitivity.limits.SignalModel.g2_band`); ``others`` (tables of the same
+    search, e.g. the visible Z' without ISR) are drawn as expected-median lines. Only curves computed
+    here are drawn: no published limit is shown unless it comes from a cited public digitisation.
     """
-    anchors_m = np.array([0.1, 0.8, 5.0, 8.0])
-    band = g2_band(anchors_m[1:3]).lower
-    anchors_g = np.array([3e-3, band[0], band[1], 1.0])
-    m = np.asarray(mzp_gev, dtype=float)
-    return np.exp(np.interp(np.log(m), np.log(anchors_m), np.log(anchors_g), left=np.nan, right=np.nan))
-
-
-def plot_gprime_limits(table: LimitTable, path: str | os.PathLike, show_belle2: bool = True) -> Path:
-    """Write the g' limit figure of ``table`` to ``path`` (PNG or PDF by extension); return the path."""
     path = Path(path)
-    y = table.yields
-    m = y.mzp_gev
-    g = table.gprime
+    model = table.model
+    for other in others:
+        if other.model.coupling_name != model.coupling_name or other.model.mass_key != model.mass_key:
+            raise ValueError(f"plot_coupling_limits: {other.yields.signal_channel} is not a {model.search} table")
+    m = table.yields.mass_gev
+    g = table.coupling
     ok = np.isfinite(g["exp"])
-    grid = np.geomspace(min(0.05, m.min() * 0.8), max(10.0, m.max() * 1.1), 300)
-    band = g2_band(grid)
+    m_all = np.concatenate([m, *(o.yields.mass_gev for o in others)])
+    grid = np.geomspace(min(0.03, m_all.min() * 0.8), max(10.0, m_all.max() * 1.1), 300)
+    band = model.g2_band(grid)
+    label = model.coupling_label
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(10, 8))
-        ax.fill_between(m[ok], g["exp_m2"][ok], g["exp_p2"][ok], color="#F5BB54", label=r"expected $\pm 2\sigma$", lw=0)
-        ax.fill_between(m[ok], g["exp_m1"][ok], g["exp_p1"][ok], color="#5BA65B", label=r"expected $\pm 1\sigma$", lw=0)
+        ax.fill_between(m[ok], g["exp_m2"][ok], g["exp_p2"][ok], color=BAND_COLOURS["2"], label=r"expected $\pm 2\sigma$", lw=0)
+        ax.fill_between(m[ok], g["exp_m1"][ok], g["exp_p1"][ok], color=BAND_COLOURS["1"], label=r"expected $\pm 1\sigma$", lw=0)
         ax.plot(m[ok], g["exp"][ok], "k--", lw=2, label="expected (median)")
-        ax.plot(m[ok], g["obs"][ok], "ko-", lw=2, ms=5, label=f"observed ({table.observation} pseudo-data)")
-        ax.fill_between(
-            grid, band.lower, band.upper, color="#9B59B6", alpha=0.35, lw=0, label=r"$(g-2)_\mu$ $\pm 2\sigma$"
-        )
-        if show_belle2:
-            ax.plot(
-                grid,
-                belle2_2023_approx_gprime(grid),
-                color="#1F77B4",
-                ls=":",
-                lw=2.5,
-                label=rf"Belle II {BELLE2_2023_LUMI_FB:g} fb$^{{-1}}$ (approximate, from text)",
-            )
+        ax.plot(m[ok], g["obs"][ok], "ko-", lw=2, ms=5, label="observed" if table.observation == "data" else f"observed ({table.observation} pseudo-data)")
+        for k, other in enumerate(others):
+            go = other.coupling["exp"]
+            okk = np.isfinite(go)
+            ax.plot(other.yields.mass_gev[okk], go[okk], ["b:", "b-.", "b-"][k % 3], lw=2,
+                    label=f"expected (median), {other.model.process_label}")  # fmt: skip
+        ax.fill_between(grid, band.lower, band.upper, color=BAND_COLOURS["g2"], alpha=0.35, lw=0, label=r"$(g-2)_\mu$ $\pm 2\sigma$")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(grid[0], grid[-1])
         finite = np.concatenate([g[k][ok] for k in ("obs", "exp_m2", "exp_p2")])
-        ax.set_ylim(
-            min(1e-4, finite.min() / 3) if finite.size else 1e-4, max(2.0, finite.max() * 3) if finite.size else 10.0
-        )
-        ax.set_xlabel(r"$m_{Z'}$ [GeV]")
-        ax.set_ylabel(rf"$g'$ upper limit ({100 * table.cl:g}% CL, CL$_s$)")
-        ax.legend(fontsize=13, loc="upper left", title=r"$L_\mu - L_\tau$ $Z' \to$ invisible", title_fontsize=14)
+        shown = np.concatenate([finite, band.lower[band.lower > 0], band.upper])
+        ax.set_ylim(shown.min() / 3, shown.max() * 3)
+        ax.set_xlabel(model.mass_label)
+        ax.set_ylabel(rf"${label}$ upper limit ({100 * table.cl:g}% CL, CL$_s$)")
+        ax.legend(fontsize=13, loc="upper left", title=model.process_label, title_fontsize=14)
         mplhep.label.exp_label(
-            exp="Belle", llabel="Simulation", rlabel=rf"{y.lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16
+            exp="Belle", llabel="Simulation", rlabel=rf"{table.yields.lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -1,4 +1,4 @@
-"""Limits on the invisible Z': yields from the result dict, pyhf workspaces, CLs limits, the script."""
+"""Limits: window yields from the result dict (every search), pyhf workspaces, CLs limits, the one writer, the script."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ import numpy as np
 import pyhf
 import pytest
 
+from core.scalar_model import branching_fraction
+from core.zprime_model import branching_fraction_invisible, branching_fraction_mumu
 from sensitivity.limits import (
     CountingExperiment,
     ResultFormatError,
@@ -27,32 +29,38 @@ from sensitivity.limits import (
     reference_coupling,
     upper_limits,
     window_yields,
+    write_limits,
 )
-from core.zprime_model import branching_fraction_invisible
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "limits.py"
 POISSON_90_ZERO = -math.log(0.10)  # 2.3026 events: CLs = exp(-s) for n = 0, B = 0
 
 
-def _dataset(channel, window_counts, xsec_pb=None, n_generated=None, mzp=None):
+def _dataset(channel, window_counts, xsec_pb=None, n_generated=None, mzp=None, legacy=False):
     meta = {"channel": channel}
     if xsec_pb is not None:
         meta |= {"xsec_pb": xsec_pb, "n_generated": n_generated}
     if mzp is not None:
         meta["mzp"] = mzp
-    output = {"cutflow_mzp": {m: {"pt_mumu": 10 * n + 5, "recoil_mass_window": n} for m, n in window_counts.items()}}
+    if legacy:  # outputs written before cutflow_hypotheses
+        output = {"cutflow_mzp": {m: {"pt_mumu": 10 * n + 5, "recoil_mass_window": n} for m, n in window_counts.items()}}
+    else:  # the contract of processors/base.py: both keys, same numbers
+        output = {
+            "cutflow_hypotheses": {m: {"pt_mumu": 10 * n + 5, "window": n} for m, n in window_counts.items()},
+            "cutflow_mzp": {m: {"pt_mumu": 10 * n + 5, "recoil_mass_window": -1} for m, n in window_counts.items()},
+        }
     return meta, output
 
 
-def hand_made_result(lumi_fb=100.0):
+def hand_made_result(lumi_fb=100.0, legacy=False):
     """Two signal masses (1 and 2 GeV), a hypothesis without signal (3 GeV), two backgrounds and data."""
     parts = {
-        "signal_mzp_1p0": _dataset("signal", {1000: 500, 2000: 7, 3000: 0}, xsec_pb=100.0, n_generated=2000, mzp=1.0),
-        "signal_mzp_2p0": _dataset("signal", {1000: 2, 2000: 300, 3000: 1}, xsec_pb=35.0, n_generated=1000, mzp=2.0),
-        "bkg_a": _dataset("kkmc_tautau", {1000: 3, 2000: 0, 3000: 1}, xsec_pb=10.0, n_generated=1000),  # w = 1000
-        "bkg_b": _dataset("aafh_eemumu", {1000: 10, 2000: 4, 3000: 0}, xsec_pb=2.0, n_generated=4000),  # w = 50
-        "data": _dataset("data", {1000: 3400, 2000: 190, 3000: 1000}),
+        "signal_mzp_1p0": _dataset("signal", {1000: 500, 2000: 7, 3000: 0}, 100.0, 2000, mzp=1.0, legacy=legacy),
+        "signal_mzp_2p0": _dataset("signal", {1000: 2, 2000: 300, 3000: 1}, 35.0, 1000, mzp=2.0, legacy=legacy),
+        "bkg_a": _dataset("kkmc_tautau", {1000: 3, 2000: 0, 3000: 1}, 10.0, 1000, legacy=legacy),  # w = 1000
+        "bkg_b": _dataset("aafh_eemumu", {1000: 10, 2000: 4, 3000: 0}, 2.0, 4000, legacy=legacy),  # w = 50
+        "data": _dataset("data", {1000: 3400, 2000: 190, 3000: 1000}, legacy=legacy),
     }
     return {
         "metadata": {
@@ -64,30 +72,33 @@ def hand_made_result(lumi_fb=100.0):
     }
 
 
-def toy_yields(background, background_stat, signal_yield_g1, mzp_mev=(2000, 5000)):
-    """WindowYields with chosen B, sigma_B and S(g' = 1) (eps = 0.5 and lumi 1 fb^-1; xsec set to match)."""
-    m = np.asarray(mzp_mev, dtype=np.int64)
-    br = branching_fraction_invisible(m / 1000.0)
-    n_gen = np.full(len(m), 100_000)
-    count = n_gen // 2
+def toy_yields(background, background_stat, signal_yield_g1, mzp_mev=(2000, 5000), efficiency=0.5):
+    """WindowYields with chosen B, sigma_B and S(g' = 1) (lumi 1 fb^-1; xsec set to match)."""
+    m = np.asarray(mzp_mev, dtype=np.int64) / 1000.0
+    br = branching_fraction_invisible(m)
+    eps = np.broadcast_to(np.asarray(efficiency, dtype=float), m.shape)
+    xsec = np.asarray(signal_yield_g1, dtype=float) / (br * 1000.0 * 0.5)
     return WindowYields(
-        mzp_mev=m,
+        signal_channel="signal",
+        mass_gev=m,
         lumi_fb=1.0,
-        signal_window_count=count,
-        signal_generated=n_gen,
-        signal_xsec_pb=np.asarray(signal_yield_g1, dtype=float) / (br * 1000.0 * 0.5),
+        efficiency=eps,
+        efficiency_stat=np.sqrt(eps * (1 - eps) / 100_000),
+        signal_xsec_pb=xsec,
+        branching_fraction=br,
+        signal_yield=xsec * br * 1000.0 * eps,
         background=np.asarray(background, dtype=float),
         background_stat=np.asarray(background_stat, dtype=float),
         background_mc_count=np.zeros(len(m), dtype=np.int64),
-        background_by_channel={},
     )
 
 
 # --- efficiencies and backgrounds --------------------------------------------------------------
 
 
-def test_window_yields_of_a_hand_made_result():
-    y = window_yields(hand_made_result())
+@pytest.mark.parametrize("legacy", [False, True], ids=["cutflow_hypotheses", "legacy_cutflow_mzp"])
+def test_window_yields_of_a_hand_made_result(legacy):
+    y = window_yields(hand_made_result(legacy=legacy))
     np.testing.assert_array_equal(y.mzp_mev, [1000, 2000])
     assert y.skipped_mzp_mev == (3000,)
     np.testing.assert_allclose(y.efficiency, [500 / 2000, 300 / 1000])
@@ -111,6 +122,68 @@ def test_window_yields_of_a_hand_made_result():
     np.testing.assert_allclose(y2.signal_yield_g1, 2 * y.signal_yield_g1)
 
 
+def _result(parts, lumi_fb=100.0):
+    return {
+        "metadata": {"lumi_fb": lumi_fb, "dataset_metadata": {k: m for k, (m, _) in parts.items()}},
+        "datasets": {k: o for k, (_, o) in parts.items()},
+    }
+
+
+def test_window_yields_of_the_visible_search_take_one_signal_channel():
+    """Two signal samples per mass (with and without ISR): each is the signal of its own table, never background."""
+    parts = {
+        "isr_1p0": _dataset("signal_visible_isr", {1000: 400, 2000: 0}, 50.0, 1000, mzp=1.0),
+        "plain_1p0": _dataset("signal_visible", {1000: 600, 2000: 0}, 40.0, 1000, mzp=1.0),
+        "plain_2p0": _dataset("signal_visible", {1000: 0, 2000: 700}, 20.0, 1000, mzp=2.0),
+        "four_mu": _dataset("aafh_mumumumu", {1000: 8, 2000: 2}, 1.0, 1000),  # w = 100
+    }
+    isr = window_yields(_result(parts), signal_channel="signal_visible_isr")
+    plain = window_yields(_result(parts), signal_channel="signal_visible")
+    np.testing.assert_array_equal(isr.mass_mev, [1000])
+    assert isr.skipped_mass_mev == (2000,)
+    np.testing.assert_array_equal(plain.mass_mev, [1000, 2000])
+    np.testing.assert_allclose(isr.efficiency, [0.4])
+    np.testing.assert_allclose(plain.efficiency, [0.6, 0.7])
+    np.testing.assert_allclose(plain.background, [800.0, 200.0])
+    np.testing.assert_allclose(isr.background, [800.0])
+    np.testing.assert_allclose(plain.branching_fraction, branching_fraction_mumu([1.0, 2.0]))
+    np.testing.assert_allclose(plain.signal_yield, [40.0 * 1e5 * 0.6, 20.0 * 1e5 * 0.7] * plain.branching_fraction)
+    assert isr.model.search == "zprime_visible_isr" and plain.model.coupling_name == "gprime"
+
+
+def test_window_yields_of_the_scalar_search_from_a_legacy_output():
+    """phi_L masses (``mphi``) from an output with only ``cutflow_mphi`` / ``pair_mass_window``."""
+    def scalar(channel, counts, xsec, n_gen, mphi=None):
+        meta = {"channel": channel, "xsec_pb": xsec, "n_generated": n_gen} | ({"mphi": mphi} if mphi else {})
+        return meta, {"cutflow_mphi": {m: {"rectangular_cut": n + 1, "pair_mass_window": n} for m, n in counts.items()}}
+
+    parts = {
+        "phi_0p1": scalar("signal_ttphi", {100: 40, 1000: 0}, 0.01, 2000, mphi=0.1),
+        "phi_1p0": scalar("signal_ttphi", {100: 0, 1000: 90}, 0.004, 2000, mphi=1.0),
+        "tautau": scalar("kkmc_tautau", {100: 5, 1000: 3}, 1.0, 100_000),  # w = 1
+    }
+    y = window_yields(_result(parts), signal_channel="signal_ttphi")
+    np.testing.assert_array_equal(y.mass_mev, [100, 1000])
+    np.testing.assert_allclose(y.efficiency, [0.02, 0.045])
+    np.testing.assert_allclose(y.background, [5.0, 3.0])
+    np.testing.assert_allclose(y.branching_fraction, [branching_fraction(0.1, "ee"), branching_fraction(1.0, "mumu")])
+    table = compute_limits(y)
+    rows = table.rows()
+    assert set(rows[0]) >= {"mphi_gev", "mphi_mev", "br_visible", "signal_yield_xi1_br", "xi_ref", "xi_exp", "mu_exp"}
+    # the scalar tables' arithmetic: xi = xi_ref sqrt(mu_workspace)
+    assert rows[1]["xi_exp"] == table.coupling_ref[1] * math.sqrt(table.mu_workspace["exp"][1])
+    assert table.workspaces[1000]["channels"][0]["name"] == "pair_mass_window"
+    assert table.workspaces[1000]["measurements"][0]["name"] == "leptophilic_scalar_mphi_1000MeV"
+
+
+def test_window_yields_reject_an_inconsistent_signal_yield():
+    y = toy_yields([10.0, 10.0], [1.0, 1.0], [1e4, 1e4])
+    with pytest.raises(ValueError, match="signal_yield differs"):
+        dataclasses.replace(y, signal_yield=y.signal_yield * 1.01)
+    with pytest.raises(ValueError, match="no limits for signal channel 'kkmc_mumu'"):
+        dataclasses.replace(y, signal_channel="kkmc_mumu")
+
+
 def _drop(result, *names):
     for name in names:
         del result["metadata"]["dataset_metadata"][name], result["datasets"][name]
@@ -121,9 +194,11 @@ def _drop(result, *names):
     [
         (lambda r: r.pop("metadata"), "no 'metadata'"),
         (lambda r: r["metadata"]["dataset_metadata"].pop("bkg_a"), "'bkg_a'"),
-        (lambda r: r["datasets"]["bkg_b"].pop("cutflow_mzp"), "cutflow_mzp"),
-        (lambda r: r["datasets"]["bkg_b"]["cutflow_mzp"].pop(2000), "no hypothesis 2000 MeV"),
-        (lambda r: r["datasets"]["bkg_b"]["cutflow_mzp"][2000].pop("recoil_mass_window"), "recoil_mass_window"),
+        (lambda r: [r["datasets"]["bkg_b"].pop(k) for k in ("cutflow_hypotheses", "cutflow_mzp")], "cutflow_hypotheses"),
+        (lambda r: r["datasets"]["bkg_b"]["cutflow_hypotheses"].pop(2000), r"\['cutflow_hypotheses'\] has no hypothesis 2000"),
+        (lambda r: r["datasets"]["bkg_b"]["cutflow_hypotheses"][2000].pop("window"), r"\[2000\] has no 'window'"),
+        (lambda r: r["metadata"]["dataset_metadata"]["bkg_a"].update(channel="nonsense"), "unknown channel 'nonsense'"),
+        (lambda r: r["metadata"]["dataset_metadata"]["signal_mzp_1p0"].pop("mzp"), "no 'mzp'"),
         (lambda r: r["metadata"]["dataset_metadata"]["bkg_a"].pop("n_generated"), "n_generated"),
         (lambda r: _drop(r, "signal_mzp_1p0", "signal_mzp_2p0"), "no signal"),
     ],
@@ -264,10 +339,12 @@ def test_compute_limits_converts_mu_to_events_xsec_and_gprime():
         assert limit.expected[2] * table.gprime_ref[i] ** 2 == pytest.approx(table.mu["exp"][i], rel=1e-4)
     rows = table.rows()
     assert rows[1]["calculator"] == "exact" and rows[1]["gprime_exp"] == pytest.approx(table.gprime["exp"][1])
+    # the workspace limits are what the table's limits are made of
+    np.testing.assert_allclose(table.mu["exp"], table.mu_workspace["exp"] * table.coupling_ref**2, rtol=1e-12)
 
 
 def test_zero_efficiency_gives_no_limit():
-    y = dataclasses.replace(toy_yields([10.0, 10.0], [1.0, 1.0], [1e4, 1e4]), signal_window_count=np.array([0, 50_000]))
+    y = toy_yields([10.0, 10.0], [1.0, 1.0], [0.0, 1e4], efficiency=[0.0, 0.5])
     table = compute_limits(y)
     assert np.isnan(table.gprime["obs"][0]) and np.isfinite(table.gprime["obs"][1])
     assert list(table.workspaces) == [5000]
@@ -311,8 +388,13 @@ def test_script_writes_table_workspaces_and_plot(tmp_path, capsys):
     assert rows[1000]["background"] == pytest.approx(35.0) and rows[1000]["efficiency"] == pytest.approx(0.25)
     assert rows[2000]["background_aafh_eemumu"] == pytest.approx(2.0)
     assert (rows[1000]["calculator"], rows[2000]["calculator"]) == ("asymptotic", "exact")
+    settings = json.loads((out / "workspaces" / "fit_settings.json").read_text())
+    assert settings["asymptotic"]["optimizer"] == "minuit" and "pyhf[minuit]" in settings["asymptotic"]["requires"]
     for m, row in rows.items():
         assert row["gprime_exp_m2"] < row["gprime_exp"] < row["gprime_exp_p2"]
+        entry = settings["workspaces"][f"mzp_{m}.json"]
+        assert entry["calculator"] == row["calculator"] and entry["coupling_ref"] == row["gprime_ref"]
+        assert entry["mu_workspace"]["exp"] * row["gprime_ref"] ** 2 == pytest.approx(row["mu_exp"], rel=1e-12)
         ws = pyhf.Workspace(json.loads((out / row["workspace"]).read_text()))
         assert row["workspace"] == f"workspaces/mzp_{m}.json"
         model = ws.model()
@@ -345,3 +427,34 @@ def test_script_fails_with_one_line_on_a_bad_input(tmp_path):
     for path in (garbage, not_a_dict, no_metadata):
         assert main([str(path), "--output", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_write_limits_of_two_signal_channels(tmp_path):
+    """The visible search writes one table of two signal samples: rows of both, prefixed workspaces, one figure."""
+    parts = {
+        "isr_1p0": _dataset("signal_visible_isr", {1000: 400}, 50.0, 1000, mzp=1.0),
+        "plain_1p0": _dataset("signal_visible", {1000: 600}, 40.0, 1000, mzp=1.0),
+        "four_mu": _dataset("aafh_mumumumu", {1000: 3}, 1.0, 1000),  # B = 3 (exact) at 1 fb^-1
+    }
+    result = _result(parts, lumi_fb=1.0)
+    tables = [compute_limits(window_yields(result, signal_channel=c)) for c in ("signal_visible_isr", "signal_visible")]
+    written = write_limits(tables, tmp_path, {"description": "test"}, coupling_name="gprime", plot_name="g.png")
+    names = {p.relative_to(tmp_path).as_posix() for p in written}
+    assert names == {
+        "workspaces/zprime_visible_isr_mzp_1000.json", "workspaces/zprime_visible_noisr_mzp_1000.json",
+        "workspaces/fit_settings.json", "workspaces/README.md", "limits.csv", "limits.json", "g.png",
+    }  # fmt: skip
+    lines = (tmp_path / "limits.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert len(lines) == 3 and {"mzp_gev", "signal_channel", "br_mumu", "gprime_exp", "workspace"} <= set(header)
+    document = json.loads((tmp_path / "limits.json").read_text())
+    assert document["description"] == "test" and document["skipped_mzp_mev"] == []
+    assert [r["signal_channel"] for r in document["limits"]] == ["signal_visible_isr", "signal_visible"]
+    assert document["limits"][0]["background_aafh_mumumumu"] == pytest.approx(3.0)
+    settings = json.loads((tmp_path / "workspaces" / "fit_settings.json").read_text())
+    for table, row in zip(tables, document["limits"], strict=True):
+        entry = settings["workspaces"][row["workspace"].removeprefix("workspaces/")]
+        assert entry["signal_channel"] == table.yields.signal_channel and entry["calculator"] == "exact"
+        assert entry["coupling_ref"] * math.sqrt(entry["mu_workspace"]["exp"]) == pytest.approx(row["gprime_exp"], rel=1e-12)
+    with pytest.raises(ValueError, match="several tables of one signal channel"):
+        write_limits([tables[0], tables[0]], tmp_path / "again", {})

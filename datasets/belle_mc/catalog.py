@@ -24,7 +24,7 @@ from pathlib import Path
 from core.fileset import FILESET_NAME
 
 from .channels import CHANNELS
-from .production import dataset_name, produce
+from .production import GENERATOR_VERSION, dataset_name, produce
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +143,9 @@ def ensure_default_sample(
 
     ``requests`` lists (channel, mass or None, generated events) of every dataset (default:
     the invisible-Z' default sample, :func:`default_requests`). A dataset counts as present
-    when the fileset lists it with the requested number of generated events, ``seed`` and the
-    channel's current ``model_version``, and all its files exist.
+    when the fileset lists it with the requested number of generated events, ``seed``, the
+    channel's current ``model_version`` and this ``generator`` version (a new version may draw
+    other events from the same seed), and all its files exist.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -157,6 +158,7 @@ def ensure_default_sample(
             and entry["metadata"].get("n_generated") == n
             and entry["metadata"].get("seed") == seed
             and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
+            and entry["metadata"].get("generator") == GENERATOR_VERSION
             and all((directory / f).exists() for f in entry["files"])
         ):
             continue

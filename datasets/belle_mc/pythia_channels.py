@@ -21,12 +21,20 @@ beauty hadrons, pi0) and keeps e, mu, pi+-, K+-, p, n, K_L, photons and neutrino
 points (Pythia's vertices, mm -> cm) are kept, so K_S and Lambda daughters are displaced. Each
 block of events starts a new Pythia seeded from the block's random stream, so a seed gives the
 same events however they are split into blocks.
+
+The continuum events come from ``Pythia.nextBatch`` as one Awkward Array per block and are
+converted to the particle table column by column (no Python per event or particle: about twice
+the events/s of the particle-by-particle reading, benchmarks/README.md). The Upsilon(4S) events need
+the event record refilled before each ``next()``, which ``nextBatch`` cannot do, so they are still
+read in Python, one particle list per event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import awkward as ak
 import numpy as np
 
 from core import constants as c
@@ -77,40 +85,83 @@ def _block_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(1, PYTHIA_SEED_MAX + 1))
 
 
-def final_state_particles(pythia, n_events: int, prepare=None) -> ParticleTable:
+def max_failures(n_events: int) -> int:
+    """Failed ``pythia.next()`` calls tolerated while generating ``n_events`` events (then RuntimeError)."""
+    return 100 + n_events // 10
+
+
+def final_state_particles(pythia, n_events: int, prepare: Callable[[int], None] | None = None) -> ParticleTable:
     """Generate ``n_events`` events with ``pythia.next()`` and collect their final-state particles.
 
     ``prepare(i)``, if given, is called before every attempt at event ``i`` (to fill the event
     record when the process level is off). Returns the particles in Pythia's frame, production
-    points in cm, event index i = 0 .. n_events - 1.
+    points in cm, event index i = 0 .. n_events - 1. A failed ``next()`` is retried (the next
+    attempt continues Pythia's random stream); more than :func:`max_failures` raise RuntimeError.
+
+    Without ``prepare`` the events come from ``pythia.nextBatch`` as one Awkward Array and are
+    converted column by column (:func:`batch_final_state`), with no Python per event or particle;
+    with it (the event record refilled before every event) one list of the event's particles per
+    event is read in Python (:func:`_prepared_final_state`). Both give the same particles, in the
+    same order, as reading ``pythia.event`` particle by particle after each ``next()``.
     """
-    event_idx: list[int] = []
-    pdg: list[int] = []
-    p4: list[tuple[float, float, float, float]] = []
-    x4: list[tuple[float, float, float, float]] = []
+    if prepare is None:
+        return batch_final_state(pythia, n_events)
+    return _prepared_final_state(pythia, n_events, prepare)
+
+
+def batch_final_state(pythia, n_events: int) -> ParticleTable:
+    """``n_events`` events of ``pythia.nextBatch`` (failed events retried), their final-state particles as columns."""
+    trials = n_events + max_failures(n_events)
+    failure = f"Pythia failed to generate events (more than {max_failures(n_events)} failures in {n_events} events)"
+    try:
+        batch = pythia.nextBatch(n_events, trials / n_events)  # a float >= 1: trials allowed per requested event
+    except (RuntimeError, ValueError) as err:
+        raise RuntimeError(f"{failure}: {err}") from None
+    if len(batch) != n_events:
+        raise RuntimeError(failure)
+    prt = batch["prt"]
+    counts = ak.num(prt, axis=1).to_numpy()
+    final = ak.flatten(prt["status"]).to_numpy() > 0  # Particle::isFinal() is status > 0
+    if not final.any():
+        return ParticleTable.empty()
+
+    def column(values) -> np.ndarray:
+        return ak.to_numpy(ak.flatten(values))[final]
+
+    event = np.repeat(np.arange(n_events, dtype=np.int64), counts)[final]
+    momentum = prt["p"]
+    p4 = np.stack([column(momentum[k]) for k in ("e", "px", "py", "pz")], axis=1)
+    # vProd is missing for particles without a production vertex, whose tProd() ... zProd() are 0
+    vertex = prt["vProd"]
+    x4 = np.stack([ak.to_numpy(ak.fill_none(ak.flatten(vertex[k]), 0.0))[final] for k in ("e", "px", "py", "pz")], 1)
+    return ParticleTable.from_arrays(event, column(prt["id"]), p4, x4 * _MM_TO_CM)
+
+
+def _prepared_final_state(pythia, n_events: int, prepare: Callable[[int], None]) -> ParticleTable:
+    """:func:`final_state_particles` with ``prepare``: one ``next()`` per event, its particles read as one list."""
+    counts = np.zeros(n_events, dtype=np.int64)
+    rows: list[tuple[float, ...]] = []
     done = 0
     failures = 0
     while done < n_events:
-        if prepare is not None:
-            prepare(done)
+        prepare(done)
         if not pythia.next():
             failures += 1
-            if failures > 100 + n_events // 10:
-                raise RuntimeError("Pythia failed to generate events (more than 10% failures)")
+            if failures > max_failures(n_events):
+                limit = max_failures(n_events)
+                raise RuntimeError(f"Pythia failed to generate events (more than {limit} failures in {n_events} events)")
             continue
-        event = pythia.event
-        for j in range(event.size()):
-            part = event[j]
-            if not part.isFinal():
-                continue
-            event_idx.append(done)
-            pdg.append(part.id())
-            p4.append((part.e(), part.px(), part.py(), part.pz()))
-            x4.append((part.tProd() * _MM_TO_CM, part.xProd() * _MM_TO_CM, part.yProd() * _MM_TO_CM, part.zProd() * _MM_TO_CM))
+        final = [part for part in pythia.event.particles() if part.isFinal()]
+        counts[done] = len(final)
+        rows.extend(
+            [(p.id(), p.e(), p.px(), p.py(), p.pz(), p.tProd(), p.xProd(), p.yProd(), p.zProd()) for p in final]
+        )
         done += 1
-    if not event_idx:
+    if not rows:
         return ParticleTable.empty()
-    return ParticleTable.from_arrays(np.array(event_idx), np.array(pdg), np.array(p4), np.array(x4))
+    table = np.array(rows, dtype=np.float64)  # PDG codes (< 2^53) are exact as float64
+    event = np.repeat(np.arange(n_events, dtype=np.int64), counts)
+    return ParticleTable.from_arrays(event, table[:, 0].astype(np.int64), table[:, 1:5], table[:, 5:9] * _MM_TO_CM)
 
 
 @dataclass
@@ -168,7 +219,7 @@ class PythiaUpsilon4S(EventGenerator):
 
     sqrt_s: float | None = None
     energy_spread: float = c.CMS_ENERGY_SPREAD_GEV
-    xsec_pb: float = 1050.0
+    xsec_pb: float = c.B_BBAR_XSEC_PB
 
     def __post_init__(self):
         from core.beams import sqrt_s_gev
