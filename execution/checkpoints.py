@@ -20,6 +20,8 @@ import json
 import os
 import pickle
 import shutil
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,21 @@ class ChunkCheckpointer(CheckpointerABC):
         with lz4.frame.open(tmp, "wb") as fh:
             pickle.dump(output, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+
+    def stored(self, chunks: Iterable[Any]) -> int:
+        r"""How many of ``chunks`` (coffea WorkItems) have a stored output: what a resumed run reuses."""
+        n = 0
+        for item in chunks:
+            metadata = {
+                "dataset": item.dataset,
+                "filename": item.filename,
+                "treename": item.treename,
+                "entrystart": item.entrystart,
+                "entrystop": item.entrystop,
+                "fileuuid": str(uuid.UUID(bytes=item.fileuuid)) if len(item.fileuuid) > 0 else "",
+            }
+            n += self._path(metadata).exists()
+        return n
 
     def stored_chunks(self) -> int:
         """Number of chunk outputs stored for this configuration."""
