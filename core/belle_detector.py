@@ -1,4 +1,4 @@
-"""Belle detector description: acceptances and resolutions (physics.md §1).
+"""Belle detector description: acceptances and resolutions (docs/physics.md §1).
 
 One home for every detector number. The generator's detector response
 (``belle_mc.detector``) simulates with these functions, and the analysis uses

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-# --- Beams of KEKB at the Upsilon(4S) (physics.md §1) -----------------------------
+# --- Beams of KEKB at the Upsilon(4S) (docs/physics.md §1) -----------------------------
 HER_ENERGY_GEV = 7.998213
 """Energy of the electron beam (high-energy ring), GeV."""
 LER_ENERGY_GEV = 3.499218

@@ -1,4 +1,4 @@
-"""The Belle-like ntuple format of interfaces.md §1: one TTree, one entry per event.
+"""The Belle-like ntuple format of docs/ntuple-format.md: one TTree, one entry per event.
 
 This table is the single definition of the input contract: the generator writes
 exactly these branches and types, and the analysis checks every input file
@@ -47,7 +47,7 @@ def counter_branch(collection: str) -> str:
 
 
 def branch_types() -> dict[str, tuple[np.dtype, bool]]:
-    """Every branch of the format -> (element type, jagged?), in the order of interfaces.md §1."""
+    """Every branch of the format -> (element type, jagged?), in the order of docs/ntuple-format.md."""
     out: dict[str, tuple[np.dtype, bool]] = {name: (dt, False) for name, dt in EVENT_BRANCHES.items()}
     for coll, fields in COLLECTIONS.items():
         out[counter_branch(coll)] = (np.dtype(np.int32), False)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate Belle-like ntuples for one channel (interfaces.md §3).
+"""Generate Belle-like ntuples for one channel (docs/command-line.md).
 
     python datasets/generate.py --channel CH [--mass M] --events N --output DIR [--seed S]
         [--events-per-file K] [--executor {iterative,futures,dask} [--workers W] [--cluster {local,condor}]]
@@ -72,7 +72,7 @@ def _mass(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--channel", required=True, choices=list(CHANNELS), help="physics channel (interfaces.md §2)")
+    p.add_argument("--channel", required=True, choices=list(CHANNELS), help="physics channel (docs/fileset.md)")
     p.add_argument("--mass", type=_mass, help="m_Z' (signal, signal_visible, signal_visible_isr) or m_phi (signal_ttphi), GeV")
     p.add_argument("--events", type=_positive_int, required=True, help="number of generated events (n_generated)")
     p.add_argument("--output", type=Path, required=True, help="output directory (fileset.json is written there)")

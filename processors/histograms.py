@@ -46,7 +46,7 @@ def mass_hypothesis_axis(masses_mev: Sequence[int]) -> hist.axis.IntCategory:
 
 
 def make_recoil_mass2() -> hist.Hist:
-    """Recoil mass squared of the dimuon pair after the preselection (interfaces.md §4), weighted."""
+    """Recoil mass squared of the dimuon pair after the preselection (docs/output.md), weighted."""
     return hist.Hist(hist.axis.Regular(**RECOIL_MASS2_AXIS), storage=hist.storage.Weight())
 
 

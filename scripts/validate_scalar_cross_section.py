@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""sigma(e+e- -> tau+ tau- phi_L) of the generator against the physics.md §5 table, and the phi_L widths.
+"""sigma(e+e- -> tau+ tau- phi_L) of the generator against the docs/physics.md §5 table, and the phi_L widths.
 
     python scripts/validate_scalar_cross_section.py [--points N] [--output results/validation]
 
-For every mass of the physics.md table: the generator's own integral (xi = 1, Born level,
+For every mass of the docs/physics.md table: the generator's own integral (xi = 1, Born level,
 no beam-energy spread, as the table) with its statistical error, the table value and their
 ratio; plus the phi_L total width, c tau and BR(ee), BR(mumu), BR(tautau). Prints a table
 and writes ``scalar_cross_section.json``.
@@ -27,7 +27,7 @@ from belle_mc.processes import ScalarEmission
 from core.scalar_model import branching_fraction, proper_decay_length_cm, total_width_gev
 
 PHYSICS_MD_XSEC_FB = {0.05: 7.3, 0.1: 5.7, 0.3: 3.4, 0.5: 2.45, 1.0: 1.39, 2.0: 0.57, 3.0: 0.24, 4.0: 0.095, 5.0: 0.029, 6.0: 0.005}
-"""physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1 at Born level, fb."""
+"""docs/physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1 at Born level, fb."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Validate the ``kkmc_tautau`` channel of belle_mc against Pythia 8 e+e- -> tau+ tau-.
 
 Our tau-pair background is a fast model (ISR radiator, tau-pair angular
-distribution, six tau-decay modes without polarisation, physics.md §4). This
+distribution, six tau-decay modes without polarisation, docs/physics.md §4). This
 script generates the same number of Pythia 8 events (gamma*/Z -> tau tau with
 lepton-PDF ISR, QED showers and Pythia's tau decays with hadronic currents) at
 the Belle sqrt(s), feeds the Pythia final state through *our* ``to_lab`` and
@@ -43,7 +43,7 @@ MM_TO_CM = 0.1
 PYTHIA_MHAT_MIN_GEV = 3.0
 """Below the tau-pair threshold, so hard ISR down to threshold is kept (Pythia's default is 4 GeV)."""
 PYTHIA_PTHAT_MIN_DIVERGE_GEV = 0.01
-"""Below the allowed minimum 0.5 GeV, hence forced (physics.md §10)."""
+"""Below the allowed minimum 0.5 GeV, hence forced (docs/physics.md §10)."""
 PRONG_STOP = {c.PDG_PI_ZERO, 130, 310, 311, c.PDG_PHOTON}
 """Prong counting does not descend into these (K0S -> pi pi and Dalitz pairs are not prongs, as in the PDG)."""
 SAMPLES = ("pythia", "belle_mc")

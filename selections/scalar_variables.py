@@ -1,7 +1,7 @@
 """Per-event variables of the leptophilic-scalar search, computed in one fused numba pass.
 
 :func:`scalar_event_variables` reads the flat buffers of the ntuple branches
-(interfaces.md §1) once, gives every event its preselection stage (the talk's five
+(docs/ntuple-format.md) once, gives every event its preselection stage (the talk's five
 requirements of :mod:`selections.scalar_selection`, then a phi_L candidate) and,
 for every event with a phi_L candidate, fills one column of :data:`VARIABLES`.
 

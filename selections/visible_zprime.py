@@ -1,7 +1,7 @@
 """Per-event variables and selection of the visible-Z' search (e+e- -> mu+ mu- Z', Z' -> mu+ mu-).
 
 :func:`four_muon_event_variables` reads the flat track buffers of the ntuple
-(interfaces.md §1) once, in one fused numba pass, and for every event with four
+(docs/ntuple-format.md) once, in one fused numba pass, and for every event with four
 tracks of zero net charge fills one column of :data:`VARIABLES`: the total CM
 energy and momentum of the four tracks (muon mass hypothesis), the number of
 muon-identified tracks, the recoil mass squared against the four muons, and the

@@ -1,7 +1,7 @@
 """Per-event variables of the invisible-Z' search, computed in one fused numba pass.
 
 :func:`dimuon_event_variables` reads the flat buffers of the ntuple branches
-(interfaces.md §1) once and, for every event with two oppositely charged,
+(docs/ntuple-format.md) once and, for every event with two oppositely charged,
 muon-identified tracks, fills one column of :data:`VARIABLES` (recoil mass, the
 quantities the ten cuts of the seed talk act on, and the 14 network inputs).
 Fusing the work into one loop is what keeps the processor close to the raw

@@ -33,7 +33,7 @@ from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis
 from selections.zprime_variables import COLUMN, VARIABLES
 
 PUNZI_A = 3.0
-"""The a of the Punzi figure of merit eps / (a/2 + sqrt(B)) (physics.md §6)."""
+"""The a of the Punzi figure of merit eps / (a/2 + sqrt(B)) (docs/physics.md §6)."""
 
 OPTIMISED = (
     "vertex_pvalue_min",

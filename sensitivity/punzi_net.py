@@ -1,4 +1,4 @@
-"""The Punzi-loss neural network selection of the invisible-Z' search (seed talk, physics.md §6).
+"""The Punzi-loss neural network selection of the invisible-Z' search (seed talk, docs/physics.md §6).
 
 One network for all Z' masses (no mass input), as in the talk's "The Punzi Loss Neural
 Net selection": the 14 inputs of :data:`selections.zprime_variables.NETWORK_FEATURES`,
@@ -54,9 +54,9 @@ from selections.zprime_selection import CutTable
 from selections.zprime_variables import NETWORK_FEATURES
 
 PUNZI_A = 3.0
-"""a of the Punzi loss and of the Punzi figure of merit eps / (a/2 + sqrt(B)) (physics.md §6)."""
+"""a of the Punzi loss and of the Punzi figure of merit eps / (a/2 + sqrt(B)) (docs/physics.md §6)."""
 PUNZI_B = 1.28155
-"""b of the Punzi loss (the one-sided 90% quantile of the normal distribution, physics.md §6)."""
+"""b of the Punzi loss (the one-sided 90% quantile of the normal distribution, docs/physics.md §6)."""
 LAYER_NODES: tuple[int, ...] = (32, 64, 64, 32, 16, 8, 1)
 """Nodes of the talk's seven layers: input (32), hidden (64, 64, 32, 16, 8), output (1)."""
 LAYER_NAMES: tuple[str, ...] = ("input", "hidden1", "hidden2", "hidden3", "hidden4", "hidden5", "output")

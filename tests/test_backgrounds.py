@@ -25,14 +25,14 @@ def _recoil_mass2_of_two_tracks(arr):
 
 def test_two_photon_eemumu_cross_section_near_aafh():
     xs = integrate(CHANNELS["aafh_eemumu"].make_process(None), 1_000_000)
-    # physics.md §4: AAFH 18.9 nb for m(mu mu) > 0.5 GeV; EPA x Breit-Wheeler should be within ~15%
+    # docs/physics.md §4: AAFH 18.9 nb for m(mu mu) > 0.5 GeV; EPA x Breit-Wheeler should be within ~15%
     assert xs.xsec_pb == pytest.approx(18_900, rel=0.15)
 
 
 def test_four_lepton_cross_sections_are_small_and_ordered():
     four_mu = integrate(CHANNELS["aafh_mumumumu"].make_process(None), 1_000_000).xsec_pb
     mu_mu_tau_tau = integrate(CHANNELS["aafh_mumutautau"].make_process(None), 1_000_000).xsec_pb
-    assert 0.01 < four_mu < 0.4  # physics.md: O(0.1-0.4) pb for AAFH (all diagrams); ours has pair emission only
+    assert 0.01 < four_mu < 0.4  # docs/physics.md: O(0.1-0.4) pb for AAFH (all diagrams); ours has pair emission only
     assert mu_mu_tau_tau < four_mu
 
 

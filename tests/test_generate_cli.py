@@ -1,4 +1,4 @@
-"""The datasets/generate.py command line (interfaces.md §3)."""
+"""The datasets/generate.py command line (docs/command-line.md)."""
 
 import json
 import subprocess

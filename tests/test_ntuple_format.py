@@ -1,4 +1,4 @@
-"""Generated files follow interfaces.md §1-2 exactly and are reproducible."""
+"""Generated files follow docs/ntuple-format.md and docs/fileset.md exactly and are reproducible."""
 
 import json
 
@@ -9,7 +9,7 @@ import uproot
 
 from belle_mc.production import produce
 
-# interfaces.md §1, written out independently of core.ntuple_schema: ROOT type names as uproot reports them
+# docs/ntuple-format.md, written out independently of core.ntuple_schema: ROOT type names as uproot reports them
 EXPECTED_BRANCHES = {
     "exp": "int32_t",
     "run": "int32_t",

@@ -34,7 +34,7 @@ def hadronic_events(request):
     return request.param, events, channel.build_particles(rng, events)
 
 
-# physics.md / Belle: e+e- -> q qbar at 10.58 GeV, nb
+# docs/physics.md / Belle: e+e- -> q qbar at 10.58 GeV, nb
 @pytest.mark.parametrize(("channel", "xsec_nb"), [("pythia_uds", 2.09), ("pythia_charm", 1.30)])
 def test_continuum_cross_section_from_pythia_matches_belle(channel, xsec_nb):
     xs = integrate(CHANNELS[channel].make_process(None))

@@ -1,4 +1,4 @@
-"""Generators of the leptophilic-scalar search: e+e- -> tau tau phi_L, radiative Bhabha, tau tau e e (physics.md §5)."""
+"""Generators of the leptophilic-scalar search: e+e- -> tau tau phi_L, radiative Bhabha, tau tau e e (docs/physics.md §5)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.processes import ScalarEmission, scalar_emission_density
 from core import constants as c
 
-# physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1, Born level, fb
+# docs/physics.md §5: sigma(e+e- -> tau tau phi_L) for xi = 1, Born level, fb
 PHYSICS_MD_XSEC_FB = {0.05: 7.3, 0.1: 5.7, 0.3: 3.4, 0.5: 2.45, 1.0: 1.39, 2.0: 0.57, 3.0: 0.24, 4.0: 0.095, 5.0: 0.029, 6.0: 0.005}
 
 GENERATE = Path(__file__).resolve().parents[1] / "datasets" / "generate.py"
@@ -216,7 +216,7 @@ def test_generate_cli_writes_the_scalar_dataset(ttphi_ntuple):
     entry = json.loads((ttphi_ntuple / "fileset.json").read_text())["signal_ttphi_mphi_1p0"]
     meta = entry["metadata"]
     assert meta["channel"] == "signal_ttphi" and meta["mphi"] == 1.0 and meta["n_generated"] == 5000
-    assert meta["xsec_pb"] == pytest.approx(1.39e-3, rel=0.01)  # physics.md §5: 1.39 fb
+    assert meta["xsec_pb"] == pytest.approx(1.39e-3, rel=0.01)  # docs/physics.md §5: 1.39 fb
     assert 0.8 * 5000 < meta["n_events_in_files"] <= 5000
 
 
@@ -358,4 +358,4 @@ def test_a_sample_made_with_an_older_model_is_made_again(tmp_path):
     ensure_default_sample(tmp_path, progress=False, requests=requests)
     remade = json.loads(path.read_text())["signal_ttphi_mphi_2p0"]["metadata"]
     assert remade["model_version"] == CHANNELS["signal_ttphi"].model_version
-    assert remade["xsec_pb"] == pytest.approx(0.57e-3, rel=0.03)  # physics.md §5 at 2 GeV
+    assert remade["xsec_pb"] == pytest.approx(0.57e-3, rel=0.03)  # docs/physics.md §5 at 2 GeV

@@ -1,4 +1,4 @@
-"""The leptophilic scalar model: phi_L widths and branching fractions (physics.md §5)."""
+"""The leptophilic scalar model: phi_L widths and branching fractions (docs/physics.md §5)."""
 
 from __future__ import annotations
 

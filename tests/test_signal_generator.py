@@ -12,9 +12,9 @@ from belle_mc.production import to_lab
 from core import constants as c
 from core.beams import boost, cms_boost_vector
 
-# physics.md §3: sigma(e+e- -> mu mu Z') for g' = 1, pb (massless-muon Dalitz region)
+# docs/physics.md §3: sigma(e+e- -> mu mu Z') for g' = 1, pb (massless-muon Dalitz region)
 PHYSICS_MD_XSEC_PB = {0.5: 205.0, 2.0: 34.8, 5.0: 2.04, 8.0: 0.0316}
-# physics.md §1: Belle II recoil M^2 resolution, GeV^2
+# docs/physics.md §1: Belle II recoil M^2 resolution, GeV^2
 RESOLUTION_TABLE_GEV2 = {1.0: 0.287, 4.0: 0.262, 8.0: 0.096}
 
 

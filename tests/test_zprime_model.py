@@ -1,4 +1,4 @@
-"""The L_mu - L_tau Z' model: widths, BR(invisible), Delta a_mu and the (g-2)_mu band (physics.md §3, §7)."""
+"""The L_mu - L_tau Z' model: widths, BR(invisible), Delta a_mu and the (g-2)_mu band (docs/physics.md §3, §7)."""
 
 from __future__ import annotations
 
@@ -84,4 +84,4 @@ def test_g2_band_brackets_the_gap():
     np.testing.assert_allclose(delta_a_mu(band.central, masses), DELTA_A_MU_GAP, rtol=1e-10)
     np.testing.assert_allclose(delta_a_mu(band.upper, masses), DELTA_A_MU_GAP + 2 * DELTA_A_MU_GAP_ERROR, rtol=1e-10)
     np.testing.assert_allclose(delta_a_mu(band.lower, masses), DELTA_A_MU_GAP - 2 * DELTA_A_MU_GAP_ERROR, rtol=1e-10)
-    assert band.central[0] == pytest.approx(4.5e-4, rel=0.02)  # physics.md: "g' ~ 4.5e-4 explains the gap"
+    assert band.central[0] == pytest.approx(4.5e-4, rel=0.02)  # docs/physics.md: "g' ~ 4.5e-4 explains the gap"

@@ -25,7 +25,7 @@ def test_table_covers_the_mass_grid_with_a_resolution_per_mass():
     assert list(TABLE.masses_gev) == [0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
     assert TABLE.window_n_sigma == 3.0
     sigmas = [h.sigma_recoil_mass2_gev2 for h in TABLE.hypotheses]
-    # Belle recoil resolution is O(0.1-0.4) GeV^2 (physics.md); best near the kinematic end point
+    # Belle recoil resolution is O(0.1-0.4) GeV^2 (docs/physics.md); best near the kinematic end point
     assert all(0.05 < s < 0.6 for s in sigmas)
     assert sigmas[-1] < sigmas[4]
 

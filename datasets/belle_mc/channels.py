@@ -1,9 +1,9 @@
 """The generated channels: process, normalisation and the particles each event leaves.
 
-``CHANNELS`` maps the fileset channel names of interfaces.md §2 to a
+``CHANNELS`` maps the fileset channel names of docs/fileset.md to a
 :class:`Channel`. A channel's cross section comes from integrating its own
 process, except where Belle's generator has a well-known total that our model
-only approximates in shape (KKMC mu mu and tau tau, physics.md §4): those are
+only approximates in shape (KKMC mu mu and tau tau, docs/physics.md §4): those are
 normalised to the KKMC total and the model's own integral is kept as
 ``xsec_model_pb`` for reference.
 """
@@ -33,13 +33,13 @@ from .processes import (
 from .tau_decays import decay_taus
 
 KKMC_MUMU_XSEC_PB = 1148.0
-"""KKMC e+e- -> mu+ mu- (gamma) cross section at the Upsilon(4S), pb (physics.md §4)."""
+"""KKMC e+e- -> mu+ mu- (gamma) cross section at the Upsilon(4S), pb (docs/physics.md §4)."""
 KKMC_TAUTAU_XSEC_PB = 919.0
-"""KKMC e+e- -> tau+ tau- (gamma) cross section at the Upsilon(4S), pb (physics.md §4)."""
+"""KKMC e+e- -> tau+ tau- (gamma) cross section at the Upsilon(4S), pb (docs/physics.md §4)."""
 FSR_PHOTON_MIN_GEV = 1e-3
 """Final-state photons softer than this are not stored (far below the ECL threshold)."""
 AAFH_EEMUMU_W_MIN_GEV = 0.5
-"""Generator-level cut m(mu mu) > 0.5 GeV of the two-photon e e mu mu sample (as AAFH in physics.md §4)."""
+"""Generator-level cut m(mu mu) > 0.5 GeV of the two-photon e e mu mu sample (as AAFH in docs/physics.md §4)."""
 AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
 """Largest photon virtuality in the equivalent-photon approximation, GeV^2."""
 

@@ -1,7 +1,7 @@
 """Belle detector response: stable particles in the lab frame -> ntuple quantities.
 
 Takes a :class:`~belle_mc.particles.ParticleTable` in the lab frame and returns
-the per-event tracks and unmatched ECL clusters of interfaces.md §1. Every
+the per-event tracks and unmatched ECL clusters of docs/ntuple-format.md. Every
 number comes from :mod:`core.belle_detector`.
 
 * Charged particles inside the CDC (17-150 deg) with pt > 0.1 GeV become tracks:

@@ -1,4 +1,4 @@
-"""Writing Belle-like ntuples (interfaces.md §1) as ROOT TTrees with uproot."""
+"""Writing Belle-like ntuples (docs/ntuple-format.md) as ROOT TTrees with uproot."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """Physics of the generated channels, in the CM frame with the e- beam along +z.
 
 Every process proposes weighted points (see :mod:`belle_mc.montecarlo`); the mean
-weight is its cross section in pb. Formulas are those of physics.md:
+weight is its cross section in pb. Formulas are those of docs/physics.md:
 
 * :class:`VectorEmission` - e+e- -> l+ l- V with V radiated from the final-state
-  leptons (the L_mu - L_tau Z' signal): the (x1, x2) density of physics.md §3 and
+  leptons (the L_mu - L_tau Z' signal): the (x1, x2) density of docs/physics.md §3 and
   its event-plane orientation weight.
 * :class:`ScalarEmission` - e+e- -> gamma* -> tau+ tau- phi_L with the leptophilic scalar
-  radiated from the tau line (physics.md §5): the exact tree-level Dalitz density with the
+  radiated from the tau line (docs/physics.md §5): the exact tree-level Dalitz density with the
   tau mass kept, derived in :func:`scalar_emission_density`.
 * :class:`PairEmission` - the same with a virtual photon V = gamma* -> l'+ l'-
   (e+e- -> mu mu mu mu, e+e- -> mu mu tau tau): the Kroll-Wada factor
@@ -45,7 +45,7 @@ def _sqrt_s_per_event(rng: np.random.Generator, sqrt_s: float, spread: float, n:
 
 
 # ----------------------------------------------------------------------------------
-# Final-state emission of a massive vector (physics.md §3)
+# Final-state emission of a massive vector (docs/physics.md §3)
 # ----------------------------------------------------------------------------------
 @numba.njit(cache=True, fastmath=True)
 def fsr_vector_density(x1, x2, mu):
@@ -82,7 +82,7 @@ def scalar_emission_density(x1, x2, mu, mu_lepton):
     against the explicit trace, current conservation, and the beam average of the full L_mu nu H^mu nu). Normalising with the two-body case (T_2 = 4 (s + 2 m^2), dPhi_2 = beta / (8 pi), which gives
     sigma_Born = sigma_0 beta (3 - beta^2) / 2) and dPhi_3 = s / (128 pi^3) dx1 dx2 gives
     (1/sigma_0) d^2 sigma / dx1 dx2 = g^2 T / (64 pi^2) = (alpha_Y / 2 pi) T / 8, the expression above.
-    The same procedure with a vector vertex reproduces :func:`fsr_vector_density` (physics.md §3)
+    The same procedure with a vector vertex reproduces :func:`fsr_vector_density` (docs/physics.md §3)
     exactly. For massless leptons it is (1/2) [x3^2 - 2 mu x3 + 2 mu^2] / (y1 y2) - (mu/2)(1/y1^2 + 1/y2^2),
     x3 = 2 - x1 - x2, the known scalar-gluon density x3^2 / (2 y1 y2) at mu = 0.
     """
@@ -289,9 +289,9 @@ class VectorEmission:
 class ScalarEmission:
     """e+e- -> gamma* -> l+ l- phi, the CP-even scalar phi (mass ``m_scalar``) radiated by the final-state leptons.
 
-    The leptophilic scalar of physics.md §5 with l = tau: Yukawa coupling g = xi m_l / v
+    The leptophilic scalar of docs/physics.md §5 with l = tau: Yukawa coupling g = xi m_l / v
     (xi = 1 by default, the fileset convention), lepton mass kept everywhere (phase-space
-    boundaries and :func:`scalar_emission_density`), Born level (no ISR, as the physics.md
+    boundaries and :func:`scalar_emission_density`), Born level (no ISR, as the docs/physics.md
     table), sqrt(s) smeared by the beam-energy spread. (x1, x2) are proposed like
     :class:`VectorEmission` (log-uniform in 1 - x_i); the event plane is oriented with the
     exact weight :func:`scalar_orientation_weight`, which averages to 1 and so does not change

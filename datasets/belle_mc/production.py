@@ -11,7 +11,7 @@ into :class:`GenerationTask` s, and wherever those run (:func:`produce` with an
 executor). Each
 generated event passes through the detector response; events with fewer than
 ``SKIM_MIN_TRACKS`` tracks are not written (they are still counted in
-``n_generated``, as interfaces.md §2 requires).
+``n_generated``, as docs/fileset.md requires).
 """
 
 from __future__ import annotations

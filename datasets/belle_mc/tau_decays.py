@@ -1,6 +1,6 @@
 """Tau decays with their visible daughters (polarisation neglected).
 
-Modes and branching fractions (physics.md §4; PDG for the rest):
+Modes and branching fractions (docs/physics.md §4; PDG for the rest):
 mu nu nu 17.39%, e nu nu 17.82%, pi nu 10.82%, rho nu 25.49% (rho -> pi pi0),
 three prongs 15.20% (a1 -> rho0 pi -> pi pi pi), and the remainder 13.28% as
 pi 2pi0 nu (a1 -> rho pi0). Leptons follow the V-A spectrum x^2 (3 - 2x) in the
