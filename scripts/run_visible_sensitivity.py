@@ -12,7 +12,7 @@ Steps:
 3. the invisible-search expected limit from ``--invisible``: a processor pickle
    (``results/zprime_invisible.pkl``, limits computed here with sensitivity/limits.py), a
    ``limits.csv`` of ``scripts/limits.py`` (column ``gprime_exp``) or the
-   ``sensitivity_summary.csv`` of ``scripts/run_sensitivity.py`` (column ``gprime_expected_cuts``);
+   ``sensitivity_summary.csv`` with a column ``gprime_expected_cuts``;
    by default the first of ``results/sensitivity_summary.csv`` and ``results/zprime_invisible.pkl``
    that exists (none: the figure has the visible curves only, with a warning);
 4. the fine m_R scan (hypotheses 2 sigma(m_R) apart from 0.212 to 10 GeV, background counted per window

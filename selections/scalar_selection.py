@@ -17,7 +17,7 @@ in [2, 6] GeV and CM polar angle of the missing momentum in [30, 150] degrees.
 A candidate counts for the mass hypothesis m when its pair flavour is the one phi_L
 decays to at m (e+e- for m <= 2 m_mu, mu+mu- above; the talk's signal decay modes)
 and |m_ll - m| < ``window_n_sigma`` sigma(m_ll)(m), with the pair-mass resolution
-sigma measured on the generated signal (``scripts/measure_scalar_resolution.py --write``
+sigma measured on the generated signal (``scripts/measure_resolution.py --analysis scalar --write``
 writes :data:`DEFAULT_WINDOW_TABLE`).
 """
 
@@ -72,7 +72,7 @@ FLAVOUR_NAMES = {FLAVOUR_ELECTRON: "ee", FLAVOUR_MUON: "mumu"}
 """Label of each pair flavour (the PDG code of the lepton)."""
 
 DEFAULT_WINDOW_TABLE = Path(__file__).with_name("scalar_mass_windows.json")
-"""Pair-mass resolution per phi_L mass, written by ``scripts/measure_scalar_resolution.py --write``."""
+"""Pair-mass resolution per phi_L mass, written by ``scripts/measure_resolution.py --analysis scalar --write``."""
 DEFAULT_WINDOW_N_SIGMA = 3.0
 
 

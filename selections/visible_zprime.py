@@ -24,7 +24,7 @@ Pairing rule (:func:`chosen_pair`): for a mass hypothesis m the Z' candidate is 
 opposite-sign pair whose m_R is closest to m_R(m) = sqrt(m^2 - 4 m_mu^2); its
 pairing partner is the recoiling pair. The event counts for m when that m_R lies
 within +-k sigma(m_R) of m_R(m) (:func:`window_codes`), with sigma(m_R) the
-resolution measured on signal (``scripts/measure_visible_resolution.py --write``,
+resolution measured on signal (``scripts/measure_resolution.py --analysis visible --write``,
 stored in :data:`DEFAULT_RESOLUTION_TABLE`). An event therefore counts once per
 hypothesis at most, whichever of its pairs is near m.
 """
@@ -81,7 +81,7 @@ MIN_IDENTIFIED_MUONS = 2
 """Tracks of the four that must pass muonID > PID_CUT. Above m_Z' ~ 8 GeV the two recoiling muons share
 less than 2.5 GeV and mostly stay below the KLM momentum threshold (0.6-0.8 GeV): on 20k generated events,
 requiring 3 (4) identified muons keeps 0.53 (0.10) of the 9 GeV signal and nothing at 10 GeV; 2 keeps 0.70 and 0.48
-(``scripts/measure_visible_resolution.py``). With mu+ mu- mu+ mu- as the one background, zero net charge and the energy balance keep the
+(``scripts/validate_visible_signal.py``). With mu+ mu- mu+ mu- as the one background, zero net charge and the energy balance keep the
 sample pure."""
 TOTAL_ENERGY_WINDOW_GEV = 0.5
 """|E*_4mu - sqrt(s)| must be below this, GeV (the four-track energy resolution is ~0.03-0.05 GeV;
@@ -90,7 +90,7 @@ WINDOW_HALF_WIDTH_SIGMA = 2.0
 """Half-width of the m_R window of a mass hypothesis, in units of the measured sigma(m_R)."""
 
 DEFAULT_RESOLUTION_TABLE = Path(__file__).with_name("visible_mr_resolution.json")
-"""sigma(m_R) per Z' mass, written by ``scripts/measure_visible_resolution.py --write``."""
+"""sigma(m_R) per Z' mass, written by ``scripts/measure_resolution.py --analysis visible --write``."""
 
 CODE_NOT_SELECTED, CODE_PRESELECTED, CODE_IN_WINDOW = 0, 1, 2
 MR_WINDOW = "mr_window"

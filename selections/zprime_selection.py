@@ -10,7 +10,7 @@ rewrites that file; nothing else holds a cut value.
 
 An event counts for hypothesis m when it passes every cut for m and its recoil
 mass squared lies within ``window_n_sigma`` resolutions sigma(M^2)(m) of m^2
-(sigma measured on the generated signal, see ``scripts/measure_recoil_resolution.py``).
+(sigma measured on the generated signal, see ``scripts/measure_resolution.py --analysis zprime``).
 :func:`selection_codes` returns, per event and hypothesis, how far the event
 got, from which every cutflow and every selected histogram follows.
 """

@@ -4,7 +4,7 @@ All are written under ``data/`` of the checkout, which git ignores:
 - ``data/default/``: the default sample of ``python run.py``, a few million generated
   events of every channel of the invisible-Z' search (about a minute on one core);
 - ``data/sensitivity/``: the invisible-Z' sensitivity sample (:func:`sensitivity_requests`,
-  10x the default backgrounds) of ``scripts/run_sensitivity.py`` (about 2 minutes);
+  10x the default backgrounds) of ``scripts/study.py --analysis zprime --fileset data/sensitivity/fileset.json`` (about 2 minutes);
 - ``data/visible/``: the visible-Z' sample of ``python run.py --analysis visible``, signal
   with and without ISR at every mass of :data:`VISIBLE_MASSES_GEV` and the four-muon
   background (about 30 s);
