@@ -42,7 +42,7 @@ except ModuleNotFoundError:  # running from a source checkout without `pip insta
 
 from belle_mc.ntuple import COMPRESSION, DEFAULT_COMPRESSION
 from belle_mc.production import BLOCK_SIZE, GenerationError, plan_tasks, produce
-from execution.runner import ExecutionOptions, add_executor_options, open_executor
+from execution.runner import ExecutionOptions, add_executor_options, open_executor, positive_float, positive_int
 
 log = logging.getLogger("generate")
 
@@ -50,35 +50,15 @@ NOT_FOR_GENERATION = ("chunksize", "maxchunks", "skip_bad_files")
 """Executor options of run.py that have no meaning for generation (refused when given)."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(float(text)) if "e" in text.lower() else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _mass(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"mass must be positive (GeV), got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--channel", required=True, choices=list(CHANNELS), help="physics channel (docs/fileset.md)")
-    p.add_argument("--mass", type=_mass, help="m_Z' (signal, signal_visible, signal_visible_isr) or m_phi (signal_ttphi), GeV")
-    p.add_argument("--events", type=_positive_int, required=True, help="number of generated events (n_generated)")
+    p.add_argument("--mass", type=positive_float, help="m_Z' (signal, signal_visible, signal_visible_isr) or m_phi (signal_ttphi), GeV")
+    p.add_argument("--events", type=positive_int, required=True, help="number of generated events (n_generated)")
     p.add_argument("--output", type=Path, required=True, help="output directory (fileset.json is written there)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1); same seed, same events")
     p.add_argument(
-        "--events-per-file", type=_positive_int, default=1_000_000,
+        "--events-per-file", type=positive_int, default=1_000_000,
         help="generated events per ROOT file (default 1000000); one generation task per file, files under 100k grouped",
     )  # fmt: skip
     p.add_argument("--compression", choices=sorted(COMPRESSION), default=DEFAULT_COMPRESSION, help="ROOT compression")

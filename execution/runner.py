@@ -49,9 +49,12 @@ class ProcessingError(Exception):
     """The run did not process every event it should have: reported as one line, nonzero exit."""
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0 (``1e6`` allowed)."""
     try:
-        value = int(text)
+        value = int(float(text)) if "e" in text.lower() else int(text)
+        if "e" in text.lower() and float(text) != value:
+            raise ValueError
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value <= 0:
@@ -103,7 +106,7 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         help="coffea executor: iterative (one process), futures (local processes), dask (a Dask cluster, see --cluster)",
     )  # fmt: skip
     g.add_argument(
-        "--workers", type=_positive_int, default=min(2, os.cpu_count() or 1),
+        "--workers", type=positive_int, default=min(2, os.cpu_count() or 1),
         help="worker processes (futures, dask local; at most the cores and what --worker-memory allows, "
         "unless --oversubscribe) or batch jobs (dask condor/slurm/lsf)",
     )  # fmt: skip
@@ -113,8 +116,8 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         "(default: condor where a pool answers and condor_submit is on PATH, else local)",
     )  # fmt: skip
     g.add_argument("--scheduler", metavar="ADDRESS", help="address of a running Dask scheduler to join (implies --executor dask)")
-    g.add_argument("--chunksize", type=_positive_int, default=DEFAULT_CHUNKSIZE, help="events per chunk (default 1000000)")
-    g.add_argument("--maxchunks", type=_positive_int, help="process at most this many chunks per dataset (quick looks; a partial run)")
+    g.add_argument("--chunksize", type=positive_int, default=DEFAULT_CHUNKSIZE, help="events per chunk (default 1000000)")
+    g.add_argument("--maxchunks", type=positive_int, help="process at most this many chunks per dataset (quick looks; a partial run)")
     g.add_argument(
         "--skip-bad-files", action="store_true",
         help="skip unreadable files and chunks; metadata.skipped_files and metadata.lost_chunks name them",

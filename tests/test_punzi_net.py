@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch  # a core dependency: imported, never skipped
 
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
