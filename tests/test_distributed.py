@@ -105,11 +105,8 @@ def even(small_sample_dir, tmp_path_factory):
         ["--executor", "iterative", "--chunksize", "2000"],  # divides every file (6000 entries)
         ["--executor", "iterative", "--chunksize", "2999"],  # does not
         ["--executor", "futures", "--workers", "2", "--chunksize", "1500"],
-        ["--executor", "futures", "--workers", "2", "--chunksize", "4000"],
-        ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "3000"],
         ["--executor", "dask", "--cluster", "local", "--workers", "2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "local", "--adapt", "1:2", "--chunksize", "2999"],
-        ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2000"],
         ["--executor", "dask", "--cluster", "condor", "--workers", "2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "slurm", "--workers", "2", "--chunksize", "2999"],
         ["--executor", "dask", "--cluster", "lsf", "--adapt", "1:2", "--chunksize", "2999"],
