@@ -47,6 +47,7 @@ from scipy import stats
 
 from core.channels import CHANNEL_ROLES, DATA_CHANNEL, signal_mass_gev, signal_mass_mev
 from core.weights import event_weight, is_data
+from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
 from selections.scalar_selection import WINDOW as SCALAR_WINDOW
 from selections.visible_zprime import MR_WINDOW as VISIBLE_WINDOW
 from selections.zprime_selection import WINDOW as ZPRIME_WINDOW
@@ -84,10 +85,6 @@ CHANNEL_STYLES: dict[str, ChannelStyle] = {
 SIGNAL_LINE_COLORS = ("black", "#d62728", "#2ca02c", "#1f77b4", "#ff7f0e", "#8c564b")
 """Line colours of the signal overlays of one panel, in mass order."""
 
-HYPOTHESES_KEY = "cutflow_hypotheses"
-"""Per-hypothesis cutflow common to the three searches ({mass_MeV: {stage: count, ..., "window": count}})."""
-HYPOTHESIS_WINDOW = "window"
-"""Last entry of each hypothesis of :data:`HYPOTHESES_KEY`: raw events in the mass window."""
 
 RATIO_MAX = 5.0
 """Highest data/MC drawn in a ratio panel; larger ratios are marked by an arrow at its top."""
@@ -113,7 +110,7 @@ class FigureSpec:
     """What the figures need to know of one search.
 
     ``hypothesis_key`` and ``window_key`` name the search's own per-hypothesis cutflow and its
-    window entry (used when the output has no :data:`HYPOTHESES_KEY`); ``selection`` says what the
+    window entry (used when the output has no :data:`HYPOTHESIS_CUTFLOW`); ``selection`` says what the
     window count requires; ``signal_scale(m)`` is the factor from the unit-coupling signal
     histograms to the overlays drawn, ``overlay`` their coupling (legend title), ``particle`` the
     signal particle's mathtext; ``mass_label`` is the mathtext of the mass hypothesis;
@@ -194,16 +191,16 @@ def search_of(result: Mapping) -> str:
 def hypothesis_cutflows(output: Mapping, search: str) -> dict[int, dict[str, int]]:
     """Per-hypothesis cutflow {mass_MeV: {stage: raw count}} of one dataset's output.
 
-    :data:`HYPOTHESES_KEY` when present, else the search's own key (``cutflow_mzp`` / ``cutflow_mphi``).
+    :data:`HYPOTHESIS_CUTFLOW` when present, else the search's own key (``cutflow_mzp`` / ``cutflow_mphi``).
     """
-    if HYPOTHESES_KEY in output:
-        return output[HYPOTHESES_KEY]
+    if HYPOTHESIS_CUTFLOW in output:
+        return output[HYPOTHESIS_CUTFLOW]
     return output[FIGURE_SPECS[search].hypothesis_key]
 
 
 def window_count(stages: Mapping[str, int], search: str) -> int:
     """Raw events in the mass window of one hypothesis' cutflow (``"window"``, else the search's window key)."""
-    return int(stages[HYPOTHESIS_WINDOW] if HYPOTHESIS_WINDOW in stages else stages[FIGURE_SPECS[search].window_key])
+    return int(stages[WINDOW] if WINDOW in stages else stages[FIGURE_SPECS[search].window_key])
 
 
 # --- stacked MC, signals and data --------------------------------------------------------------
@@ -615,7 +612,7 @@ def _cutflow_table(ax: plt.Axes, datasets: Mapping, metadata: Mapping, lumi_fb: 
         columns["data"] = observed
     first = datasets[names[0]]
     stages = hypothesis_cutflows(first, "zprime")[mzp_mev]
-    duplicate = {HYPOTHESIS_WINDOW} if FIGURE_SPECS["zprime"].window_key in stages else set()  # same count, one row
+    duplicate = {WINDOW} if FIGURE_SPECS["zprime"].window_key in stages else set()  # same count, one row
     rows = [*first["cutflow"], *(s for s in stages if s not in first["cutflow"] and s not in duplicate)]
     cells = []
     for row in rows:

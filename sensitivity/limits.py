@@ -81,13 +81,12 @@ from core.scalar_model import g2_band_xi, visible_decay_channel
 from core.weights import event_weight, is_data
 from core.zprime_model import CouplingBand, branching_fraction_invisible, branching_fraction_mumu, g2_band
 from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
+from processors.searches import LEGACY_HYPOTHESIS_CUTFLOWS
 
 CONFIDENCE_LEVEL = 0.90
 """Confidence level of the limits (CLs < 1 - CONFIDENCE_LEVEL is excluded)."""
 PB_PER_FB_INVERSE = 1000.0
 """An integrated luminosity of 1 fb^-1 times 1 pb is 1000 events."""
-LEGACY_HYPOTHESIS_CUTFLOWS = {"cutflow_mzp": ("recoil_mass_window", "mr_window"), "cutflow_mphi": ("pair_mass_window",)}
-"""Per-hypothesis cutflows of outputs written before ``cutflow_hypotheses``, with their window keys."""
 WINDOW_KEY = "recoil_mass_window"
 """Window key of the invisible search's legacy ``cutflow_mzp`` entries (read when ``cutflow_hypotheses`` is absent)."""
 SIGNAL_CHANNEL = "signal"
