@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> dict:
     """Run the search of ``args`` and return the output of docs/output.md (not yet written)."""
     search = SEARCHES[args.analysis]
     for other in SEARCHES.values():
-        if other is not search and getattr(args, other.table.option[2:].replace("-", "_")) is not None:
+        if other is not search and getattr(args, other.table.dest) is not None:
             raise InputError(f"{other.table.option} belongs to --analysis {other.name}")
     if args.features is not None and not search.exports_features:
         raise InputError(f"--features does not apply to --analysis {search.name}")
     try:
-        table = search.load_table(getattr(args, search.table.option[2:].replace("-", "_")))
+        table = search.load_table(getattr(args, search.table.dest))
     except ValueError as err:
         raise InputError(str(err)) from None
     fileset_path = args.fileset if args.fileset is not None else search.default_sample()

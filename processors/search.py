@@ -30,6 +30,11 @@ class SearchTable:
     default: Path
     load: Callable[[Path], Any]
 
+    @property
+    def dest(self) -> str:
+        """The attribute argparse gives :attr:`option` (``--cut-table`` -> ``cut_table``)."""
+        return self.option.lstrip("-").replace("-", "_")
+
 
 @dataclass(frozen=True)
 class Search:
