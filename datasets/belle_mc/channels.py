@@ -22,7 +22,7 @@ from .montecarlo import MixtureProcess
 from .particles import ParticleTable
 from .processes import (
     BhabhaISR,
-    LeptonPairISR,
+    LeptonPairMultiPhoton,
     PairEmission,
     ScalarEmission,
     TwoPhotonLeptonPair,
@@ -30,14 +30,13 @@ from .processes import (
     VectorEmissionISR,
     isotropic_pair_decay,
 )
+from .radiation import FSR_PHOTON_MIN_GEV
 from .tau_decays import decay_taus
 
 KKMC_MUMU_XSEC_PB = 1148.0
 """KKMC e+e- -> mu+ mu- (gamma) cross section at the Upsilon(4S), pb (docs/physics.md §4)."""
 KKMC_TAUTAU_XSEC_PB = 919.0
 """KKMC e+e- -> tau+ tau- (gamma) cross section at the Upsilon(4S), pb (docs/physics.md §4)."""
-FSR_PHOTON_MIN_GEV = 1e-3
-"""Final-state photons softer than this are not stored (far below the ECL threshold)."""
 AAFH_EEMUMU_W_MIN_GEV = 0.5
 """Generator-level cut m(mu mu) > 0.5 GeV of the two-photon e e mu mu sample (as AAFH in docs/physics.md §4)."""
 AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
@@ -111,10 +110,15 @@ def _ttphi_particles(rng, ev) -> ParticleTable:
     return ParticleTable.concatenate(parts)
 
 
+def _photon_slots(event, photons) -> ParticleTable:
+    """Photons [n, k, 4] (zero rows unused) of :class:`~belle_mc.processes.LeptonPairMultiPhoton`, above the threshold."""
+    return _photons(np.repeat(event, photons.shape[1]), photons.reshape(-1, 4))
+
+
 def _mumu_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
     parts = _pair(e, ev["lepton_minus"], ev["lepton_plus"], c.PDG_MUON)
-    parts += [_photons(e, ev["isr_photon"]), _photons(e, ev["fsr_minus"]), _photons(e, ev["fsr_plus"])]
+    parts += [_photon_slots(e, ev["isr_photons"]), _photon_slots(e, ev["fsr_photons"])]
     return ParticleTable.concatenate(parts)
 
 
@@ -140,7 +144,7 @@ def _generator_particles(rng, ev) -> ParticleTable:
 def _tautau_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
     parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"])
-    parts.append(_photons(e, ev["isr_photon"]))
+    parts += [_photon_slots(e, ev["isr_photons"]), _photon_slots(e, ev["fsr_photons"])]
     return ParticleTable.concatenate(parts)
 
 
@@ -248,17 +252,22 @@ CHANNELS: dict[str, Channel] = {
         ),
         Channel(
             "kkmc_mumu",
-            lambda mass=None: LeptonPairISR(c.MUON_MASS_GEV),
+            lambda mass=None: LeptonPairMultiPhoton(c.MUON_MASS_GEV),
             _mumu_particles,
-            "e+e- -> mu+ mu- (gamma): ISR radiator W(x), 1 + cos^2, collinear FSR; normalised to KKMC",
+            "e+e- -> mu+ mu- (n gamma): ISR radiator W(x) shared by both beams, several photons per beam and per muon "
+            "with dipole angles and recoil, 1 + cos^2; normalised to KKMC",
             fixed_xsec_pb=KKMC_MUMU_XSEC_PB,
+            model_version=2,  # 2: multi-photon ISR off both beams with dipole angles, wide-angle FSR
         ),
         Channel(
             "kkmc_tautau",
-            lambda mass=None: LeptonPairISR(c.TAU_MASS_GEV, final_state_radiation=False),
+            lambda mass=None: LeptonPairMultiPhoton(c.TAU_MASS_GEV),
             _tautau_particles,
-            "e+e- -> tau+ tau- (gamma): ISR radiator W(x), 1 + cos^2 + (1 - b^2) sin^2, main tau decays; normalised to KKMC",
+            "e+e- -> tau+ tau- (n gamma): ISR radiator W(x) shared by both beams, several photons per beam with dipole "
+            "angles and recoil, FSR off the taus before decay, 1 + cos^2 + (1 - b^2) sin^2, main tau decays; "
+            "normalised to KKMC",
             fixed_xsec_pb=KKMC_TAUTAU_XSEC_PB,
+            model_version=2,  # 2: multi-photon ISR off both beams with dipole angles, FSR off the taus
         ),
         Channel(
             "aafh_eemumu",
