@@ -618,6 +618,13 @@ class VectorEmissionISR(_ISRFraction):
 
     with x_max where sqrt(s') is 10 MeV above m_V + 2 m_l. W(x) is normalised to 1, so the
     difference to the Born value is the soft-photon factor (1 + 3 beta / 4) and the 1/s' rise.
+
+    ``both_beams=True`` (an option, not used by the channels) radiates as
+    :class:`LeptonPairMultiPhoton`: independent structure functions for the two beams,
+    s' = s (1 - x_1)(1 - x_2), several photons per beam with dipole angles
+    (:func:`belle_mc.radiation.initial_state_photons`), the l+ l- V system recoiling against them.
+    The payload then holds ``isr_photons`` [n, 2 PHOTON_SLOTS, 4] and ``x_isr_beams`` [n, 2]
+    instead of ``isr_photon``.
     """
 
     def __init__(
@@ -627,7 +634,11 @@ class VectorEmissionISR(_ISRFraction):
         coupling_alpha: float = 1.0 / (4.0 * np.pi),
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        both_beams: bool = False,
+        photon_min_gev: float = FSR_PHOTON_MIN_GEV,
     ):
+        self.both_beams = bool(both_beams)
+        self.photon_min_gev = float(photon_min_gev)
         self.hard = VectorEmission(m_vector, m_lepton, coupling_alpha, sqrt_s, energy_spread)
         self.m_vector, self.m_lepton = self.hard.m_vector, self.hard.m_lepton
         self.sqrt_s, self.energy_spread = self.hard.sqrt_s, self.hard.energy_spread
@@ -638,30 +649,43 @@ class VectorEmissionISR(_ISRFraction):
         if not self.x_max > 0.0:
             raise ValueError(f"vector mass {m_vector} GeV leaves no room for initial-state radiation")
         self.log_hard = -np.log1p(-self.x_max)
+        self.beams = _BeamFractions(self.beta, self.x_max)
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
-        x = self.sample_radiated_fraction(rng, n)
+        if self.both_beams:
+            x_beams, radiator = self.beams.sample(rng, n)
+            x = 1.0 - (1.0 - x_beams[:, 0]) * (1.0 - x_beams[:, 1])
+        else:
+            x = self.sample_radiated_fraction(rng, n)
+            radiator = isr_radiator(x, self.beta) / self._proposal_density(x)
         rs_prime = rs * np.sqrt(1.0 - x)
         open_ = rs_prime > self.sqrt_s_prime_min
         w, state = _emission_propose(rng, np.where(open_, rs_prime, rs), self.m_lepton, self.m_vector)
-        radiator = isr_radiator(x, self.beta) / self._proposal_density(x)
         weight = np.where(open_, radiator * w * c.sigma_point_pb(rs_prime) * self.hard.coupling_alpha / (2.0 * np.pi), 0.0)
         state["sqrt_s_prime"] = state.pop("sqrt_s")
         state["sqrt_s"] = rs
         state["x_isr"] = x
+        if self.both_beams:
+            state["x_isr_beams"] = x_beams
         return Proposal(weight, state)
 
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         rs, rs_prime = state["sqrt_s"], state["sqrt_s_prime"]
-        photon = isr_photon(rng, rs, state["x_isr"])
-        hard_state = {k: v for k, v in state.items() if k not in ("sqrt_s", "sqrt_s_prime", "x_isr")}
+        if self.both_beams:
+            photons = initial_state_photons(rng, rs, state["x_isr_beams"], self.beams.beta, self.photon_min_gev)
+            k = photons.sum(axis=1)
+            radiation = {"isr_photons": photons, "x_isr_beams": state["x_isr_beams"]}
+        else:
+            k = isr_photon(rng, rs, state["x_isr"])
+            radiation = {"isr_photon": k}
+        hard_state = {k: v for k, v in state.items() if k not in ("sqrt_s", "sqrt_s_prime", "x_isr", "x_isr_beams")}
         lm, lp, v = _emission_build(rng, {**hard_state, "sqrt_s": rs_prime}, self.m_lepton)
-        # the l+ l- V system recoils against the photon: boost from its rest frame to the CM
-        velocity = -photon[:, 1:] / (rs - photon[:, 0])[:, None]
+        # the l+ l- V system recoils against the photons: boost from its rest frame to the CM
+        velocity = -k[:, 1:] / (rs - k[:, 0])[:, None]
         return {
             "lepton_minus": boost(lm, velocity), "lepton_plus": boost(lp, velocity), "vector": boost(v, velocity),
-            "isr_photon": photon, "sqrt_s": rs, "sqrt_s_prime": rs_prime, "x_isr": state["x_isr"],
+            **radiation, "sqrt_s": rs, "sqrt_s_prime": rs_prime, "x_isr": state["x_isr"],
         }  # fmt: skip
 
 
