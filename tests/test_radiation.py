@@ -297,3 +297,20 @@ def test_tau_pairs_radiate_photons_before_decay():
     particles = channel.build_particles(rng, ev)
     photons = particles.p4[particles.pdg == c.PDG_PHOTON]
     assert len(photons) > 0 and photons[:, 0].min() > FSR_PHOTON_MIN_GEV
+
+
+def test_signal_with_isr_off_both_beams_keeps_the_cross_section_and_conserves_momentum():
+    """VectorEmissionISR(both_beams=True): the same sigma as one radiator W(x); photons from both beams, l l V recoiling."""
+    from belle_mc.processes import VectorEmissionISR
+
+    single, both = VectorEmissionISR(1.0), VectorEmissionISR(1.0, both_beams=True)
+    xs_single, xs_both = integrate(single, 1_000_000), integrate(both, 1_000_000)
+    assert abs(xs_both.xsec_pb - xs_single.xsec_pb) < 4 * np.hypot(xs_both.error_pb, xs_single.error_pb) + 0.002 * xs_single.xsec_pb
+    ev = sample_unweighted(both, np.random.default_rng(12), 20_000, xs_both.max_weight)
+    total = ev["lepton_minus"] + ev["lepton_plus"] + ev["vector"] + ev["isr_photons"].sum(axis=1)
+    np.testing.assert_allclose(total[:, 0], ev["sqrt_s"], rtol=1e-10)
+    assert np.max(np.abs(total[:, 1:])) < 1e-9
+    hard = ev["isr_photons"][:, :, 0] > 0.1
+    assert hard[:, :PHOTON_SLOTS].any(axis=1).mean() == pytest.approx(hard[:, PHOTON_SLOTS:].any(axis=1).mean(), abs=0.02)
+    system = ev["lepton_minus"] + ev["lepton_plus"] + ev["vector"]
+    np.testing.assert_allclose(_mass2(system), ev["sqrt_s_prime"] ** 2, rtol=1e-9)
