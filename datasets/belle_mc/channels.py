@@ -254,7 +254,7 @@ CHANNELS: dict[str, Channel] = {
             "kkmc_mumu",
             lambda mass=None: LeptonPairMultiPhoton(c.MUON_MASS_GEV),
             _mumu_particles,
-            "e+e- -> mu+ mu- (n gamma): ISR radiator W(x) shared by both beams, several photons per beam and per muon "
+            "e+e- -> mu+ mu- (n gamma): ISR structure function per beam, several photons per beam and per muon "
             "with dipole angles and recoil, 1 + cos^2; normalised to KKMC",
             fixed_xsec_pb=KKMC_MUMU_XSEC_PB,
             model_version=2,  # 2: multi-photon ISR off both beams with dipole angles, wide-angle FSR
@@ -263,7 +263,7 @@ CHANNELS: dict[str, Channel] = {
             "kkmc_tautau",
             lambda mass=None: LeptonPairMultiPhoton(c.TAU_MASS_GEV),
             _tautau_particles,
-            "e+e- -> tau+ tau- (n gamma): ISR radiator W(x) shared by both beams, several photons per beam with dipole "
+            "e+e- -> tau+ tau- (n gamma): ISR structure function per beam, several photons per beam with dipole "
             "angles and recoil, FSR off the taus before decay, 1 + cos^2 + (1 - b^2) sin^2, main tau decays; "
             "normalised to KKMC",
             fixed_xsec_pb=KKMC_TAUTAU_XSEC_PB,

@@ -191,13 +191,14 @@ def initial_state_photons(
 def sample_first_order_fraction(rng, exponent: float) -> float:
     """Fraction y on (0, 1) from g y^(g - 1)(1 + 3 g / 4) - g (1 - y / 2), g = ``exponent`` (normalised to 1).
 
-    Proposed from g y^(g - 1) and kept with probability W(y) / [(1 + 3 g / 4) g y^(g - 1)], which lies in (0, 1].
+    Proposed from g y^(g - 1) and kept with probability W(y) / [(1 + 3 g / 4) g y^(g - 1)], which lies in (0, 1]
+    and tends to 1 as y -> 0.
     """
     norm = 1.0 + 0.75 * exponent
     while True:
         y = rng.random() ** (1.0 / exponent)
-        if y <= 0.0:
-            continue
+        if y <= 0.0:  # below the smallest double (likely for exponents ~ 1e-5, taus near threshold): no radiation
+            return 0.0
         if rng.random() * norm < norm - (1.0 - 0.5 * y) * y ** (1.0 - exponent):
             return y
 
