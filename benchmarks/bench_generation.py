@@ -33,6 +33,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMB
     os.environ[_var] = "1"  # one core: must be set before numpy and numba are imported
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -121,20 +122,22 @@ def bench_pythia(name: str, n_events: int) -> dict:
     """Events/s of a Pythia channel: Pythia alone, Pythia + conversion, and generation + detector."""
     channel, mass, process, xsec, setup_s = setup(name)
     dataset = dataset_name(name, mass)
-    pythia = process.new_pythia(SEED)
-    upsilon = getattr(process, "append_upsilon", None)
-    clock = Clock()
-    for _ in range(n_events):
-        if upsilon is not None:
-            upsilon(pythia, process.sqrt_s)
-        pythia.next()
-    next_wall, next_cpu = clock.stop()
+    upsilon = hasattr(process, "upsilon_masses")  # pythia_bbbar: a Pythia per block of Upsilon(4S) masses
+    masses = process.upsilon_masses(np.random.default_rng(SEED), n_events) if upsilon else None
+
+    def initialised():
+        return process.new_pythia(SEED, masses) if upsilon else contextlib.nullcontext(process.new_pythia(SEED))
+
+    with initialised() as pythia:
+        clock = Clock()
+        for _ in range(n_events):
+            pythia.next()
+        next_wall, next_cpu = clock.stop()
     # the conversion on an initialised Pythia (the same events as the next() loop above) ...
-    pythia = process.new_pythia(SEED)
-    prepare = (lambda i: upsilon(pythia, process.sqrt_s)) if upsilon is not None else None
-    clock = Clock()
-    final_state_particles(pythia, n_events, prepare)
-    convert_wall, convert_cpu = clock.stop()
+    with initialised() as pythia:
+        clock = Clock()
+        final_state_particles(pythia, n_events)
+        convert_wall, convert_cpu = clock.stop()
     # ... and the whole generate(): Pythia initialisation, events and conversion
     clock = Clock()
     process.generate(np.random.default_rng(SEED), n_events)

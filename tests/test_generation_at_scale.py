@@ -205,13 +205,11 @@ def test_an_executor_that_cannot_start_fails_in_one_line(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def reference_final_state(pythia, n_events, prepare=None):
+def reference_final_state(pythia, n_events):
     """The particle-by-particle reading of ``pythia.event`` after each ``next()`` (belle_mc 0.1), as the reference."""
     rows, events = [], []
     done = 0
     while done < n_events:
-        if prepare is not None:
-            prepare(done)
         if not pythia.next():
             continue
         event = pythia.event
@@ -230,16 +228,14 @@ def reference_final_state(pythia, n_events, prepare=None):
 @pytest.mark.parametrize("channel", ["pythia_uds", "pythia_charm", "pythia_bbbar"])
 def test_pythia_conversion_gives_the_particles_of_the_event_record(channel):
     process = CHANNELS[channel].make_process(None)
-    masses = 10.58 + 0.005 * np.random.default_rng(1).standard_normal(300)
-    runs = []
-    for _ in range(2):
-        pythia = process.new_pythia(1234)
-        prepare = None
-        if channel == "pythia_bbbar":
-            prepare = lambda i, py=pythia: process.append_upsilon(py, float(masses[i]))  # noqa: E731
-        runs.append((pythia, prepare))
-    got = final_state_particles(runs[0][0], 300, runs[0][1])
-    events, rows = reference_final_state(runs[1][0], 300, runs[1][1])
+    if channel == "pythia_bbbar":
+        masses = process.upsilon_masses(np.random.default_rng(1), 300)
+        with process.new_pythia(1234, masses) as first, process.new_pythia(1234, masses) as second:
+            got = final_state_particles(first, 300)
+            events, rows = reference_final_state(second, 300)
+    else:
+        got = final_state_particles(process.new_pythia(1234), 300)
+        events, rows = reference_final_state(process.new_pythia(1234), 300)
     assert len(got) == len(rows) > 300 * 5
     np.testing.assert_array_equal(got.event, events)
     np.testing.assert_array_equal(got.pdg, rows[:, 0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import awkward as ak
 import numpy as np
 import pytest
 import uproot
@@ -13,6 +14,7 @@ from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate, sample_unweighted
 from belle_mc.particles import ParticleTable, charge_of_pdg
 from belle_mc.production import produce
+from belle_mc.pythia_channels import PDG_B_PLUS, PDG_B_ZERO, UPSILON_4S_BR_CHARGED
 from core import belle_detector as det
 from core import constants as c
 
@@ -83,6 +85,29 @@ def test_same_seed_gives_the_same_events():
     b = process.generate(np.random.default_rng(3), 20)["particles"]
     np.testing.assert_array_equal(a.pdg, b.pdg)
     np.testing.assert_array_equal(a.p4, b.p4)
+
+
+def test_upsilon_4s_decays_to_charged_and_neutral_b_pairs_at_their_branching_fractions():
+    process = CHANNELS["pythia_bbbar"].make_process(None)
+    n = 4000
+    masses = process.upsilon_masses(np.random.default_rng(4), n)
+    with process.new_pythia(77, masses) as pythia:
+        ids = pythia.nextBatch(n, 1.5)["prt"]["id"]
+    charged = ak.to_numpy(ak.any(ids == PDG_B_PLUS, axis=1) & ak.any(ids == -PDG_B_PLUS, axis=1))
+    neutral = ak.to_numpy(ak.any(np.abs(ids) == PDG_B_ZERO, axis=1))  # B0 may mix: count either sign
+    np.testing.assert_array_equal(charged, ~neutral)  # every event is exactly one of the two
+    sigma = np.sqrt(UPSILON_4S_BR_CHARGED * (1 - UPSILON_4S_BR_CHARGED) / n)
+    assert abs(charged.mean() - UPSILON_4S_BR_CHARGED) < 3 * sigma
+
+
+def test_upsilon_4s_events_carry_the_beam_energy_spread_and_the_same_seed_repeats_them():
+    process = CHANNELS["pythia_bbbar"].make_process(None)
+    a = process.generate(np.random.default_rng(8), 2000)
+    b = process.generate(np.random.default_rng(8), 2000)
+    np.testing.assert_array_equal(a["particles"].p4, b["particles"].p4)
+    np.testing.assert_array_equal(a["sqrt_s"], b["sqrt_s"])
+    assert np.mean(a["sqrt_s"]) == pytest.approx(process.sqrt_s, abs=5 * process.energy_spread / np.sqrt(2000))
+    assert np.std(a["sqrt_s"]) == pytest.approx(process.energy_spread, rel=0.1)  # GeV
 
 
 def test_hadronic_dataset_passes_through_production(tmp_path):

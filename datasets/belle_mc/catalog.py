@@ -100,7 +100,7 @@ SCALAR_BACKGROUND_SAMPLE: dict[str, int] = {
 
 aafh_mumumumu fills the BDT's e e / mu mu class: the two-lepton samples never give four tracks.
 
-The Pythia channels run at 3.5-5.5k events/s/core end to end (the others at 50-400k), so they
+The Pythia channels run at ~10k events/s/core end to end (the others at 50-400k), so they
 are kept small; the whole scalar sample takes about two minutes on one core.
 """
 SCALAR_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "scalar"

@@ -319,8 +319,9 @@ CHANNELS: dict[str, Channel] = {
             _pythia_bbbar,
             _generator_particles,
             "e+e- -> Upsilon(4S) -> B Bbar (B+B- 51.4%, B0 B0bar 48.6%), Upsilon(4S) at rest in the CM, "
-            "B decays by Pythia 8.317; normalised to 1.05 nb",
+            "B decays by Pythia 8.317 (Upsilon(4S) events read from a Les Houches file); normalised to 1.05 nb",
             fixed_xsec_pb=PYTHIA_BBBAR_XSEC_PB,
+            model_version=2,  # 2: Upsilon(4S) events through a Les Houches file and nextBatch (new random stream)
         ),
     ]
 }

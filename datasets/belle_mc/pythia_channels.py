@@ -12,9 +12,9 @@
 * :class:`PythiaUpsilon4S` - Upsilon(4S) -> B Bbar with Pythia decaying the B mesons: Pythia
   8.317 has no Upsilon(4S), so it is declared with its PDG mass, width and the B+ B- / B0 B0bar
   branching fractions; each event is one Upsilon(4S) at rest in the CM frame with mass sqrt(s)
-  drawn with the beam-energy spread, then hadron level only (``ProcessLevel:all = off`` and
-  ``Pythia.next()``, which is ``forceHadronLevel`` on the appended particle). Its cross section
-  is the fixed 1.05 nb of Belle.
+  drawn with the beam-energy spread; the block's Upsilon(4S) events are handed to Pythia as a
+  Les Houches event file (written with numpy, ``Beams:frameType = 4``) and Pythia only decays
+  them (no ISR, FSR or MPI). Its cross section is the fixed 1.05 nb of Belle.
 
 Pythia decays every particle with c tau below 1 cm (K_S, Lambda, Sigma, Xi, Omega, charm and
 beauty hadrons, pi0) and keeps e, mu, pi+-, K+-, p, n, K_L, photons and neutrinos; their production
@@ -22,17 +22,18 @@ points (Pythia's vertices, mm -> cm) are kept, so K_S and Lambda daughters are d
 block of events starts a new Pythia seeded from the block's random stream, so a seed gives the
 same events however they are split into blocks.
 
-The continuum events come from ``Pythia.nextBatch`` as one Awkward Array per block and are
+Every channel's events come from ``Pythia.nextBatch`` as one Awkward Array per block and are
 converted to the particle table column by column (no Python per event or particle: about twice
-the events/s of the particle-by-particle reading, benchmarks/README.md). The Upsilon(4S) events need
-the event record refilled before each ``next()``, which ``nextBatch`` cannot do, so they are still
-read in Python, one particle list per event.
+the events/s of the particle-by-particle reading, benchmarks/README.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -90,27 +91,20 @@ def max_failures(n_events: int) -> int:
     return 100 + n_events // 10
 
 
-def final_state_particles(pythia, n_events: int, prepare: Callable[[int], None] | None = None) -> ParticleTable:
-    """Generate ``n_events`` events with ``pythia.next()`` and collect their final-state particles.
+def final_state_particles(pythia, n_events: int) -> ParticleTable:
+    """The final-state particles of ``n_events`` events of ``pythia.nextBatch``, converted column by column.
 
-    ``prepare(i)``, if given, is called before every attempt at event ``i`` (to fill the event
-    record when the process level is off). Returns the particles in Pythia's frame, production
-    points in cm, event index i = 0 .. n_events - 1. A failed ``next()`` is retried (the next
-    attempt continues Pythia's random stream); more than :func:`max_failures` raise RuntimeError.
-
-    Without ``prepare`` the events come from ``pythia.nextBatch`` as one Awkward Array and are
-    converted column by column (:func:`batch_final_state`), with no Python per event or particle;
-    with it (the event record refilled before every event) one list of the event's particles per
-    event is read in Python (:func:`_prepared_final_state`). Both give the same particles, in the
-    same order, as reading ``pythia.event`` particle by particle after each ``next()``.
+    Returns the particles in Pythia's frame, production points in cm, event index i = 0 ..
+    n_events - 1, in the order of Pythia's event record (the same particles as reading
+    ``pythia.event`` particle by particle after each ``next()``, with no Python per event or
+    particle). A failed event is retried (the next attempt continues Pythia's random stream);
+    more than :func:`max_failures` raise RuntimeError.
     """
-    if prepare is None:
-        return batch_final_state(pythia, n_events)
-    return _prepared_final_state(pythia, n_events, prepare)
+    return _final_state_columns(_next_batch(pythia, n_events)["prt"], n_events)
 
 
-def batch_final_state(pythia, n_events: int) -> ParticleTable:
-    """``n_events`` events of ``pythia.nextBatch`` (failed events retried), their final-state particles as columns."""
+def _next_batch(pythia, n_events: int):
+    """``pythia.nextBatch(n_events)``, failed events retried up to :func:`max_failures` (then RuntimeError)."""
     trials = n_events + max_failures(n_events)
     failure = f"Pythia failed to generate events (more than {max_failures(n_events)} failures in {n_events} events)"
     try:
@@ -119,7 +113,10 @@ def batch_final_state(pythia, n_events: int) -> ParticleTable:
         raise RuntimeError(f"{failure}: {err}") from None
     if len(batch) != n_events:
         raise RuntimeError(failure)
-    prt = batch["prt"]
+    return batch
+
+
+def _final_state_columns(prt, n_events: int) -> ParticleTable:
     counts = ak.num(prt, axis=1).to_numpy()
     final = ak.flatten(prt["status"]).to_numpy() > 0  # Particle::isFinal() is status > 0
     if not final.any():
@@ -137,31 +134,33 @@ def batch_final_state(pythia, n_events: int) -> ParticleTable:
     return ParticleTable.from_arrays(event, column(prt["id"]), p4, x4 * _MM_TO_CM)
 
 
-def _prepared_final_state(pythia, n_events: int, prepare: Callable[[int], None]) -> ParticleTable:
-    """:func:`final_state_particles` with ``prepare``: one ``next()`` per event, its particles read as one list."""
-    counts = np.zeros(n_events, dtype=np.int64)
-    rows: list[tuple[float, ...]] = []
-    done = 0
-    failures = 0
-    while done < n_events:
-        prepare(done)
-        if not pythia.next():
-            failures += 1
-            if failures > max_failures(n_events):
-                limit = max_failures(n_events)
-                raise RuntimeError(f"Pythia failed to generate events (more than {limit} failures in {n_events} events)")
-            continue
-        final = [part for part in pythia.event.particles() if part.isFinal()]
-        counts[done] = len(final)
-        rows.extend(
-            [(p.id(), p.e(), p.px(), p.py(), p.pz(), p.tProd(), p.xProd(), p.yProd(), p.zProd()) for p in final]
-        )
-        done += 1
-    if not rows:
-        return ParticleTable.empty()
-    table = np.array(rows, dtype=np.float64)  # PDG codes (< 2^53) are exact as float64
-    event = np.repeat(np.arange(n_events, dtype=np.int64), counts)
-    return ParticleTable.from_arrays(event, table[:, 0].astype(np.int64), table[:, 1:5], table[:, 5:9] * _MM_TO_CM)
+def write_upsilon_lhef(path: Path, masses: np.ndarray) -> None:
+    """A Les Houches event file of one Upsilon(4S) at rest per event, of mass ``masses`` (GeV).
+
+    Each event is e- (+z) e+ (-z) -> Upsilon(4S) with (massless) beams of half the event's mass,
+    so the event conserves energy-momentum; the init block's beam energy is the largest of them
+    (Pythia refuses an event whose beam carries more than the init beam energy). Written with
+    numpy string operations, no Python per event.
+    """
+    m = np.char.mod("%.12e", np.asarray(masses, dtype=np.float64))
+    half = np.char.mod("%.12e", np.asarray(masses, dtype=np.float64) / 2)
+    beam_energy = float(np.max(masses)) / 2
+    ups = c.PDG_UPSILON_4S
+    parts = [
+        "<event>\n3 1 1.0 ", m, " -1 -1\n",
+        f"{c.PDG_ELECTRON} -1 0 0 0 0 0 0 ", half, " ", half, " 0 0 9\n",
+        f"{-c.PDG_ELECTRON} -1 0 0 0 0 0 0 -", half, " ", half, " 0 0 9\n",
+        f"{ups} 1 1 2 0 0 0 0 0 ", m, " ", m, " 0 9\n</event>\n",
+    ]  # fmt: skip
+    events = parts[0]
+    for piece in parts[1:]:
+        events = np.char.add(events, piece)
+    header = (
+        '<LesHouchesEvents version="1.0">\n<init>\n'
+        f"{c.PDG_ELECTRON} {-c.PDG_ELECTRON} {beam_energy:.12e} {beam_energy:.12e} 0 0 0 0 3 1\n"
+        "1.0 0.0 1.0 1\n</init>\n"
+    )
+    path.write_text(header + "".join(events.tolist()) + "</LesHouchesEvents>\n")
 
 
 @dataclass
@@ -233,11 +232,23 @@ class PythiaUpsilon4S(EventGenerator):
         """Smallest Upsilon(4S) mass handed to Pythia: 1 MeV above the B0 B0bar threshold, GeV."""
         return 2 * c.B0_MASS_GEV + 1e-3
 
-    def settings(self) -> list[str]:
+    def settings(self, lhef: str | Path) -> list[str]:
+        """Pythia reads the Upsilon(4S) events from ``lhef`` and only decays them (no ISR, FSR, MPI or lepton PDF).
+
+        ``Check:event`` is off because the file's init block has one beam energy while every
+        event's beams carry half of its own mass; the events conserve energy-momentum exactly
+        (tests/test_pythia_channels.py checks the final states).
+        """
         m0 = c.UPSILON_4S_MASS_GEV
-        lo, hi = 2 * c.B0_MASS_GEV, self.sqrt_s + 0.1  # the appended mass must lie inside Pythia's range
+        lo, hi = 2 * c.B0_MASS_GEV, self.sqrt_s + 0.1  # the event masses must lie inside Pythia's range
         return [
-            "ProcessLevel:all = off",
+            "Beams:frameType = 4",
+            f"Beams:LHEF = {lhef}",
+            "PDF:lepton = off",
+            "PartonLevel:ISR = off",
+            "PartonLevel:FSR = off",
+            "PartonLevel:MPI = off",
+            "Check:event = off",
             f"{c.PDG_UPSILON_4S}:new = Upsilon(4S) void 3 0 0 {m0} {UPSILON_4S_WIDTH_GEV} {lo} {hi} 0",
             f"{c.PDG_UPSILON_4S}:oneChannel = 1 {UPSILON_4S_BR_CHARGED} 0 {PDG_B_PLUS} {-PDG_B_PLUS}",
             f"{c.PDG_UPSILON_4S}:addChannel = 1 {1 - UPSILON_4S_BR_CHARGED} 0 {PDG_B_ZERO} {-PDG_B_ZERO}",
@@ -246,21 +257,31 @@ class PythiaUpsilon4S(EventGenerator):
     def cross_section(self) -> CrossSection:
         return CrossSection(self.xsec_pb, 0.0, float("nan"), 0)
 
-    def new_pythia(self, seed: int):
-        """An initialised Pythia (hadron level only, Upsilon(4S) declared) with the given seed."""
-        return _new_pythia(self.settings(), seed)
+    def upsilon_masses(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` Upsilon(4S) masses: sqrt(s) with the beam-energy spread, GeV.
 
-    def append_upsilon(self, pythia, mass: float) -> None:
-        """Make Pythia's event record one Upsilon(4S) of ``mass`` (GeV) at rest, ready for ``pythia.next()``."""
-        pythia.event.reset()
-        pythia.event.append(c.PDG_UPSILON_4S, 1, 0, 0, 0.0, 0.0, 0.0, mass, mass)
+        The spread reaches the B0 B0bar threshold 4 sigma below the peak: those few masses sit just above it.
+        """
+        return np.maximum(self.sqrt_s + self.energy_spread * rng.standard_normal(n), self.min_mass)
+
+    @contextmanager
+    def new_pythia(self, seed: int, masses: np.ndarray) -> Iterator[object]:
+        """An initialised Pythia that decays one Upsilon(4S) of each of ``masses`` (GeV) in turn.
+
+        The events go through a Les Houches file in a temporary directory, removed on exit (also on error).
+        """
+        with tempfile.TemporaryDirectory(prefix="belle_mc_upsilon_") as tmp:
+            lhef = Path(tmp) / "upsilon4s.lhe"
+            write_upsilon_lhef(lhef, masses)
+            yield _new_pythia(self.settings(lhef), seed)
 
     def generate(self, rng: np.random.Generator, n: int) -> dict:
-        pythia = self.new_pythia(_block_seed(rng))
-        # the beam-energy spread reaches the threshold 4 sigma below the peak: those few masses sit just above it
-        sqrt_s = np.maximum(self.sqrt_s + self.energy_spread * rng.standard_normal(n), self.min_mass)
-
-        return {
-            "particles": final_state_particles(pythia, n, lambda i: self.append_upsilon(pythia, float(sqrt_s[i]))),
-            "sqrt_s": sqrt_s,
-        }
+        seed = _block_seed(rng)
+        # spare events for Pythia's rare failures; the mass of each accepted event is read back from its record
+        masses = self.upsilon_masses(rng, n + max_failures(n))
+        with self.new_pythia(seed, masses) as pythia:
+            batch = _next_batch(pythia, n)
+        prt = batch["prt"]
+        upsilon = prt[prt["id"] == c.PDG_UPSILON_4S]
+        sqrt_s = ak.to_numpy(ak.firsts(upsilon["m"]))
+        return {"particles": _final_state_columns(prt, n), "sqrt_s": sqrt_s}
