@@ -24,6 +24,7 @@ the sum over the slices is the channel. The slices used by a sample are declared
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,10 +41,23 @@ EventFilter = Callable[[dict], np.ndarray]
 """A truth-level filter: the event dict of n drawn events (generator beam frame = CM) -> bool [n], True to keep."""
 
 
+@functools.cache
+def _cm_to_lab() -> np.ndarray:
+    """The Lorentz matrix of ``production.to_lab`` (generator beam frame = CM -> Belle lab), computed once."""
+    return np.ascontiguousarray(cms_frame()[2], dtype=np.float64)
+
+
+def _lab_components(p4: np.ndarray, rows: tuple[int, ...]) -> list[np.ndarray]:
+    """Rows ``rows`` of L p4 for CM four-momenta [n, 4] (element-wise: no BLAS call, cheap on a busy machine)."""
+    lorentz = _cm_to_lab()
+    cols = [np.ascontiguousarray(p4[:, k]) for k in range(4)]
+    return [sum(lorentz[r, k] * cols[k] for k in range(4)) for r in rows]
+
+
 def _lab_cos_theta(p4: np.ndarray) -> np.ndarray:
     """cos(theta) in the Belle lab frame of CM-frame four-momenta [n, 4] (the boost of production.to_lab)."""
-    lab = p4 @ cms_frame()[2].T
-    return lab[:, 3] / np.maximum(np.linalg.norm(lab[:, 1:], axis=1), 1e-300)
+    px, py, pz = _lab_components(p4, (1, 2, 3))
+    return pz / np.maximum(np.sqrt(px * px + py * py + pz * pz), 1e-300)
 
 
 def truth_recoil_mass2(ev: dict, minus_key: str = "lepton_minus", plus_key: str = "lepton_plus") -> np.ndarray:
@@ -67,9 +81,9 @@ def pair_in_cdc(ev: dict, minus_key: str = "lepton_minus", plus_key: str = "lept
 def _lab_track_like(p4: np.ndarray) -> np.ndarray:
     """True where a charged particle with CM four-momentum p4 [n, 4] makes a track: lab polar angle in the
     CDC and lab pt above the tracking threshold (the rule of the detector response, docs/generator.md)."""
-    lab = p4 @ cms_frame()[2].T
-    pt2 = lab[:, 1] ** 2 + lab[:, 2] ** 2
-    cos_theta = lab[:, 3] / np.maximum(np.sqrt(pt2 + lab[:, 3] ** 2), 1e-300)
+    px, py, pz = _lab_components(p4, (1, 2, 3))
+    pt2 = px * px + py * py
+    cos_theta = pz / np.maximum(np.sqrt(pt2 + pz * pz), 1e-300)
     return det.in_cdc_acceptance_cos(cos_theta) & (pt2 > det.TRACK_PT_MIN_GEV**2)
 
 
