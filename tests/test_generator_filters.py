@@ -192,6 +192,7 @@ def test_low_mass_windows_cut_harder_than_the_mumu_tail_filter():
         low_edge = h.mzp_gev**2 - table.window_n_sigma * h.sigma_recoil_mass2_gev2
         if low_edge < MUMU_TAIL_M2_MIN_GEV2 + 1.0:
             assert h.pt_mumu_min_gev > MUMU_TAIL_PT_MIN_GEV + 0.15, h
+    assert any(h.mzp_gev**2 - table.window_n_sigma * h.sigma_recoil_mass2_gev2 < 0 for h in table.hypotheses)
 
 
 def test_select_events_masks_per_event_arrays_only():
@@ -207,8 +208,39 @@ def test_muon_pair_region_is_the_truth_recoil_condition():
         "lepton_minus": np.array([[e, e * 0.999, 0.0, 0.0]]),
         "lepton_plus": np.array([[e, -e * 0.999, 0.0, 0.0]]),
     }
-    assert not MuonPairRegion(pt_min_gev=0.15, m2_min_gev2=1.0)(ev)[0]
+    assert not MuonPairRegion(pt_min_gev=0.15, m2_above_gev2=1.0)(ev)[0]
     assert MuonPairRegion()(ev)[0]
     ev2 = select_events(ev, np.array([True]))
     ev2["lepton_plus"] = np.array([[e - 1.0, -(e - 1.0) * 0.999, 0.3, 0.0]])  # 1 GeV less: recoil M^2 > 1
-    assert MuonPairRegion(pt_min_gev=0.15, m2_min_gev2=1.0)(ev2)[0]
+    assert MuonPairRegion(pt_min_gev=0.15, m2_above_gev2=1.0)(ev2)[0]
+
+
+def test_filtered_eemumu_agrees_with_unfiltered():
+    process, xsec, _ = channel_xsec_pb("aafh_eemumu")
+    full = weighted_recoil_histogram("aafh_eemumu", None, 1_500_000, 51, process, xsec)
+    windows = weighted_recoil_histogram("aafh_eemumu", "aafh_eemumu_windows", 1_500_000, 52, process, xsec)
+    rest = weighted_recoil_histogram("aafh_eemumu", "aafh_eemumu_rest", 300_000, 53, process, xsec)
+    # the two slices add up to the channel over the whole preselected spectrum
+    chi2, ndf, p = chi2_pvalue(full[:2], add(windows[:2], rest[:2]))
+    assert ndf >= 15 and p > 1e-3, f"eemumu slices vs unfiltered: chi2 {chi2:.1f} / {ndf}, p {p:.2g}"
+    assert abs(total_pull(full[:2], add(windows[:2], rest[:2]))) < 4
+    # below M^2 = 38 GeV^2 (truth M^2 < 42 is all in the windows slice) the windows slice alone is the channel
+    low = EDGES[1:] <= 38.0
+    restrict = lambda h: (h[0][low], h[1][low])  # noqa: E731
+    assert restrict(full[:2])[0].sum() > 0
+    assert abs(total_pull(restrict(full[:2]), restrict(windows[:2]))) < 4
+    assert restrict(rest[:2])[0].sum() == 0
+    assert windows[2] < 0.02 * 1_500_000  # the filter keeps < 2% of the draws
+
+
+def test_high_mass_windows_cut_harder_than_the_eemumu_filter():
+    """The aafh_eemumu windows slice is complete only while every window reaching M^2 >= 42 GeV^2 (- 3 GeV^2)
+    cuts pt(mu mu) well above its 0.8 GeV and ends below 90 GeV^2 (see the mu mu test above)."""
+    from belle_mc.slices import EEMUMU_M2_LOW_GEV2, EEMUMU_M2_MAX_GEV2, EEMUMU_PT_MIN_GEV
+
+    table = load_cut_table()
+    for h in table.hypotheses:
+        high_edge = h.mzp_gev**2 + table.window_n_sigma * h.sigma_recoil_mass2_gev2
+        assert high_edge < EEMUMU_M2_MAX_GEV2 - 3.0, h
+        if high_edge > EEMUMU_M2_LOW_GEV2 - 3.0:
+            assert h.pt_mumu_min_gev > EEMUMU_PT_MIN_GEV + 0.15, h

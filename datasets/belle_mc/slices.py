@@ -110,29 +110,46 @@ class TwoTruthTracks:
 
 @dataclass(frozen=True)
 class MuonPairRegion:
-    """The true muon pair (``minus_key``, ``plus_key``): both tracks (as :class:`TwoTruthTracks`), and truth
-    pt of the pair in the CM above ``pt_min_gev`` or truth recoil M^2 above ``m2_min_gev2``, and the truth
-    recoil M^2 at most ``m2_max_gev2`` (GeV, GeV^2)."""
+    """The true muon pair (``minus_key``, ``plus_key``): both are tracks (as :class:`TwoTruthTracks`), its truth
+    recoil M^2 is at most ``m2_max_gev2``, and, if any of them is given, one of: truth pt of the pair in the
+    CM above ``pt_min_gev``, truth recoil M^2 above ``m2_above_gev2``, truth recoil M^2 below ``m2_below_gev2``
+    (GeV, GeV^2)."""
 
-    pt_min_gev: float = 0.0
-    m2_min_gev2: float = -np.inf
+    pt_min_gev: float | None = None
+    m2_above_gev2: float | None = None
+    m2_below_gev2: float | None = None
     m2_max_gev2: float = np.inf
     minus_key: str = "lepton_minus"
     plus_key: str = "lepton_plus"
 
     def __call__(self, ev: dict) -> np.ndarray:
         m2 = truth_recoil_mass2(ev, self.minus_key, self.plus_key)
-        pair = ev[self.minus_key] + ev[self.plus_key]
-        pt = np.hypot(pair[:, 1], pair[:, 2])
-        both = _lab_track_like(ev[self.minus_key]) & _lab_track_like(ev[self.plus_key])
-        return both & ((pt > self.pt_min_gev) | (m2 > self.m2_min_gev2)) & (m2 <= self.m2_max_gev2)
+        keep = _lab_track_like(ev[self.minus_key]) & _lab_track_like(ev[self.plus_key]) & (m2 <= self.m2_max_gev2)
+        if self.pt_min_gev is None and self.m2_above_gev2 is None and self.m2_below_gev2 is None:
+            return keep
+        either = np.zeros(len(m2), dtype=bool)
+        if self.pt_min_gev is not None:
+            pair = ev[self.minus_key] + ev[self.plus_key]
+            either |= np.hypot(pair[:, 1], pair[:, 2]) > self.pt_min_gev
+        if self.m2_above_gev2 is not None:
+            either |= m2 > self.m2_above_gev2
+        if self.m2_below_gev2 is not None:
+            either |= m2 < self.m2_below_gev2
+        return keep & either
 
     def describe(self) -> str:
         parts = ["both true muons are tracks"]
-        if self.pt_min_gev > 0 or np.isfinite(self.m2_min_gev2):
-            parts.append(f"(truth pt(mu mu) CM > {self.pt_min_gev:g} GeV or truth recoil M^2 > {self.m2_min_gev2:g} GeV^2)")
         if np.isfinite(self.m2_max_gev2):
             parts.append(f"truth recoil M^2 <= {self.m2_max_gev2:g} GeV^2")
+        either = []
+        if self.pt_min_gev is not None:
+            either.append(f"truth pt(mu mu) CM > {self.pt_min_gev:g} GeV")
+        if self.m2_above_gev2 is not None:
+            either.append(f"truth recoil M^2 > {self.m2_above_gev2:g} GeV^2")
+        if self.m2_below_gev2 is not None:
+            either.append(f"truth recoil M^2 < {self.m2_below_gev2:g} GeV^2")
+        if either:
+            parts.append("(" + " or ".join(either) + ")")
         return " and ".join(parts)
 
 
@@ -304,16 +321,22 @@ def register(*slices: GeneratorSlice) -> None:
 # sample (scripts/generator_filter_study.py); the complement of a non-exact filter is a slice of its own.
 
 MUMU_TAIL_PT_MIN_GEV = 0.15
-"""kkmc_mumu tail: truth pt(mu mu) in the CM above this (GeV; the windows that reach M^2 < 1 GeV^2 cut pt > 0.39 GeV) ..."""
+"""kkmc_mumu tail: truth pt(mu mu) in the CM above this (GeV; the windows that reach M^2 < 2 GeV^2 cut pt > 0.39 GeV) ..."""
 MUMU_TAIL_M2_MIN_GEV2 = 1.0
 """... or truth recoil M^2 above this (GeV^2; the windows of m >= 2 GeV start at M^2 > 2.9 GeV^2)."""
 EEMUMU_M2_MAX_GEV2 = 90.0
-"""aafh_eemumu window slice: truth recoil M^2 against the muons at most this (GeV^2; the highest window ends at 81.4)."""
+"""aafh_eemumu windows slice: truth recoil M^2 against the muons at most this (GeV^2; the highest window ends at 81.4) ..."""
+EEMUMU_PT_MIN_GEV = 0.8
+"""... and truth pt(mu mu) in the CM above this (GeV; the windows above M^2 = 42 GeV^2 cut pt > 1.16 GeV) ..."""
+EEMUMU_M2_LOW_GEV2 = 42.0
+"""... or truth recoil M^2 below this (GeV^2; the windows of m <= 6 GeV end at M^2 < 36.8 GeV^2)."""
 
 _MUON_PAIR_TRACKS = MuonPairRegion()
-_MUMU_TAIL = MuonPairRegion(pt_min_gev=MUMU_TAIL_PT_MIN_GEV, m2_min_gev2=MUMU_TAIL_M2_MIN_GEV2)
+_MUMU_TAIL = MuonPairRegion(pt_min_gev=MUMU_TAIL_PT_MIN_GEV, m2_above_gev2=MUMU_TAIL_M2_MIN_GEV2)
 _EEMUMU_TRACKS = TwoTruthTracks(("electron", "positron", "lepton_minus", "lepton_plus"), (-1, 1, -1, 1))
-_EEMUMU_WINDOWS = MuonPairRegion(m2_max_gev2=EEMUMU_M2_MAX_GEV2)
+_EEMUMU_WINDOWS = MuonPairRegion(
+    pt_min_gev=EEMUMU_PT_MIN_GEV, m2_below_gev2=EEMUMU_M2_LOW_GEV2, m2_max_gev2=EEMUMU_M2_MAX_GEV2
+)
 TAUTAU_MU_1PRONG = tuple(
     pair for other in ("e_nu_nu", "pi_nu", "rho_nu", "pi_2pi0_nu") for pair in _both_ways("mu_nu_nu", other)
 )
@@ -327,7 +350,7 @@ register(
         event_filter=AllOf((_EEMUMU_TRACKS, AnyOf((_EEMUMU_WINDOWS, Not(_MUON_PAIR_TRACKS))))),
     ),  # fmt: skip
     GeneratorSlice(
-        "aafh_eemumu_high_recoil", "aafh_eemumu",
+        "aafh_eemumu_rest", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, _MUON_PAIR_TRACKS, Not(_EEMUMU_WINDOWS))),
     ),  # fmt: skip
     GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=TwoChargedDaughterTracks()),
