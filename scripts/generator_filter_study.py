@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="events to draw")
     parser.add_argument("--seed", type=int, default=101)
     parser.add_argument("--slice", default=None, help="draw only this generator slice (slices.SLICES)")
+    parser.add_argument(
+        "--dataset", default=None,
+        help="dataset name of the random streams (default study_<channel>); with the production's name and --seed "
+        "the events are those of its files",
+    )  # fmt: skip
     parser.add_argument("--lumi", type=float, default=c.DATA_LUMI_FB, help="fb^-1 for the equivalent-luminosity target")
     args = parser.parse_args(argv)
     channel = CHANNELS[args.channel]
@@ -59,13 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     own_slices = [s for s in SLICES.values() if s.channel == args.channel and s.tau_pair_modes is None]
     particle_filters = [s for s in SLICES.values() if s.channel == args.channel and s.particle_filter is not None]
 
+    stream = args.dataset or f"study_{args.channel}"
     window_counts = np.zeros(len(masses), dtype=np.int64)
     rows: list[tuple[int, float, float, bool, str, list[bool]]] = []
     n_passed = 0
     t0 = time.process_time()
     for block in range(0, (args.events + BLOCK_SIZE - 1) // BLOCK_SIZE):
         n_b = min(BLOCK_SIZE, args.events - block * BLOCK_SIZE)
-        sim = simulate_block(channel, process, xsec, args.seed, f"study_{args.channel}", block, n_b, None, gen_slice)
+        sim = simulate_block(channel, process, xsec, args.seed, stream, block, n_b, None, gen_slice)
         n_passed += len(sim.drawn_index)
         reco = sim.reco
         stage, variables = dimuon_event_variables(reco.n_track, reco.track, reco.n_cluster, reco.cluster)

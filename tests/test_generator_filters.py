@@ -107,7 +107,10 @@ def test_forced_tau_slices_add_up_to_the_unfiltered_channel():
     full = weighted_recoil_histogram("kkmc_tautau", None, 800_000, 41, process, xsec)
     parts = [
         weighted_recoil_histogram("kkmc_tautau", name, n, seed, process, xsec)
-        for name, n, seed in (("kkmc_tautau_mu_mu", 100_000, 42), ("kkmc_tautau_mu_1prong", 200_000, 43), ("kkmc_tautau_rest", 300_000, 44))
+        for name, n, seed in (
+            ("kkmc_tautau_mu_mu", 100_000, 42), ("kkmc_tautau_mu_1prong", 200_000, 43),
+            ("kkmc_tautau_hadronic", 200_000, 45), ("kkmc_tautau_rest", 200_000, 44),
+        )  # fmt: skip
     ]
     summed = add(*(h[:2] for h in parts))
     chi2, ndf, p = chi2_pvalue(full[:2], summed)
@@ -118,10 +121,11 @@ def test_forced_tau_slices_add_up_to_the_unfiltered_channel():
 
 
 def test_tau_slices_are_disjoint_cover_the_channel_and_scale_by_the_branching_fractions():
-    pairs = [SLICES[n].tau_pair_modes for n in ("kkmc_tautau_mu_mu", "kkmc_tautau_mu_1prong", "kkmc_tautau_rest")]
+    names = ("kkmc_tautau_mu_mu", "kkmc_tautau_mu_1prong", "kkmc_tautau_hadronic", "kkmc_tautau_rest")
+    pairs = [SLICES[n].tau_pair_modes for n in names]
     flat = [p for s in pairs for p in s]
     assert len(flat) == len(set(flat)) == len(MODES) ** 2
-    assert sum(SLICES[n].decay_fraction for n in ("kkmc_tautau_mu_mu", "kkmc_tautau_mu_1prong", "kkmc_tautau_rest")) == pytest.approx(1.0, abs=1e-12)
+    assert sum(SLICES[n].decay_fraction for n in names) == pytest.approx(1.0, abs=1e-12)
     bf_mu = BRANCHING_FRACTIONS[MODES.index("mu_nu_nu")]
     assert SLICES["kkmc_tautau_mu_mu"].decay_fraction == pytest.approx(bf_mu**2, rel=1e-12)
     assert complementary_tau_pairs(*pairs) == ()
@@ -147,8 +151,10 @@ def test_forced_mu_mu_slice_has_two_muons_and_nothing_else_charged():
     charged = sim.particles.charge != 0
     assert set(np.unique(np.abs(sim.particles.pdg[charged]))) == {c.PDG_MUON}
     assert np.all(np.bincount(sim.particles.event[charged], minlength=len(sim.drawn_index)) == 2)
-    # the particle filter (two tracks) keeps roughly the CDC acceptance of two muons, not everything
+    # the particle filter (two muon-identifiable tracks) keeps roughly the CDC and KLM acceptance above 0.6 GeV
     assert 0.3 < len(sim.drawn_index) / 20_000 < 0.95
+    p = np.linalg.norm(sim.particles.p4[charged, 1:], axis=1)
+    assert np.quantile(p, 0.001) > 0.4  # no muon far below the muon-ID turn-on (0.6 GeV in the lab)
 
 
 def test_produce_records_every_draw_and_the_slice(tmp_path):

@@ -28,12 +28,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from core import belle_detector as det
 from core.beams import cms_frame
 
 from .channels import CHANNELS, FORCED_TAU_MODES_KEY
+from .detector import muon_id_efficiency
 from .particles import ParticleTable
 from .tau_decays import BRANCHING_FRACTIONS, MODES
 
@@ -198,22 +200,53 @@ class Not:
         return f"NOT [{self.inner.describe()}]"
 
 
+@numba.njit(cache=True)
+def _muon_candidate_kernel(event, pdg, charge, px, py, pz, n_events, pt_min, cos_lo, cos_hi):  # pragma: no cover
+    """Per event: the tracks (charged, CDC, pt above threshold), their net charge, and the tracks that can pass
+    muonID (``detector.muon_id_efficiency`` > 0 at their true lab momentum and angle)."""
+    n_track = np.zeros(n_events, np.int64)
+    net = np.zeros(n_events, np.int64)
+    n_muon_like = np.zeros(n_events, np.int64)
+    for i in range(len(pdg)):
+        if charge[i] == 0:
+            continue
+        pt2 = px[i] * px[i] + py[i] * py[i]
+        p = np.sqrt(pt2 + pz[i] * pz[i])
+        cos_theta = pz[i] / p
+        if not (cos_lo < cos_theta < cos_hi) or pt2 <= pt_min * pt_min:
+            continue
+        n_track[event[i]] += 1
+        net[event[i]] += charge[i]
+        if muon_id_efficiency(abs(pdg[i]), p, np.arccos(cos_theta)) > 0.0:
+            n_muon_like[event[i]] += 1
+    return n_track, net, n_muon_like
+
+
 @dataclass(frozen=True)
-class TwoChargedDaughterTracks:
-    """Particle-level filter (after the tau decays, before the detector): exactly two charged particles
-    of the event make tracks (CDC, pt threshold) and they have opposite charge."""
+class TwoMuonCandidateTracks:
+    """Particle-level filter (after the tau decays, before the detector): exactly two charged particles make
+    tracks (CDC, pt threshold), of opposite charge, and both can pass muon identification (a muon, pion or
+    electron whose muonID probability at its true lab momentum and angle is not zero: ``detector.muon_id_efficiency``).
+
+    Exact for the preselection: the detector response gives any other event a probability 0 of
+    "exactly two tracks of opposite charge, both muonID > 0.9".
+    """
 
     def __call__(self, particles: ParticleTable, n_events: int) -> np.ndarray:
-        q = particles.charge
-        charged = q != 0
-        tracked = np.zeros(len(q), dtype=bool)
-        tracked[charged] = _lab_track_like(particles.p4[charged])
-        n = np.bincount(particles.event[tracked], minlength=n_events)
-        net = np.bincount(particles.event[tracked], weights=q[tracked], minlength=n_events)
-        return (n == 2) & (net == 0)
+        px, py, pz = _lab_components(particles.p4, (1, 2, 3))
+        cos_lo, cos_hi = float(np.cos(det.CDC_THETA_MAX_RAD)), float(np.cos(det.CDC_THETA_MIN_RAD))
+        n_track, net, n_muon_like = _muon_candidate_kernel(
+            np.ascontiguousarray(particles.event), np.ascontiguousarray(particles.pdg),
+            np.ascontiguousarray(particles.charge, dtype=np.int64), px, py, pz, n_events,
+            det.TRACK_PT_MIN_GEV, cos_lo, cos_hi,
+        )  # fmt: skip
+        return (n_track == 2) & (net == 0) & (n_muon_like == 2)
 
     def describe(self) -> str:
-        return f"exactly two charged particles are tracks (CDC 17-150 deg lab, pt > {det.TRACK_PT_MIN_GEV:g} GeV), opposite charge"
+        return (
+            f"exactly two charged particles are tracks (CDC 17-150 deg lab, pt > {det.TRACK_PT_MIN_GEV:g} GeV), "
+            "opposite charge, both with a non-zero muonID probability"
+        )
 
 
 @dataclass(frozen=True)
@@ -337,28 +370,41 @@ _EEMUMU_TRACKS = TwoTruthTracks(("electron", "positron", "lepton_minus", "lepton
 _EEMUMU_WINDOWS = MuonPairRegion(
     pt_min_gev=EEMUMU_PT_MIN_GEV, m2_below_gev2=EEMUMU_M2_LOW_GEV2, m2_max_gev2=EEMUMU_M2_MAX_GEV2
 )
+_MUON_CANDIDATES = TwoMuonCandidateTracks()
+HADRONIC_1PRONG_MODES = ("pi_nu", "rho_nu", "pi_2pi0_nu")
+"""One-prong hadronic tau decays: the charged pion fakes a muon (``PION_MUON_FAKE_RATE``)."""
+TAUTAU_HADRONIC = tuple((a, b) for a in HADRONIC_1PRONG_MODES for b in HADRONIC_1PRONG_MODES)
+"""Both taus -> one-prong hadronic: two pion fakes."""
 TAUTAU_MU_1PRONG = tuple(
     pair for other in ("e_nu_nu", "pi_nu", "rho_nu", "pi_2pi0_nu") for pair in _both_ways("mu_nu_nu", other)
 )
 """One tau -> mu nu nu, the other -> a one-prong mode other than mu nu nu."""
 
 register(
-    GeneratorSlice("kkmc_mumu_tail", "kkmc_mumu", event_filter=_MUMU_TAIL),
-    GeneratorSlice("kkmc_mumu_core", "kkmc_mumu", event_filter=AllOf((_MUON_PAIR_TRACKS, Not(_MUMU_TAIL)))),
+    GeneratorSlice("kkmc_mumu_tail", "kkmc_mumu", event_filter=_MUMU_TAIL, particle_filter=_MUON_CANDIDATES),
+    GeneratorSlice(
+        "kkmc_mumu_core", "kkmc_mumu", event_filter=AllOf((_MUON_PAIR_TRACKS, Not(_MUMU_TAIL))), particle_filter=_MUON_CANDIDATES
+    ),
     GeneratorSlice(
         "aafh_eemumu_windows", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, AnyOf((_EEMUMU_WINDOWS, Not(_MUON_PAIR_TRACKS))))),
+        particle_filter=_MUON_CANDIDATES,
     ),  # fmt: skip
     GeneratorSlice(
         "aafh_eemumu_rest", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, _MUON_PAIR_TRACKS, Not(_EEMUMU_WINDOWS))),
+        particle_filter=_MUON_CANDIDATES,
     ),  # fmt: skip
-    GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=TwoChargedDaughterTracks()),
+    GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=_MUON_CANDIDATES),
     GeneratorSlice(
-        "kkmc_tautau_mu_1prong", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_1PRONG, particle_filter=TwoChargedDaughterTracks()
+        "kkmc_tautau_mu_1prong", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_1PRONG, particle_filter=_MUON_CANDIDATES
+    ),
+    GeneratorSlice(
+        "kkmc_tautau_hadronic", "kkmc_tautau", tau_pair_modes=TAUTAU_HADRONIC, particle_filter=_MUON_CANDIDATES
     ),
     GeneratorSlice(
         "kkmc_tautau_rest", "kkmc_tautau",
-        tau_pair_modes=complementary_tau_pairs(TAUTAU_MU_MU, TAUTAU_MU_1PRONG), particle_filter=TwoChargedDaughterTracks(),
+        tau_pair_modes=complementary_tau_pairs(TAUTAU_MU_MU, TAUTAU_MU_1PRONG, TAUTAU_HADRONIC),
+        particle_filter=_MUON_CANDIDATES,
     ),  # fmt: skip
 )
