@@ -42,8 +42,15 @@ def sample_lumi_fb(metadata: dict) -> float:
     return metadata["n_generated"] / (metadata["xsec_pb"] * PB_PER_FB_INVERSE)
 
 
-def equivalent_luminosity_table(result: dict) -> tuple[list[int], dict[str, dict]]:
-    """(hypotheses in MeV, per background channel: datasets, sample lumi and per-window N, B, L_eq)."""
+def equivalent_luminosity_table(
+    result: dict, drawn: dict[str, int] | None = None
+) -> tuple[list[int], dict[str, dict]]:
+    """(hypotheses in MeV, per background channel: datasets, sample lumi and per-window N, B, L_eq).
+
+    ``drawn`` (dataset -> drawn events, e.g. ``belle_mc.catalog.SENSITIVITY_SLICES``) projects the table to
+    a larger production of the same datasets: each dataset's B is kept (it is the expectation) and its
+    MC count becomes B x its projected sample luminosity / lumi (N_projected = N x n_drawn / n_generated).
+    """
     lumi = float(result["metadata"]["lumi_fb"])
     meta = result["metadata"]["dataset_metadata"]
     channels: dict[str, dict] = {}
@@ -53,14 +60,17 @@ def equivalent_luminosity_table(result: dict) -> tuple[list[int], dict[str, dict
         if is_data(m) or channel_role(m["channel"]).is_signal:
             continue
         w = event_weight(m, lumi)
+        scale = 1.0 if drawn is None or name not in drawn else drawn[name] / m["n_generated"]
         ch = channels.setdefault(m["channel"], {"datasets": [], "min_sample_lumi_fb": float("inf"), "windows": {}})
         ch["datasets"].append(name)
-        ch["min_sample_lumi_fb"] = min(ch["min_sample_lumi_fb"], sample_lumi_fb(m))
+        ch["min_sample_lumi_fb"] = min(ch["min_sample_lumi_fb"], sample_lumi_fb(m) * scale)
         for mass, n in window_counts(out).items():
             masses.add(mass)
-            cell = ch["windows"].setdefault(mass, {"n_mc": 0, "sum_w": 0.0})
-            cell["n_mc"] += n
+            cell = ch["windows"].setdefault(mass, {"n_mc": 0, "sum_w": 0.0, "by_dataset": {}})
+            cell["n_mc"] += n * scale
             cell["sum_w"] += n * w
+            if n:
+                cell["by_dataset"][name] = n
     for ch in channels.values():
         for cell in ch["windows"].values():
             cell["lumi_eq_fb"] = cell["n_mc"] / cell["sum_w"] * lumi if cell["n_mc"] else None
@@ -70,7 +80,7 @@ def equivalent_luminosity_table(result: dict) -> tuple[list[int], dict[str, dict
 def markdown_table(masses: list[int], channels: dict[str, dict], target_fb: float) -> str:
     """One row per channel and window: N, B, L_eq (``< target`` marked)."""
     lines = [
-        "| channel | datasets | m_Z' [GeV] | MC events N | expected B | L_eq [fb^-1] |",
+        "| channel | MC events per dataset (measured) | m_Z' [GeV] | MC events N | expected B | L_eq [fb^-1] |",
         "|---|---|---|---|---|---|",
     ]
     for name in sorted(channels):
@@ -81,8 +91,10 @@ def markdown_table(masses: list[int], channels: dict[str, dict], target_fb: floa
                 lumi_text = f"- (sample {ch['min_sample_lumi_fb']:.4g})"
             else:
                 lumi_text = f"{cell['lumi_eq_fb']:.4g}" + (" **< target**" if cell["lumi_eq_fb"] < target_fb else "")
+            held = ", ".join(f"{d} {k}" for d, k in sorted(cell.get("by_dataset", {}).items())) or "none"
+            n_text = f"{cell['n_mc']:.0f}" if float(cell["n_mc"]).is_integer() or cell["n_mc"] > 100 else f"{cell['n_mc']:.1f}"
             lines.append(
-                f"| {name} | {', '.join(sorted(ch['datasets']))} | {mass / 1000:g} | {cell['n_mc']} | "
+                f"| {name} | {held} | {mass / 1000:g} | {n_text} | "
                 f"{cell['sum_w']:.4g} | {lumi_text} |"
             )
     return "\n".join(lines) + "\n"
@@ -94,11 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fileset", type=Path, default=None, help="check the datasets against this fileset")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table to this file")
     parser.add_argument("--target", type=float, default=c.DATA_LUMI_FB, help="fb^-1 to compare with (default: data)")
+    parser.add_argument(
+        "--project-sensitivity-slices", action="store_true",
+        help="project N and L_eq to the drawn events of belle_mc.catalog.SENSITIVITY_SLICES (the datasets it names)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     try:
         with args.output.open("rb") as fh:
             result = pickle.load(fh)
-        masses, channels = equivalent_luminosity_table(result)
+        drawn = None
+        if args.project_sensitivity_slices:
+            from belle_mc.catalog import SENSITIVITY_SLICES
+
+            drawn = {name: n for name, (n, _) in SENSITIVITY_SLICES.items()}
+        masses, channels = equivalent_luminosity_table(result, drawn)
         if args.fileset is not None:
             listed = set(json.loads(args.fileset.read_text()))
             missing = set(result["datasets"]) - listed
@@ -108,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"equivalent_luminosity.py: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     text = markdown_table(masses, channels, args.target)
-    print(f"{args.output}: lumi {result['metadata']['lumi_fb']:g} fb^-1, target {args.target:g} fb^-1")
+    projected = ", projected to SENSITIVITY_SLICES" if drawn else ""
+    print(f"{args.output}: lumi {result['metadata']['lumi_fb']:g} fb^-1, target {args.target:g} fb^-1{projected}")
     print(text, end="")
     if args.markdown is not None:
         args.markdown.write_text(text)

@@ -108,7 +108,7 @@ def test_forced_tau_slices_add_up_to_the_unfiltered_channel():
     parts = [
         weighted_recoil_histogram("kkmc_tautau", name, n, seed, process, xsec)
         for name, n, seed in (
-            ("kkmc_tautau_mu_mu", 100_000, 42), ("kkmc_tautau_mu_1prong", 200_000, 43),
+            ("kkmc_tautau_mu_mu", 100_000, 42), ("kkmc_tautau_mu_other", 200_000, 43),
             ("kkmc_tautau_hadronic", 200_000, 45), ("kkmc_tautau_rest", 200_000, 44),
         )  # fmt: skip
     ]
@@ -121,7 +121,7 @@ def test_forced_tau_slices_add_up_to_the_unfiltered_channel():
 
 
 def test_tau_slices_are_disjoint_cover_the_channel_and_scale_by_the_branching_fractions():
-    names = ("kkmc_tautau_mu_mu", "kkmc_tautau_mu_1prong", "kkmc_tautau_hadronic", "kkmc_tautau_rest")
+    names = ("kkmc_tautau_mu_mu", "kkmc_tautau_mu_other", "kkmc_tautau_hadronic", "kkmc_tautau_rest")
     pairs = [SLICES[n].tau_pair_modes for n in names]
     flat = [p for s in pairs for p in s]
     assert len(flat) == len(set(flat)) == len(MODES) ** 2

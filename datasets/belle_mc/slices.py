@@ -371,14 +371,14 @@ _EEMUMU_WINDOWS = MuonPairRegion(
     pt_min_gev=EEMUMU_PT_MIN_GEV, m2_below_gev2=EEMUMU_M2_LOW_GEV2, m2_max_gev2=EEMUMU_M2_MAX_GEV2
 )
 _MUON_CANDIDATES = TwoMuonCandidateTracks()
-HADRONIC_1PRONG_MODES = ("pi_nu", "rho_nu", "pi_2pi0_nu")
-"""One-prong hadronic tau decays: the charged pion fakes a muon (``PION_MUON_FAKE_RATE``)."""
-TAUTAU_HADRONIC = tuple((a, b) for a in HADRONIC_1PRONG_MODES for b in HADRONIC_1PRONG_MODES)
-"""Both taus -> one-prong hadronic: two pion fakes."""
-TAUTAU_MU_1PRONG = tuple(
-    pair for other in ("e_nu_nu", "pi_nu", "rho_nu", "pi_2pi0_nu") for pair in _both_ways("mu_nu_nu", other)
-)
-"""One tau -> mu nu nu, the other -> a one-prong mode other than mu nu nu."""
+HADRONIC_MODES = ("pi_nu", "rho_nu", "three_prong", "pi_2pi0_nu")
+"""Hadronic tau decays: a charged pion fakes a muon (``PION_MUON_FAKE_RATE``); of three prongs, two may be lost."""
+TAUTAU_MU_OTHER = tuple(pair for other in ("e_nu_nu", *HADRONIC_MODES) for pair in _both_ways("mu_nu_nu", other))
+"""One tau -> mu nu nu, the other not."""
+TAUTAU_HADRONIC = tuple((a, b) for a in HADRONIC_MODES for b in HADRONIC_MODES)
+"""Both taus -> hadrons: two pion fakes."""
+TAUTAU_REST = complementary_tau_pairs(TAUTAU_MU_MU, TAUTAU_MU_OTHER, TAUTAU_HADRONIC)
+"""The rest: one tau -> e nu nu and the other not -> mu nu nu (an electron fakes a muon at 0.1%)."""
 
 register(
     GeneratorSlice("kkmc_mumu_tail", "kkmc_mumu", event_filter=_MUMU_TAIL, particle_filter=_MUON_CANDIDATES),
@@ -397,14 +397,10 @@ register(
     ),  # fmt: skip
     GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=_MUON_CANDIDATES),
     GeneratorSlice(
-        "kkmc_tautau_mu_1prong", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_1PRONG, particle_filter=_MUON_CANDIDATES
+        "kkmc_tautau_mu_other", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_OTHER, particle_filter=_MUON_CANDIDATES
     ),
     GeneratorSlice(
         "kkmc_tautau_hadronic", "kkmc_tautau", tau_pair_modes=TAUTAU_HADRONIC, particle_filter=_MUON_CANDIDATES
     ),
-    GeneratorSlice(
-        "kkmc_tautau_rest", "kkmc_tautau",
-        tau_pair_modes=complementary_tau_pairs(TAUTAU_MU_MU, TAUTAU_MU_1PRONG, TAUTAU_HADRONIC),
-        particle_filter=_MUON_CANDIDATES,
-    ),  # fmt: skip
+    GeneratorSlice("kkmc_tautau_rest", "kkmc_tautau", tau_pair_modes=TAUTAU_REST, particle_filter=_MUON_CANDIDATES),
 )
