@@ -20,15 +20,14 @@ import time
 from collections import Counter
 
 import numpy as np
-
 from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate
 from belle_mc.production import BLOCK_SIZE, INTEGRATION_POINTS, simulate_block
 from belle_mc.slices import SLICES, pair_in_cdc, select_events, truth_recoil_mass2
-from selections.zprime_selection import CODE_IN_WINDOW, load_cut_table, selection_codes
-from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables
 
 from core import constants as c
+from selections.zprime_selection import CODE_IN_WINDOW, load_cut_table, selection_codes
+from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables
 
 
 def truth_class(pdg: np.ndarray, event: np.ndarray, n_events: int) -> list[str]:
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[int, float, float, bool, str, list[bool]]] = []
     n_passed = 0
     t0 = time.process_time()
-    for block in range(0, (args.events + BLOCK_SIZE - 1) // BLOCK_SIZE):
+    for block in range((args.events + BLOCK_SIZE - 1) // BLOCK_SIZE):
         n_b = min(BLOCK_SIZE, args.events - block * BLOCK_SIZE)
         sim = simulate_block(channel, process, xsec, args.seed, stream, block, n_b, None, gen_slice)
         n_passed += len(sim.drawn_index)

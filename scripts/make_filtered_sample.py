@@ -26,6 +26,7 @@ from belle_mc.catalog import (
     sensitivity_filtered_slices,
 )
 from belle_mc.production import GenerationError
+
 from execution.runner import ExecutionOptions, open_executor
 
 

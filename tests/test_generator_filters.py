@@ -13,8 +13,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy import stats
-
 from belle_mc import production
 from belle_mc.channels import CHANNELS, FORCED_TAU_MODES_KEY
 from belle_mc.montecarlo import integrate
@@ -22,14 +20,15 @@ from belle_mc.slices import (
     SLICES,
     GeneratorSlice,
     MuonPairRegion,
-    TAUTAU_MU_MU,
     complementary_tau_pairs,
     select_events,
 )
 from belle_mc.tau_decays import BRANCHING_FRACTIONS, MODES
+from scipy import stats
+
 from core import constants as c
 from selections.zprime_selection import load_cut_table
-from selections.zprime_variables import COLUMN, STAGE_TWO_MUON_ID, dimuon_event_variables
+from selections.zprime_variables import COLUMN, dimuon_event_variables
 
 LUMI_FB = 1.0
 EDGES = np.linspace(-2.0, 82.0, 22)
@@ -52,7 +51,7 @@ def weighted_recoil_histogram(channel, slice_name, n_drawn, seed, process, xsec,
         n_b = min(production.BLOCK_SIZE, n_drawn - block * production.BLOCK_SIZE)
         sim = production.simulate_block(CHANNELS[channel], process, xsec, seed, slice_name or channel, block, n_b, None, gen_slice)
         n_kept += len(sim.drawn_index)
-        stage, variables = dimuon_event_variables(sim.reco.n_track, sim.reco.track, sim.reco.n_cluster, sim.reco.cluster)
+        _stage, variables = dimuon_event_variables(sim.reco.n_track, sim.reco.track, sim.reco.n_cluster, sim.reco.cluster)
         values.append(variables[COLUMN["recoil_mass2"]])
     m2 = np.concatenate(values)
     w = xsec_pb * LUMI_FB * 1000.0 / (n_drawn if n_generated is None else n_generated(n_kept))
@@ -88,7 +87,7 @@ def test_filtered_mumu_tail_agrees_with_unfiltered_in_the_overlap(mumu):
     core = weighted_recoil_histogram("kkmc_mumu", "kkmc_mumu_core", 300_000, 33, process, xsec)
     # the overlap where the tail alone is complete: recoil M^2 > 2 GeV^2 (the tail holds truth M^2 > 1)
     hi = EDGES[:-1] >= 2.0
-    restrict = lambda h: (h[0][hi], h[1][hi])  # noqa: E731
+    restrict = lambda h: (h[0][hi], h[1][hi])
     chi2, ndf, p = chi2_pvalue(restrict(full[:2]), restrict(tail[:2]))
     assert ndf >= 15 and p > 1e-3, f"tail vs unfiltered above 2 GeV^2: chi2 {chi2:.1f} / {ndf}, p {p:.2g}"
     assert abs(total_pull(restrict(full[:2]), restrict(tail[:2]))) < 4
@@ -110,7 +109,7 @@ def test_forced_tau_slices_add_up_to_the_unfiltered_channel():
         for name, n, seed in (
             ("kkmc_tautau_mu_mu", 100_000, 42), ("kkmc_tautau_mu_other", 200_000, 43),
             ("kkmc_tautau_hadronic", 200_000, 45), ("kkmc_tautau_rest", 200_000, 44),
-        )  # fmt: skip
+        )
     ]
     summed = add(*(h[:2] for h in parts))
     chi2, ndf, p = chi2_pvalue(full[:2], summed)
@@ -232,7 +231,7 @@ def test_filtered_eemumu_agrees_with_unfiltered():
     assert abs(total_pull(full[:2], add(windows[:2], rest[:2]))) < 4
     # below M^2 = 38 GeV^2 (truth M^2 < 42 is all in the windows slice) the windows slice alone is the channel
     low = EDGES[1:] <= 38.0
-    restrict = lambda h: (h[0][low], h[1][low])  # noqa: E731
+    restrict = lambda h: (h[0][low], h[1][low])
     assert restrict(full[:2])[0].sum() > 0
     assert abs(total_pull(restrict(full[:2]), restrict(windows[:2]))) < 4
     assert restrict(rest[:2])[0].sum() == 0

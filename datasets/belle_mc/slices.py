@@ -389,12 +389,12 @@ register(
         "aafh_eemumu_windows", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, AnyOf((_EEMUMU_WINDOWS, Not(_MUON_PAIR_TRACKS))))),
         particle_filter=_MUON_CANDIDATES,
-    ),  # fmt: skip
+    ),
     GeneratorSlice(
         "aafh_eemumu_rest", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, _MUON_PAIR_TRACKS, Not(_EEMUMU_WINDOWS))),
         particle_filter=_MUON_CANDIDATES,
-    ),  # fmt: skip
+    ),
     GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=_MUON_CANDIDATES),
     GeneratorSlice(
         "kkmc_tautau_mu_other", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_OTHER, particle_filter=_MUON_CANDIDATES
