@@ -249,3 +249,36 @@ def test_high_mass_windows_cut_harder_than_the_eemumu_filter():
         assert high_edge < EEMUMU_M2_MAX_GEV2 - 3.0, h
         if high_edge > EEMUMU_M2_LOW_GEV2 - 3.0:
             assert h.pt_mumu_min_gev > EEMUMU_PT_MIN_GEV + 0.15, h
+
+
+def test_equivalent_luminosity_of_slices_is_their_sample_luminosity():
+    """N / B x lumi is n_generated / (xsec x 1000) for one dataset, the B-weighted mean over slices, and
+    scales with the drawn events under --project-sensitivity-slices."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from equivalent_luminosity import equivalent_luminosity_table
+
+    def dataset(window):
+        return {"cutflow_hypotheses": {1000: {"two_muon_id": 100, "window": window}}}
+
+    result = {
+        "metadata": {
+            "lumi_fb": 626.0,
+            "dataset_metadata": {
+                "a": {"channel": "kkmc_tautau", "xsec_pb": 30.0, "n_generated": 3_000_000},  # 100 fb^-1
+                "b": {"channel": "kkmc_tautau", "xsec_pb": 200.0, "n_generated": 2_000_000},  # 10 fb^-1
+                "s": {"channel": "signal", "mzp": 1.0, "xsec_pb": 1.0, "n_generated": 10},
+            },
+        },
+        "datasets": {"a": dataset(50), "b": dataset(4), "s": dataset(5)},
+    }
+    masses, channels = equivalent_luminosity_table(result)
+    assert masses == [1000] and list(channels) == ["kkmc_tautau"]
+    cell = channels["kkmc_tautau"]["windows"][1000]
+    b_a, b_b = 50 * 30.0 * 626e3 / 3e6, 4 * 200.0 * 626e3 / 2e6
+    assert cell["sum_w"] == pytest.approx(b_a + b_b)
+    assert cell["lumi_eq_fb"] == pytest.approx((b_a * 100 + b_b * 10) / (b_a + b_b))
+    _, projected = equivalent_luminosity_table(result, {"a": 30_000_000, "b": 200_000_000})
+    assert projected["kkmc_tautau"]["windows"][1000]["lumi_eq_fb"] == pytest.approx(1000.0)
