@@ -282,3 +282,29 @@ def test_equivalent_luminosity_of_slices_is_their_sample_luminosity():
     assert cell["lumi_eq_fb"] == pytest.approx((b_a * 100 + b_b * 10) / (b_a + b_b))
     _, projected = equivalent_luminosity_table(result, {"a": 30_000_000, "b": 200_000_000})
     assert projected["kkmc_tautau"]["windows"][1000]["lumi_eq_fb"] == pytest.approx(1000.0)
+
+
+@pytest.mark.parametrize(
+    ("channel", "pair", "inside"),
+    [
+        ("kkmc_mumu", ("kkmc_mumu_tail", "kkmc_mumu_core"), MuonPairRegion()),
+        ("aafh_eemumu", ("aafh_eemumu_windows", "aafh_eemumu_rest"), None),
+    ],
+)
+def test_filter_slices_are_disjoint_and_cover_the_two_track_events(channel, pair, inside):
+    process, xsec, _ = channel_xsec_pb(channel)
+    from belle_mc.montecarlo import sample_unweighted
+    from belle_mc.slices import _EEMUMU_TRACKS
+
+    events = sample_unweighted(process, np.random.default_rng(8), 200_000, xsec.max_weight)
+    a, b = (SLICES[name].accept(events) for name in pair)
+    assert not np.any(a & b)
+    covered = (inside or _EEMUMU_TRACKS)(events)
+    np.testing.assert_array_equal(a | b, covered)
+    assert a.any() and b.any()
+
+
+def test_a_block_whose_events_are_all_filtered_out_writes_nothing():
+    process, xsec, _ = channel_xsec_pb("kkmc_mumu")
+    res = production.generate_block(CHANNELS["kkmc_mumu"], process, xsec, 1, "z", 0, 3, None, SLICES["kkmc_mumu_tail"])
+    assert res.n_generated == 3 and res.detector_events.n_events == len(res.event_numbers) <= 3
