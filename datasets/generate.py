@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="generated events per ROOT file (default 1000000); one generation task per file, files under 100k grouped",
     )  # fmt: skip
     p.add_argument("--compression", choices=sorted(COMPRESSION), default=DEFAULT_COMPRESSION, help="ROOT compression")
+    p.add_argument(
+        "--slice", default=None,
+        help="make one generator slice of the channel (belle_mc.slices.SLICES: a truth filter or forced tau decays, "
+        "exact weights; docs/generator.md); --events counts every drawn event",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_executor_options(p)
     # None = not given: no --executor keeps the single-process production; the rest are refused if given
@@ -112,11 +117,15 @@ def main(argv: list[str] | None = None) -> int:
             "compression": args.compression,
             "progress": not args.quiet,
             "resume": bool(args.resume),
+            "generator_slice": args.slice,
         }
         if options is None:
             entry = produce(args.channel, args.events, args.output, **production)
         else:
-            plan = plan_tasks(args.channel, args.events, args.output, args.mass, args.seed, args.events_per_file)
+            plan = plan_tasks(
+                args.channel, args.events, args.output, args.mass, args.seed, args.events_per_file,
+                generator_slice=args.slice,
+            )  # fmt: skip
             n_tasks = len(plan)
             if n_tasks < options.workers and not options.scheduler and options.executor != "iterative":
                 log.warning(

@@ -43,6 +43,11 @@ AAFH_EEMUMU_Q2_MAX_GEV2 = 1.0
 """Largest photon virtuality in the equivalent-photon approximation, GeV^2."""
 
 
+FORCED_TAU_MODES_KEY = "forced_tau_modes"
+"""Event-dict key a forced-decay slice sets before the particles are built: int [n, 2], the
+:data:`~belle_mc.tau_decays.MODES` index of the tau- and the tau+ (docs/generator.md)."""
+
+
 def _event_index(n: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64)
 
@@ -56,11 +61,13 @@ def _photons(event, p4, e_min=FSR_PHOTON_MIN_GEV) -> ParticleTable:
     return ParticleTable.from_arrays(event[keep], c.PDG_PHOTON, p4[keep])
 
 
-def _decayed_pair(rng, event, p4_minus, p4_plus) -> list[ParticleTable]:
-    # taus interleaved event by event (tau-, tau+), so that the daughters come out ordered by event
+def _decayed_pair(rng, event, p4_minus, p4_plus, modes=None) -> list[ParticleTable]:
+    # taus interleaved event by event (tau-, tau+), so that the daughters come out ordered by event;
+    # `modes` [n, 2] (tau-, tau+) forces the decay modes (the event key FORCED_TAU_MODES_KEY)
     taus = np.stack([p4_minus, p4_plus], axis=1).reshape(-1, 4)
     charge = np.tile(np.array([-1, 1], dtype=np.int32), len(event))
-    daughters, _ = decay_taus(rng, np.repeat(event, 2), taus, charge)
+    forced = None if modes is None else np.asarray(modes).reshape(-1)
+    daughters, _ = decay_taus(rng, np.repeat(event, 2), taus, charge, forced)
     return [daughters]
 
 
@@ -143,7 +150,7 @@ def _generator_particles(rng, ev) -> ParticleTable:
 
 def _tautau_particles(rng, ev) -> ParticleTable:
     e = _event_index(len(ev["sqrt_s"]))
-    parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"])
+    parts = _decayed_pair(rng, e, ev["lepton_minus"], ev["lepton_plus"], ev.get(FORCED_TAU_MODES_KEY))
     parts += [_photon_slots(e, ev["isr_photons"]), _photon_slots(e, ev["fsr_photons"])]
     return ParticleTable.concatenate(parts)
 

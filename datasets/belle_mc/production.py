@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import zlib
@@ -39,6 +40,7 @@ from core.fileset import update_fileset, write_json_atomic  # noqa: I001
 from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted
 from .ntuple import DEFAULT_COMPRESSION, NtupleWriter
 from .particles import ParticleTable
+from .slices import SLICES, GeneratorSlice, select_events, select_particles
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,58 @@ class BlockResult:
     detector_events: detector.DetectorEvents
     event_numbers: np.ndarray
     n_generated: int
+    passed_numbers: np.ndarray | None = None
+    """Event numbers of the drawn events the generator slice's filter kept (all of them without a slice)."""
+
+
+@dataclass
+class SimulatedBlock:
+    """One block before the skim: the truth events the slice kept, their particles and detector response."""
+
+    events: dict
+    """The event dict (generator beam frame) of the kept events."""
+    particles: ParticleTable
+    reco: detector.DetectorEvents
+    drawn_index: np.ndarray
+    """0-based index, among the block's drawn events, of each kept event."""
+    n_drawn: int
+
+
+def simulate_block(
+    channel: Channel,
+    process,
+    xsec: CrossSection,
+    seed: int,
+    dataset: str,
+    block: int,
+    n_events: int,
+    stats: UnweightingStats | None = None,
+    generator_slice: GeneratorSlice | None = None,
+) -> SimulatedBlock:
+    """Draw ``n_events`` events of block ``block``, keep those of ``generator_slice`` (its truth filter right
+    after the kinematics, then its forced tau decays, then its particle filter on the built particles),
+    and simulate the detector for them.
+
+    Without a slice every drawn event is kept and the random numbers are those of ``belle_mc 0.2``.
+    """
+    ss = np.random.SeedSequence([seed, zlib.crc32(dataset.encode()), block])
+    rng = np.random.default_rng(ss)
+    events = sample_unweighted(process, rng, n_events, xsec.max_weight, stats)
+    drawn = np.arange(n_events, dtype=np.int64)
+    if generator_slice is not None:
+        keep = generator_slice.accept(events)
+        drawn = np.flatnonzero(keep)
+        events = select_events(events, keep)
+        generator_slice.force_decays(rng, events)
+    particles = channel.build_particles(rng, events)
+    if generator_slice is not None and generator_slice.particle_filter is not None:
+        keep = np.asarray(generator_slice.particle_filter(particles, len(drawn)), bool)
+        particles = select_particles(particles, keep)
+        events = select_events(events, keep)
+        drawn = drawn[keep]
+    lab = to_lab(rng, particles, len(drawn))
+    reco = detector.simulate(rng, lab, len(drawn))
+    return SimulatedBlock(events, particles, reco, drawn, n_events)
 
 
 def generate_block(
@@ -107,17 +161,16 @@ def generate_block(
     block: int,
     n_events: int,
     stats: UnweightingStats | None = None,
+    generator_slice: GeneratorSlice | None = None,
 ) -> BlockResult:
-    """Generate, simulate and skim one block of ``n_events`` generated events."""
-    ss = np.random.SeedSequence([seed, zlib.crc32(dataset.encode()), block])
-    rng = np.random.default_rng(ss)
-    events = sample_unweighted(process, rng, n_events, xsec.max_weight, stats)
-    particles = channel.build_particles(rng, events)
-    lab = to_lab(rng, particles, n_events)
-    reco = detector.simulate(rng, lab, n_events)
-    keep = reco.n_track >= SKIM_MIN_TRACKS
-    numbers = block * BLOCK_SIZE + np.flatnonzero(keep).astype(np.int64) + 1
-    return BlockResult(reco.select(keep), numbers, n_events)
+    """Generate, simulate and skim one block of ``n_events`` drawn (generated) events.
+
+    Event numbers are 1-based over the drawn events, so a filtered-out event leaves a gap.
+    """
+    sim = simulate_block(channel, process, xsec, seed, dataset, block, n_events, stats, generator_slice)
+    keep = sim.reco.n_track >= SKIM_MIN_TRACKS
+    numbers = block * BLOCK_SIZE + sim.drawn_index[keep] + 1
+    return BlockResult(sim.reco.select(keep), numbers, n_events, block * BLOCK_SIZE + sim.drawn_index + 1)
 
 
 class GenerationError(RuntimeError):
@@ -153,6 +206,8 @@ class GenerationTask:
     events_per_file: int
     output_dir: str
     compression: str = DEFAULT_COMPRESSION
+    generator_slice: str | None = None
+    """Name of the dataset's :class:`~belle_mc.slices.GeneratorSlice` (``slices.SLICES``), None for the whole channel."""
 
     @property
     def blocks(self) -> range:
@@ -183,6 +238,8 @@ class TaskResult:
     n_proposed: int = 0
     n_accepted: int = 0
     n_overweight: int = 0
+    n_passed_filter: int = 0
+    """Drawn events of the task's range that the generator slice's filter kept."""
     error: str | None = None
     """One line naming the block and the file that failed (then nothing of the task is kept)."""
 
@@ -214,6 +271,7 @@ def plan_tasks(
     seed: int = 1,
     events_per_file: int = 1_000_000,
     compression: str = DEFAULT_COMPRESSION,
+    generator_slice: str | None = None,
 ) -> list[GenerationTask]:
     """Split a production into tasks of whole files, cut where a file boundary is also a block boundary.
 
@@ -222,7 +280,7 @@ def plan_tasks(
     never meet, a task is cut at a file boundary once it holds :data:`TASK_MAX_UNALIGNED_EVENTS`.
     """
     check_request(channel_name, n_events, mass, events_per_file)
-    dataset = dataset_name(channel_name, mass)
+    dataset = slice_dataset_name(channel_name, mass, generator_slice)
     output_dir = Path(output_dir).resolve()  # workers may run in another directory
     cuts = [0]
     for edge in range(events_per_file, n_events, events_per_file):
@@ -232,7 +290,7 @@ def plan_tasks(
     return [
         GenerationTask(
             channel_name, mass, dataset, int(seed), int(n_events), lo, hi - lo, events_per_file, str(output_dir),
-            compression,
+            compression, generator_slice,
         )  # fmt: skip
         for lo, hi in itertools.pairwise(cuts)
     ]
@@ -253,6 +311,7 @@ def run_task(
     ``progress(n)`` is called with the generated events of the task after each block.
     """
     channel = CHANNELS[task.channel]
+    generator_slice = None if task.generator_slice is None else SLICES[task.generator_slice]
     out = Path(task.output_dir)
     lo_event, hi_event = task.first_event, task.first_event + task.n_events
     result = TaskResult(task.first_event, task.n_events, [])
@@ -264,10 +323,12 @@ def run_task(
         for block in task.blocks:
             n_b = min(BLOCK_SIZE, task.n_total - block * BLOCK_SIZE)
             stats = UnweightingStats()
-            res = generate_block(channel, process, xsec, task.seed, task.dataset, block, n_b, stats)
+            res = generate_block(channel, process, xsec, task.seed, task.dataset, block, n_b, stats, generator_slice)
             result.n_proposed += stats.n_proposed
             result.n_accepted += stats.n_accepted
             result.n_overweight += stats.n_overweight
+            passed = res.passed_numbers - 1
+            result.n_passed_filter += int(np.count_nonzero((passed >= lo_event) & (passed < hi_event)))
             index = res.event_numbers - 1  # 0-based generated-event index
             inside = np.flatnonzero((index >= lo_event) & (index < hi_event))
             # file boundaries fall every `events_per_file` generated events, independent of the blocks;
@@ -376,8 +437,14 @@ def produce(
     progress: bool = True,
     executor: Executor | None = None,
     resume: bool = False,
+    generator_slice: str | None = None,
 ) -> dict:
     """Generate ``n_events`` events of a channel into ROOT files and record them in ``fileset.json``.
+
+    With ``generator_slice`` (a name of ``slices.SLICES`` of this channel) the dataset is that slice:
+    ``n_events`` events are drawn, only those of the slice are simulated and written, and the
+    fileset records ``n_generated = n_events`` (every draw) and ``xsec_pb`` = the channel's cross
+    section times the slice's exact ``decay_fraction``, plus what the slice is (docs/fileset.md).
 
     The production is split into :class:`GenerationTask` s (:func:`plan_tasks`); the process and
     its cross section are made once here and handed to every task. Without ``executor`` the tasks
@@ -393,15 +460,16 @@ def produce(
     """
     check_request(channel_name, n_events, mass, events_per_file)
     channel = CHANNELS[channel_name]
+    gen_slice = check_slice(channel_name, generator_slice)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    dataset = dataset_name(channel_name, mass)
+    dataset = slice_dataset_name(channel_name, mass, generator_slice)
     process = channel.make_process(mass)
     t0 = time.perf_counter()
     xsec = integrate(process, INTEGRATION_POINTS)
     log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
-    tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression)
+    tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression, generator_slice)
     receipts = receipt_directory(out, dataset)
     done = finished_tasks(tasks) if resume else []
     if resume:
@@ -410,7 +478,7 @@ def produce(
         shutil.rmtree(receipts, ignore_errors=True)
     kept = {name for r in done for _, name, _ in r.files}
     for old in out.glob(f"{dataset}_*.root"):
-        if old.name not in kept:
+        if old.name not in kept and _is_dataset_file(old.name, dataset):
             old.unlink()
     started = {r.first_event for r in done}
     todo = [t for t in tasks if t.first_event not in started]
@@ -432,9 +500,10 @@ def produce(
     )
 
     elapsed = time.perf_counter() - t0
+    channel_xsec_pb = channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb
     metadata = {
         "channel": channel_name,
-        "xsec_pb": channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb,
+        "xsec_pb": channel_xsec_pb * (1.0 if gen_slice is None else gen_slice.decay_fraction),
         "n_generated": int(n_events),
     }
     if channel_name in ZPRIME_CHANNELS:
@@ -453,6 +522,16 @@ def produce(
             "description": channel.description,
         }
     )
+    if gen_slice is not None:
+        metadata.update(
+            {
+                "generator_slice": gen_slice.name,
+                "generator_filter": gen_slice.describe(),
+                "xsec_channel_pb": channel_xsec_pb,
+                "decay_fraction": gen_slice.decay_fraction,
+                "n_passed_filter": int(sum(r.n_passed_filter for r in results)),
+            }
+        )
     entry = {"files": {name: "events" for name in files}, "metadata": metadata}
     update_fileset(out, dataset, entry)
     shutil.rmtree(receipts, ignore_errors=True)
@@ -462,6 +541,28 @@ def produce(
         f"; unweighting efficiency {stats.n_accepted / stats.n_proposed:.3f}" if stats.n_proposed else "",
     )
     return entry
+
+
+def check_slice(channel_name: str, generator_slice: str | None) -> GeneratorSlice | None:
+    """The named slice of ``slices.SLICES`` (None for None); ValueError if unknown or of another channel."""
+    if generator_slice is None:
+        return None
+    if generator_slice not in SLICES:
+        raise ValueError(f"unknown generator slice {generator_slice!r}; choose one of {', '.join(SLICES) or 'none'}")
+    found = SLICES[generator_slice]
+    if found.channel != channel_name:
+        raise ValueError(f"generator slice {generator_slice!r} is of channel {found.channel!r}, not {channel_name!r}")
+    return found
+
+
+def slice_dataset_name(channel: str, mass: float | None = None, generator_slice: str | None = None) -> str:
+    """Dataset name of a production: the slice's name for a generator slice, else :func:`dataset_name`."""
+    return dataset_name(channel, mass) if generator_slice is None else generator_slice
+
+
+def _is_dataset_file(name: str, dataset: str) -> bool:
+    """True for ``<dataset>_<digits>.root`` (not a file of another dataset whose name starts with ``<dataset>_``)."""
+    return re.fullmatch(re.escape(dataset) + r"_\d+\.root", name) is not None
 
 
 def _run_tasks(tasks, process, xsec, executor, dataset, n_events, progress, done) -> list[TaskResult]:

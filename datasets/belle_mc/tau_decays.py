@@ -200,16 +200,31 @@ def _decay_kernel(tau_p4, charge, event, u, mode, out_event, out_pdg, out_p4, ou
 
 
 def decay_taus(
-    rng: np.random.Generator, event: np.ndarray, tau_p4: np.ndarray, tau_charge: np.ndarray
+    rng: np.random.Generator,
+    event: np.ndarray,
+    tau_p4: np.ndarray,
+    tau_charge: np.ndarray,
+    modes: np.ndarray | None = None,
 ) -> tuple[ParticleTable, np.ndarray]:
     """Decay taus (four-momenta [n, 4], charges +-1, owning events [n]).
 
     Returns the visible daughters as a :class:`ParticleTable` (in the frame of
     ``tau_p4``, with displaced production points; rows in tau order) and the mode
     index of each tau (into :data:`MODES`).
+
+    ``modes`` (int [n], indices into :data:`MODES`) forces the mode of each tau instead of
+    drawing it from :data:`BRANCHING_FRACTIONS` (a forced-decay sample, docs/generator.md):
+    the daughters' kinematics are drawn exactly as for a drawn mode, and the same random
+    numbers are consumed, so the caller weights the sample by the branching fractions.
     """
     u = rng.random((len(tau_p4), _RANDOMS_PER_TAU))
-    mode, n = _choose_modes(u, _CUMULATIVE_BF, N_VISIBLE)
+    if modes is None:
+        mode, n = _choose_modes(u, _CUMULATIVE_BF, N_VISIBLE)
+    else:
+        mode = np.ascontiguousarray(modes, dtype=np.int64)
+        if mode.shape != (len(tau_p4),) or (len(mode) and (mode.min() < 0 or mode.max() >= len(MODES))):
+            raise ValueError(f"forced tau modes must be {len(tau_p4)} indices into MODES, got shape {mode.shape}")
+        n = int(N_VISIBLE[mode].sum())
     # outputs allocated by numpy, which asks for huge pages: far fewer page faults than numba's own allocations
     daughters = ParticleTable(np.empty(n, np.int64), np.empty(n, np.int32), np.empty((n, 4)), np.empty((n, 4)))
     _decay_kernel(
