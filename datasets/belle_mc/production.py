@@ -53,7 +53,7 @@ EXPERIMENT_NUMBER = 65
 INTEGRATION_POINTS = 2_000_000
 """Weighted points used to integrate each process (cross section and maximum weight)."""
 
-GENERATOR_VERSION = "belle_mc 0.2"
+GENERATOR_VERSION = "belle_mc 0.3"
 """Fileset ``generator``: 0.2 made blocks independent (own unweighting statistics), see the module docstring."""
 ZPRIME_CHANNELS = ("signal", "signal_visible", "signal_visible_isr")
 """Channels whose mass is m_Z' (fileset metadata key ``mzp``, dataset names ``<channel>_mzp_<mass>``)."""
