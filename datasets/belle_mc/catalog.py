@@ -181,6 +181,23 @@ def scalar_requests() -> list[tuple[str, float | None, int]]:
     return requests
 
 
+def _is_current(
+    entry: dict | None, directory: Path, channel: str, n: int, seed: int, generator_slice: str | None = None
+) -> bool:
+    """True when a fileset entry was made with these settings by this generator and model and its files exist."""
+    if entry is None:
+        return False
+    meta = entry["metadata"]
+    return (
+        meta.get("generator_slice") == generator_slice
+        and meta.get("n_generated") == n
+        and meta.get("seed") == seed
+        and meta.get("model_version", 1) == CHANNELS[channel].model_version
+        and meta.get("generator") == GENERATOR_VERSION
+        and all((directory / f).exists() for f in entry["files"])
+    )
+
+
 def ensure_default_sample(
     directory: str | os.PathLike = DEFAULT_SAMPLE_DIR,
     progress: bool = True,
@@ -208,30 +225,13 @@ def ensure_default_sample(
     existing = json.loads(path.read_text()) if path.exists() else {}
     for channel, mass, n in default_requests() if requests is None else requests:
         name = dataset_name(channel, mass)
-        entry = existing.get(name)
-        if (
-            entry is not None
-            and entry["metadata"].get("n_generated") == n
-            and entry["metadata"].get("seed") == seed
-            and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
-            and entry["metadata"].get("generator") == GENERATOR_VERSION
-            and all((directory / f).exists() for f in entry["files"])
-        ):
+        if _is_current(existing.get(name), directory, channel, n, seed):
             continue
         log.info("making sample dataset %s (%d events)", name, n)
         produce(channel, n, directory, mass=mass, seed=seed, progress=progress, executor=executor, compression=compression)
     for name, (n, per_file) in (slices or {}).items():
         channel = SLICES[name].channel
-        entry = existing.get(name)
-        if (
-            entry is not None
-            and entry["metadata"].get("generator_slice") == name
-            and entry["metadata"].get("n_generated") == n
-            and entry["metadata"].get("seed") == seed
-            and entry["metadata"].get("model_version", 1) == CHANNELS[channel].model_version
-            and entry["metadata"].get("generator") == GENERATOR_VERSION
-            and all((directory / f).exists() for f in entry["files"])
-        ):
+        if _is_current(existing.get(name), directory, channel, n, seed, generator_slice=name):
             continue
         log.info("making generator slice %s (%d drawn events)", name, n)
         produce(

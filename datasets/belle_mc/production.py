@@ -130,7 +130,7 @@ def simulate_block(
     after the kinematics, then its forced tau decays, then its particle filter on the built particles),
     and simulate the detector for them.
 
-    Without a slice every drawn event is kept and the random numbers are those of ``belle_mc 0.2``.
+    Without a slice every drawn event is kept and the random numbers are those of a production without slices.
     """
     ss = np.random.SeedSequence([seed, zlib.crc32(dataset.encode()), block])
     rng = np.random.default_rng(ss)
