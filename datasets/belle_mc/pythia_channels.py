@@ -119,6 +119,12 @@ def batch_final_state(pythia, n_events: int) -> ParticleTable:
         raise RuntimeError(f"{failure}: {err}") from None
     if len(batch) != n_events:
         raise RuntimeError(failure)
+    return batch_particles(batch)
+
+
+def batch_particles(batch) -> ParticleTable:
+    """The final-state particles of a ``pythia.nextBatch`` Awkward Array as columns (CM frame, vertices in cm)."""
+    n_events = len(batch)
     prt = batch["prt"]
     counts = ak.num(prt, axis=1).to_numpy()
     final = ak.flatten(prt["status"]).to_numpy() > 0  # Particle::isFinal() is status > 0
