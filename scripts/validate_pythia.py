@@ -15,8 +15,8 @@ the same assumption as belle_mc.tau_decays; ``--spin-correlations`` switches mod
 pairs by ``PDF:lepton2gamma`` and ``PhotonCollision:gmgm2mumu`` with our generator cuts
 (``belle_mc.channels``: W = m(mu mu) > 0.5 GeV, Q^2 < 1 GeV^2), ``Photon:Wmin`` and
 ``PhaseSpace:pTHatMinDiverge`` forced down, multiparton interactions off (they do not initialise at
-W = 0.5 GeV). Pythia's events carry weights (two-photon pairs up to ~6; the lepton pairs close to 1),
-which every Pythia fraction, histogram and test uses.
+W = 0.5 GeV). Pythia's events carry weights (two-photon pairs: 7% above 1, up to ~6.6; lepton pairs:
+2-4% above 1, up to ~1.3, from the lepton-PDF ISR), which every Pythia fraction, histogram and test uses.
 
 Quantities, for the two-muon class of the invisible-Z' preselection (``selections.zprime_variables``:
 exactly two opposite-charge tracks, both muonID > ``PID_CUT`` = 0.9):
@@ -52,17 +52,17 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from belle_mc import detector
 from belle_mc.channels import AAFH_EEMUMU_Q2_MAX_GEV2, AAFH_EEMUMU_W_MIN_GEV, CHANNELS
 from belle_mc.montecarlo import integrate
-from belle_mc.particles import ParticleTable
 from belle_mc.production import BLOCK_SIZE, INTEGRATION_POINTS, SKIM_MIN_TRACKS, generate_block, to_lab
+
 from core import belle_detector as det
 from core import constants as c
 from core.beams import lab_to_cms, sqrt_s_gev
@@ -149,8 +149,11 @@ def weighted_ks(x1: np.ndarray, w1: np.ndarray, x2: np.ndarray, w2: np.ndarray) 
     return d, float(kstwobign.sf(d * math.sqrt(n1 * n2 / (n1 + n2))))
 
 
-def tail_fractions(recoil_mass2: np.ndarray, weights: np.ndarray | None = None,
-                   thresholds: tuple[float, ...] = RECOIL_TAIL_THRESHOLDS_GEV2) -> list[dict]:
+def tail_fractions(
+    recoil_mass2: np.ndarray,
+    weights: np.ndarray | None = None,
+    thresholds: tuple[float, ...] = RECOIL_TAIL_THRESHOLDS_GEV2,
+) -> list[dict]:
     """For each threshold (GeV^2): events above it, the (weighted) fraction above it and its binomial error."""
     m2 = np.asarray(recoil_mass2, dtype=np.float64)
     out = []
@@ -161,8 +164,15 @@ def tail_fractions(recoil_mass2: np.ndarray, weights: np.ndarray | None = None,
     return out
 
 
-def agrees(ours: float, e_ours: float, ref: float, e_ref: float, rel_tol: float,
-           expected_ratio: float = 1.0, n_sigma: float = N_SIGMA_TOL) -> bool:
+def agrees(
+    ours: float,
+    e_ours: float,
+    ref: float,
+    e_ref: float,
+    rel_tol: float,
+    expected_ratio: float = 1.0,
+    n_sigma: float = N_SIGMA_TOL,
+) -> bool:
     """True when ours / ref is within ``rel_tol`` of ``expected_ratio`` or ours - expected x ref within n_sigma."""
     target = expected_ratio * ref
     if not (math.isfinite(ours) and math.isfinite(target)):
@@ -173,7 +183,9 @@ def agrees(ours: float, e_ours: float, ref: float, e_ref: float, rel_tol: float,
     return sigma > 0 and abs(ours - target) <= n_sigma * sigma
 
 
-def class_cross_section(xsec_pb: float, xsec_error_pb: float, fraction: float, fraction_error: float) -> tuple[float, float]:
+def class_cross_section(
+    xsec_pb: float, xsec_error_pb: float, fraction: float, fraction_error: float
+) -> tuple[float, float]:
     """sigma x fraction (pb) and its error from the two relative errors added in quadrature."""
     value = xsec_pb * fraction
     return value, math.hypot(xsec_error_pb * fraction, xsec_pb * fraction_error)
@@ -200,29 +212,56 @@ def compare(channel: str, samples: dict[str, dict]) -> dict:
     lines = []
     xp = class_cross_section(py["xsec_pb"], py["xsec_error_pb"], *py["class_fraction"])
     xo = class_cross_section(us["xsec_pb"], us["xsec_error_pb"], *us["class_fraction"])
-    tol = (f"ratio within {XSEC_TOLERANCE[channel]:.0%} of {XSEC_EXPECTED_RATIO[channel]:.3f} "
-           f"or {N_SIGMA_TOL:g} sigma")
+    tol = f"ratio within {XSEC_TOLERANCE[channel]:.0%} of {XSEC_EXPECTED_RATIO[channel]:.3f} or {N_SIGMA_TOL:g} sigma"
     tp, to = (py["xsec_pb"], py["xsec_error_pb"]), (us["xsec_pb"], us["xsec_error_pb"])
-    lines.append({"quantity": "generated cross section [pb]", "pythia": tp, "belle_mc": to,
-                  "ratio": ratio_with_error(*to, *tp), "expected_ratio": XSEC_EXPECTED_RATIO[channel], "tolerance": tol,
-                  "pass": agrees(*to, *tp, XSEC_TOLERANCE[channel], XSEC_EXPECTED_RATIO[channel])})
+    lines.append(
+        {
+            "quantity": "generated cross section [pb]",
+            "pythia": tp,
+            "belle_mc": to,
+            "ratio": ratio_with_error(*to, *tp),
+            "expected_ratio": XSEC_EXPECTED_RATIO[channel],
+            "tolerance": tol,
+            "pass": agrees(*to, *tp, XSEC_TOLERANCE[channel], XSEC_EXPECTED_RATIO[channel]),
+        }
+    )
     r = ratio_with_error(xo[0], xo[1], xp[0], xp[1])
-    lines.append({"quantity": "two-muon class cross section [pb]", "pythia": xp, "belle_mc": xo, "ratio": r,
-                  "expected_ratio": XSEC_EXPECTED_RATIO[channel],
-                  "tolerance": tol,
-                  "pass": agrees(xo[0], xo[1], xp[0], xp[1], XSEC_TOLERANCE[channel], XSEC_EXPECTED_RATIO[channel])})
+    lines.append(
+        {
+            "quantity": "two-muon class cross section [pb]",
+            "pythia": xp,
+            "belle_mc": xo,
+            "ratio": r,
+            "expected_ratio": XSEC_EXPECTED_RATIO[channel],
+            "tolerance": tol,
+            "pass": agrees(xo[0], xo[1], xp[0], xp[1], XSEC_TOLERANCE[channel], XSEC_EXPECTED_RATIO[channel]),
+        }
+    )
     for tp, to in zip(py["tails"], us["tails"]):
         a, b = (tp["fraction"], tp["error"]), (to["fraction"], to["error"])
-        lines.append({"quantity": f"fraction recoil M^2 > {tp['threshold_gev2']:g} GeV^2", "pythia": a, "belle_mc": b,
-                      "n_above": {"pythia": tp["n_above"], "belle_mc": to["n_above"]},
-                      "ratio": ratio_with_error(b[0], b[1], a[0], a[1]),
-                      "tolerance": f"ratio within {TAIL_REL_TOL:.0%} of 1 or {N_SIGMA_TOL:g} sigma",
-                      "pass": agrees(b[0], b[1], a[0], a[1], TAIL_REL_TOL)})
+        lines.append(
+            {
+                "quantity": f"fraction recoil M^2 > {tp['threshold_gev2']:g} GeV^2",
+                "pythia": a,
+                "belle_mc": b,
+                "n_above": {"pythia": tp["n_above"], "belle_mc": to["n_above"]},
+                "ratio": ratio_with_error(b[0], b[1], a[0], a[1]),
+                "tolerance": f"ratio within {TAIL_REL_TOL:.0%} of 1 or {N_SIGMA_TOL:g} sigma",
+                "pass": agrees(b[0], b[1], a[0], a[1], TAIL_REL_TOL),
+            }
+        )
     for name, a in py["summary"].items():
         b = us["summary"][name]
-        lines.append({"quantity": name, "pythia": a, "belle_mc": b, "ratio": ratio_with_error(b[0], b[1], a[0], a[1]),
-                      "tolerance": f"ratio within {SUMMARY_REL_TOL:.0%} of 1 or {N_SIGMA_TOL:g} sigma",
-                      "pass": agrees(b[0], b[1], a[0], a[1], SUMMARY_REL_TOL)})
+        lines.append(
+            {
+                "quantity": name,
+                "pythia": a,
+                "belle_mc": b,
+                "ratio": ratio_with_error(b[0], b[1], a[0], a[1]),
+                "tolerance": f"ratio within {SUMMARY_REL_TOL:.0%} of 1 or {N_SIGMA_TOL:g} sigma",
+                "pass": agrees(b[0], b[1], a[0], a[1], SUMMARY_REL_TOL),
+            }
+        )
     return {"lines": lines}
 
 
@@ -232,24 +271,30 @@ def _fmt(value_error) -> str:
         return "-"
     if not e > 0:
         return f"{v:.5g} ± 0"
-    digits = max(0, min(6, 1 - int(math.floor(math.log10(e)))))
+    digits = max(0, min(6, 1 - math.floor(math.log10(e))))
     return f"{v:.{digits}f} ± {e:.{digits}f}"
 
 
 def markdown_table(results: dict[str, dict]) -> str:
     """One markdown table of every channel's comparison lines (``results[channel]`` as written to JSON)."""
-    rows = ["| channel | quantity | Pythia 8 | belle_mc | belle_mc / Pythia | tolerance | |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| channel | quantity | Pythia 8 | belle_mc | belle_mc / Pythia | tolerance | |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for channel, res in results.items():
         for line in res["comparison"]["lines"]:
             counts = line.get("n_above")
             n_py, n_us = (f" ({counts['pythia']} ev)", f" ({counts['belle_mc']} ev)") if counts else ("", "")
-            rows.append(f"| {channel} | {line['quantity']} | {_fmt(line['pythia'])}{n_py} | {_fmt(line['belle_mc'])}{n_us} | "
-                        f"{_fmt(line['ratio'])} | {line['tolerance']} | {'PASS' if line['pass'] else 'FAIL'} |")
+            rows.append(
+                f"| {channel} | {line['quantity']} | {_fmt(line['pythia'])}{n_py} | {_fmt(line['belle_mc'])}{n_us} | "
+                f"{_fmt(line['ratio'])} | {line['tolerance']} | {'PASS' if line['pass'] else 'FAIL'} |"
+            )
         ks = res.get("ks_p_cms")
         if ks:
-            rows.append(f"| {channel} | KS muon p* (two-muon class) | | | D = {ks['statistic']:.4f}, p = {ks['pvalue']:.3g} | "
-                        f"D < {KS_D_MAX} | {'PASS' if ks['pass'] else 'FAIL'} |")
+            rows.append(
+                f"| {channel} | KS muon p* (two-muon class) | | | D = {ks['statistic']:.4f}, p = {ks['pvalue']:.3g} | "
+                f"D < {KS_D_MAX} | {'PASS' if ks['pass'] else 'FAIL'} |"
+            )
     return "\n".join(rows) + "\n"
 
 
@@ -269,8 +314,13 @@ def parse_table(table: str) -> dict[tuple[str, str], dict[str, str]]:
 def side_by_side(before: str, after: str) -> str:
     """One markdown table with the ``before`` and ``after`` cells of every (channel, quantity) next to each other."""
     b, a = parse_table(before), parse_table(after)
-    rows = ["| channel | quantity | tolerance | Pythia before | belle_mc before | ratio before | | "
-            "Pythia after | belle_mc after | ratio after | |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [
+        (
+            "| channel | quantity | tolerance | Pythia before | belle_mc before | ratio before | | "
+            "Pythia after | belle_mc after | ratio after | |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for key in list(b) + [k for k in a if k not in b]:
         x, y = b.get(key, {}), a.get(key, {})
         tol = x.get("tolerance") or y.get("tolerance", "")
@@ -299,17 +349,19 @@ def docs_page(tables: dict[str, str], commands: dict[str, str]) -> str:
     """docs/validation-pythia.md from the markdown table of each label (``before``, ``after``, ...)."""
     parts = [
         "# Lepton backgrounds against Pythia 8\n",
-        "Written by `scripts/validate_pythia.py --write-docs` from `results/validation/pythia/<label>/` "
-        "(a label whose directory is absent keeps its table from this page). "
-        "Our `kkmc_mumu`, `kkmc_tautau` and `aafh_eemumu` events (production path: generate, `to_lab`, "
-        "`detector.simulate`, skim nTrack >= 2) against Pythia 8 at the same sqrt(s), the Pythia final state "
-        "passed through the same lab transform, detector response and skim. The two-muon class is the "
-        "invisible-Z' preselection (exactly two opposite-charge tracks, both muonID > 0.9). Cross sections: "
-        "Pythia sigmaGen, ours the channel cross section (KKMC normalisation for the KKMC channels); Pythia's "
-        "mu pair is expected ~10% and tau pair ~3% below KKMC. Tail fractions are fractions of the two-muon "
-        "class events with recoil M^2 above the threshold (in brackets: the events above it). Errors are "
-        "MC statistical. Settings, tolerances and spectra: the script's docstring and the JSON, CSV and PNG "
-        "files next to the tables.\n",
+        (
+            "Written by `scripts/validate_pythia.py --write-docs` from `results/validation/pythia/<label>/` "
+            "(a label whose directory is absent keeps its table from this page). "
+            "Our `kkmc_mumu`, `kkmc_tautau` and `aafh_eemumu` events (production path: generate, `to_lab`, "
+            "`detector.simulate`, skim nTrack >= 2) against Pythia 8 at the same sqrt(s), the Pythia final state "
+            "passed through the same lab transform, detector response and skim. The two-muon class is the "
+            "invisible-Z' preselection (exactly two opposite-charge tracks, both muonID > 0.9). Cross sections: "
+            "Pythia sigmaGen, ours the channel cross section (KKMC normalisation for the KKMC channels); Pythia's "
+            "mu pair is expected ~10% and tau pair ~3% below KKMC. Tail fractions are fractions of the two-muon "
+            "class events with recoil M^2 above the threshold (in brackets: the events above it). Errors are "
+            "MC statistical. Settings, tolerances and spectra: the script's docstring and the JSON, CSV and PNG "
+            "files next to the tables.\n"
+        ),
     ]
     labels = list(tables)
     if "before" in tables and "after" in tables:
@@ -339,20 +391,36 @@ class Sample:
 
 def pythia_settings(channel: str, seed: int, spin_correlations: bool = False) -> tuple[list[str], dict[str, float]]:
     """Pythia 8 settings (CM frame, e- along +z) and the forced parameters for ``channel``."""
-    settings = ["Beams:frameType = 1", f"Beams:eCM = {sqrt_s_gev()!r}", f"Beams:idA = {c.PDG_ELECTRON}",
-                f"Beams:idB = {-c.PDG_ELECTRON}", f"PhaseSpace:mHatMin = {PYTHIA_MHAT_MIN_GEV[channel]}",
-                "Random:setSeed = on", f"Random:seed = {seed}", "Print:quiet = on", "Next:numberCount = 0"]
+    settings = [
+        "Beams:frameType = 1",
+        f"Beams:eCM = {sqrt_s_gev()!r}",
+        f"Beams:idA = {c.PDG_ELECTRON}",
+        f"Beams:idB = {-c.PDG_ELECTRON}",
+        f"PhaseSpace:mHatMin = {PYTHIA_MHAT_MIN_GEV[channel]}",
+        "Random:setSeed = on",
+        f"Random:seed = {seed}",
+        "Print:quiet = on",
+        "Next:numberCount = 0",
+    ]
     forced = {"PhaseSpace:pTHatMinDiverge": PYTHIA_PTHAT_MIN_DIVERGE_GEV}
     if channel in ("kkmc_mumu", "kkmc_tautau"):
         lepton = c.PDG_MUON if channel == "kkmc_mumu" else c.PDG_TAU
-        settings += ["PDF:lepton = on", "WeakSingleBoson:ffbar2ffbar(s:gmZ) = on", "23:onMode = off",
-                     f"23:onIfMatch = {lepton} {-lepton}"]
+        settings += [
+            "PDF:lepton = on",
+            "WeakSingleBoson:ffbar2ffbar(s:gmZ) = on",
+            "23:onMode = off",
+            f"23:onIfMatch = {lepton} {-lepton}",
+        ]
         if channel == "kkmc_tautau":
             # mode 1: helicity-correlated pair (~10x slower); mode 3: each tau alone, polarisation 0 (as belle_mc)
             settings += [f"TauDecays:mode = {1 if spin_correlations else 3}", "TauDecays:tauPolarization = 0"]
     elif channel == "aafh_eemumu":
-        settings += ["PDF:lepton2gamma = on", "PhotonCollision:gmgm2mumu = on",
-                     f"Photon:Q2max = {AAFH_EEMUMU_Q2_MAX_GEV2}", "PartonLevel:MPI = off"]
+        settings += [
+            "PDF:lepton2gamma = on",
+            "PhotonCollision:gmgm2mumu = on",
+            f"Photon:Q2max = {AAFH_EEMUMU_Q2_MAX_GEV2}",
+            "PartonLevel:MPI = off",
+        ]
         forced["Photon:Wmin"] = AAFH_EEMUMU_W_MIN_GEV
     else:
         raise ValueError(f"no Pythia set-up for channel {channel!r}")
@@ -369,7 +437,6 @@ def generate_pythia(channel: str, n_events: int, seed: int, spin_correlations: b
     """Pythia events in chunks of ``nextBatch``, through our ``to_lab``, ``detector.simulate`` and skim."""
     import awkward as ak
     import pythia8mc
-
     from belle_mc.pythia_channels import batch_particles, max_failures
 
     t0 = time.perf_counter()
@@ -402,8 +469,16 @@ def generate_pythia(channel: str, n_events: int, seed: int, spin_correlations: b
     info = pythia.infoPython()
     weights = np.concatenate(kept)
     unit = bool(np.all(weights == 1.0)) and sum_w == n_events
-    return Sample(_concat(blocks), None if unit else weights, n_events, sum_w, sum_w2,
-                  info.sigmaGen() * MB_TO_PB, info.sigmaErr() * MB_TO_PB, time.perf_counter() - t0)
+    return Sample(
+        _concat(blocks),
+        None if unit else weights,
+        n_events,
+        sum_w,
+        sum_w2,
+        info.sigmaGen() * MB_TO_PB,
+        info.sigmaErr() * MB_TO_PB,
+        time.perf_counter() - t0,
+    )
 
 
 def generate_belle_mc(channel_name: str, n_events: int, seed: int) -> Sample:
@@ -422,8 +497,9 @@ def generate_belle_mc(channel_name: str, n_events: int, seed: int) -> Sample:
         value, error = channel.fixed_xsec_pb, 0.0
     else:
         value, error = xsec.xsec_pb, xsec.error_pb
-    sample = Sample(_concat(blocks), None, n_events, float(n_events), float(n_events), value, error,
-                    time.perf_counter() - t0)
+    sample = Sample(
+        _concat(blocks), None, n_events, float(n_events), float(n_events), value, error, time.perf_counter() - t0
+    )
     sample.model_xsec = (xsec.xsec_pb, xsec.error_pb)  # type: ignore[attr-defined]
     return sample
 
@@ -510,7 +586,10 @@ def plot(channel: str, res: dict[str, dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 3, figsize=(16, 7), height_ratios=[3, 1], sharex="col")
-    style = {"pythia": dict(color="black", label="Pythia 8"), "belle_mc": dict(color="tab:red", label=f"belle_mc {channel}")}
+    style = {
+        "pythia": {"color": "black", "label": "Pythia 8"},
+        "belle_mc": {"color": "tab:red", "label": f"belle_mc {channel}"},
+    }
     for k, name in enumerate(HIST_BINS):
         ax, rax = axes[0, k], axes[1, k]
         scaled = {}
@@ -542,8 +621,10 @@ def plot(channel: str, res: dict[str, dict], path: Path) -> None:
 
 def run_channel(channel: str, n_events: int, seed: int, spin_correlations: bool, out: Path) -> dict:
     """Generate both samples of ``channel``, compare them, write JSON, CSV and PNG; return the JSON content."""
-    samples = {"pythia": generate_pythia(channel, n_events, seed, spin_correlations),
-               "belle_mc": generate_belle_mc(channel, n_events, seed)}
+    samples = {
+        "pythia": generate_pythia(channel, n_events, seed, spin_correlations),
+        "belle_mc": generate_belle_mc(channel, n_events, seed),
+    }
     res = {s: analyse(samples[s]) for s in SAMPLES}
     for s in SAMPLES:
         res[s]["sum_weights"] = samples[s].sum_weights
@@ -556,10 +637,17 @@ def run_channel(channel: str, n_events: int, seed: int, spin_correlations: bool,
         del res[s]["_p_cms"]
     settings, forced = pythia_settings(channel, seed, spin_correlations)
     result = {
-        "channel": channel, "events": n_events, "seed": seed, "sqrt_s_gev": sqrt_s_gev(),
-        "pythia_settings": settings, "pythia_forced": forced, "tau_spin_correlations": spin_correlations,
+        "channel": channel,
+        "events": n_events,
+        "seed": seed,
+        "sqrt_s_gev": sqrt_s_gev(),
+        "pythia_settings": settings,
+        "pythia_forced": forced,
+        "tau_spin_correlations": spin_correlations,
         "two_muon_class": f"exactly two opposite-charge tracks, both muonID > {det.PID_CUT}",
-        "samples": res, "comparison": compare(channel, res), "ks_p_cms": ks,
+        "samples": res,
+        "comparison": compare(channel, res),
+        "ks_p_cms": ks,
     }
     (out / f"{channel}.json").write_text(json.dumps(result, indent=1) + "\n")
     rows = ["sample,quantity,lo,hi,counts,sumw2"]
@@ -574,21 +662,30 @@ def run_channel(channel: str, n_events: int, seed: int, spin_correlations: bool,
 
 def print_result(result: dict) -> None:
     """PASS/FAIL per comparison line on stdout."""
-    print(f"\n{result['channel']}: {result['events']} events per generator; class events Pythia "
-          f"{result['samples']['pythia']['n_class']}, belle_mc {result['samples']['belle_mc']['n_class']}; "
-          f"seconds Pythia {result['samples']['pythia']['seconds']:.0f}, belle_mc {result['samples']['belle_mc']['seconds']:.0f}")
+    print(
+        f"\n{result['channel']}: {result['events']} events per generator; class events Pythia "
+        f"{result['samples']['pythia']['n_class']}, belle_mc {result['samples']['belle_mc']['n_class']}; "
+        f"seconds Pythia {result['samples']['pythia']['seconds']:.0f}, belle_mc {result['samples']['belle_mc']['seconds']:.0f}"
+    )
     for line in result["comparison"]["lines"]:
-        print(f"  {'PASS' if line['pass'] else 'FAIL'}  {line['quantity']:<46} Pythia {_fmt(line['pythia']):>22}  "
-              f"belle_mc {_fmt(line['belle_mc']):>22}  ratio {_fmt(line['ratio']):>16}  [{line['tolerance']}]")
+        print(
+            f"  {'PASS' if line['pass'] else 'FAIL'}  {line['quantity']:<46} Pythia {_fmt(line['pythia']):>22}  "
+            f"belle_mc {_fmt(line['belle_mc']):>22}  ratio {_fmt(line['ratio']):>16}  [{line['tolerance']}]"
+        )
     ks = result["ks_p_cms"]
     if ks:
-        print(f"  {'PASS' if ks['pass'] else 'FAIL'}  KS muon p* D = {ks['statistic']:.4f} (p = {ks['pvalue']:.3g}) [D < {KS_D_MAX}]")
+        print(
+            f"  {'PASS' if ks['pass'] else 'FAIL'}  KS muon p* D = {ks['statistic']:.4f} (p = {ks['pvalue']:.3g}) [D < {KS_D_MAX}]"
+        )
 
 
 def load_label(directory: Path) -> dict[str, dict]:
     """The channel JSON files of one label directory, in the order of :data:`VALIDATED_CHANNELS`."""
-    return {ch: json.loads((directory / f"{ch}.json").read_text()) for ch in VALIDATED_CHANNELS
-            if (directory / f"{ch}.json").exists()}
+    return {
+        ch: json.loads((directory / f"{ch}.json").read_text())
+        for ch in VALIDATED_CHANNELS
+        if (directory / f"{ch}.json").exists()
+    }
 
 
 def write_docs(root: Path, docs: Path) -> Path:
@@ -613,14 +710,24 @@ def write_docs(root: Path, docs: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--channels", nargs="+", default=list(VALIDATED_CHANNELS), choices=VALIDATED_CHANNELS)
-    parser.add_argument("--events", type=int, nargs="+", default=[100_000],
-                        help="generated events per generator: one number, or one per channel (default 100000)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        nargs="+",
+        default=[100_000],
+        help="generated events per generator: one number, or one per channel (default 100000)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of both generators (0 < seed < 9e8)")
-    parser.add_argument("--spin-correlations", action="store_true", help="Pythia tau-pair spin correlations (~10x slower)")
+    parser.add_argument(
+        "--spin-correlations", action="store_true", help="Pythia tau-pair spin correlations (~10x slower)"
+    )
     parser.add_argument("--output", type=Path, default=Path("results/validation/pythia"))
     parser.add_argument("--label", default="before", help="subdirectory of the output (before, after, ...)")
-    parser.add_argument("--write-docs", action="store_true",
-                        help="only (re)write docs/validation-pythia.md from the tables under --output")
+    parser.add_argument(
+        "--write-docs",
+        action="store_true",
+        help="only (re)write docs/validation-pythia.md from the tables under --output",
+    )
     parser.add_argument("--docs", type=Path, default=Path("docs/validation-pythia.md"))
     args = parser.parse_args(argv)
     if args.write_docs:
@@ -637,8 +744,9 @@ def main(argv: list[str] | None = None) -> dict:
         print_result(results[channel])
     # the table holds every channel of this label that has a JSON (so channels can be run one at a time)
     (out / "table.md").write_text(markdown_table(load_label(out)))
-    (out / "command.txt").write_text(" ".join(["python scripts/validate_pythia.py", *(argv if argv is not None else
-                                                                                          __import__("sys").argv[1:])]) + "\n")
+    (out / "command.txt").write_text(
+        " ".join(["python scripts/validate_pythia.py", *(argv if argv is not None else sys.argv[1:])]) + "\n"
+    )
     print(f"\n{out / 'table.md'}; spectra and plots in {out}")
     return results
 

@@ -90,10 +90,16 @@ def test_weighted_ks_matches_scipy_for_unit_weights_and_sees_a_shift(vp):
 
 def _fake_result(vp, channel: str, tail_py: float, tail_ours: float) -> dict:
     def sample(xsec, tail):
-        return {"xsec_pb": xsec, "xsec_error_pb": 1.0, "class_fraction": (0.5, 0.01),
-                "tails": [{"threshold_gev2": t, "n_above": 100, "fraction": tail, "error": 0.001}
-                          for t in vp.RECOIL_TAIL_THRESHOLDS_GEV2],
-                "summary": {"mean nTrack (skimmed)": (2.0, 0.01)}}
+        return {
+            "xsec_pb": xsec,
+            "xsec_error_pb": 1.0,
+            "class_fraction": (0.5, 0.01),
+            "tails": [
+                {"threshold_gev2": t, "n_above": 100, "fraction": tail, "error": 0.001}
+                for t in vp.RECOIL_TAIL_THRESHOLDS_GEV2
+            ],
+            "summary": {"mean nTrack (skimmed)": (2.0, 0.01)},
+        }
 
     res = {"pythia": sample(1000.0, tail_py), "belle_mc": sample(1000.0 * vp.XSEC_EXPECTED_RATIO[channel], tail_ours)}
     return {"comparison": vp.compare(channel, res), "ks_p_cms": {"statistic": 0.01, "pvalue": 0.5, "pass": True}}
