@@ -100,7 +100,7 @@ def final_state_particles(pythia, n_events: int) -> ParticleTable:
     particle). A failed event is retried (the next attempt continues Pythia's random stream);
     more than :func:`max_failures` raise RuntimeError.
     """
-    return _final_state_columns(_next_batch(pythia, n_events)["prt"], n_events)
+    return batch_particles(_next_batch(pythia, n_events))
 
 
 def _next_batch(pythia, n_events: int):
@@ -116,7 +116,10 @@ def _next_batch(pythia, n_events: int):
     return batch
 
 
-def _final_state_columns(prt, n_events: int) -> ParticleTable:
+def batch_particles(batch) -> ParticleTable:
+    """The final-state particles of a ``pythia.nextBatch`` Awkward Array as columns (CM frame, vertices in cm)."""
+    n_events = len(batch)
+    prt = batch["prt"]
     counts = ak.num(prt, axis=1).to_numpy()
     final = ak.flatten(prt["status"]).to_numpy() > 0  # Particle::isFinal() is status > 0
     if not final.any():
@@ -284,4 +287,4 @@ class PythiaUpsilon4S(EventGenerator):
         prt = batch["prt"]
         upsilon = prt[prt["id"] == c.PDG_UPSILON_4S]
         sqrt_s = ak.to_numpy(ak.firsts(upsilon["m"]))
-        return {"particles": _final_state_columns(prt, n), "sqrt_s": sqrt_s}
+        return {"particles": batch_particles(batch), "sqrt_s": sqrt_s}
