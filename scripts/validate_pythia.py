@@ -85,8 +85,11 @@ KS_D_MAX = 0.05
 """The CM muon-momentum spectra agree when the KS distance D is below this."""
 PYTHIA_PTHAT_MIN_DIVERGE_GEV = 0.01
 """Forced below Pythia's 0.5 GeV minimum (default 1 GeV), docs/physics.md §10."""
-PYTHIA_MHAT_MIN_GEV = {"kkmc_mumu": 0.5, "kkmc_tautau": 3.6, "aafh_eemumu": AAFH_EEMUMU_W_MIN_GEV}
-"""PhaseSpace:mHatMin per channel, GeV: far below sqrt(s) so hard ISR is kept (tau pairs: above 2 m_tau)."""
+PYTHIA_ISR_SCALE_MODE = 4
+"""``SigmaProcess:factorScale2`` of the lepton pairs: 4 = sHat (Pythia's default 1 = the smaller mT^2)."""
+PYTHIA_MHAT_MIN_GEV = {"kkmc_mumu": 2 * c.MUON_MASS_GEV + 0.01, "kkmc_tautau": 3.6, "aafh_eemumu": AAFH_EEMUMU_W_MIN_GEV}
+"""PhaseSpace:mHatMin per channel, GeV: far below sqrt(s) so hard ISR is kept; mu pairs down to belle_mc's
+smallest pair mass (2 m_mu + 10 MeV), tau pairs above 2 m_tau."""
 PYTHIA_CHUNK = 5_000
 """Events per ``nextBatch`` call (one progress step)."""
 MB_TO_PB = 1e9
@@ -410,6 +413,10 @@ def pythia_settings(channel: str, seed: int, spin_correlations: bool = False) ->
             "WeakSingleBoson:ffbar2ffbar(s:gmZ) = on",
             "23:onMode = off",
             f"23:onIfMatch = {lepton} {-lepton}",
+            # Q^2 of the lepton PDF (the ISR logarithm) = sHat, which Pythia's manual recommends for processes
+            # dominated by s-channel exchange; the default (the smaller mT^2 of the two leptons, ~ sHat/4 sin^2)
+            # shortens the ISR logarithm and the hard-ISR tail (docs/validation-pythia.md)
+            f"SigmaProcess:factorScale2 = {PYTHIA_ISR_SCALE_MODE}",
         ]
         if channel == "kkmc_tautau":
             # mode 1: helicity-correlated pair (~10x slower); mode 3: each tau alone, polarisation 0 (as belle_mc)
