@@ -20,6 +20,7 @@ Muons come from kkmc_mumu and kkmc_tautau, electrons from bhwide_ee and kkmc_tau
 from __future__ import annotations
 
 import argparse
+import itertools
 import zlib
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def markdown(samples: dict[str, dict], command: str) -> str:
                   + " | 0.5-0.9 |", "|---|---|---|" + "---|" * (len(TABLE_THRESHOLDS) + 1)]
         for species in SPECIES:
             trk = tracks_of(samples, species)
-            edges = list(zip(MOMENTUM_BINS_GEV[:-1], MOMENTUM_BINS_GEV[1:])) + [(MOMENTUM_BINS_GEV[0], MOMENTUM_BINS_GEV[-1])]
+            edges = list(itertools.pairwise(MOMENTUM_BINS_GEV)) + [(MOMENTUM_BINS_GEV[0], MOMENTUM_BINS_GEV[-1])]
             for lo, hi in edges:
                 sel = (trk["p"] >= lo) & (trk["p"] < hi)
                 v = trk[lr][sel]
