@@ -68,6 +68,18 @@ PION_ELECTRON_FAKE_RATE = 0.003
 MUON_ELECTRON_FAKE_RATE = 0.001
 PID_CUT = 0.9
 """Likelihood-ratio value above which a track counts as identified (muonID, electronID)."""
+PID_LOGIT_IDENTIFIED_SCALE = 8.0
+"""Identified tracks: log(LR/(1-LR)) lies logit(PID_CUT) plus an exponential of this mean above the cut
+(median LR 0.9996; 74% of them above 0.99); see docs/generator.md, "Particle identification"."""
+PID_TRANSITION_FRACTION = 0.5
+"""Weight of the transition population, in units of eff x (1 - eff) with eff the efficiency at PID_CUT: tracks
+whose likelihood ratio falls in the middle (muons at the KLM turn-on, punch-through pions, showering electrons)."""
+PID_LOGIT_TRANSITION_SCALE = 1.5
+"""Transition tracks: log(LR/(1-LR)) lies logit(PID_CUT) minus an exponential of this mean."""
+PID_LOGIT_REJECTED_MEAN = -6.0
+"""Rejected tracks: log(LR/(1-LR)) is Gaussian with this mean (LR ~ 0.0025) ..."""
+PID_LOGIT_REJECTED_SIGMA = 1.5
+"""... and this width, reflected at 0 so that LR < 0.5."""
 
 
 # The functions below are numba-compiled so that the generator's jitted detector

@@ -8,7 +8,8 @@ number comes from :mod:`core.belle_detector`.
   pt smeared by sigma(pt)/pt = 0.19% pt (+) 0.30%/beta, angles by ~1 mrad;
   impact parameters dr, dz from the straight-line distance of closest approach
   of the true production point (beam spot + tau flight) to the z axis, smeared by
-  the SVD resolution; muonID/electronID likelihood ratios drawn from the
+  the SVD resolution; muonID/electronID likelihood ratios near 0 or 1 with a
+  small smooth middle (:func:`pid_likelihood_ratio`), calibrated at 0.9 to the
   identification efficiency (muons need p > 0.6-0.8 GeV and the KLM
   acceptance) and the fake rates.
 * Photons hitting an ECL crystal (not a gap, not the beam pipe) become clusters
@@ -114,11 +115,33 @@ def electron_id_efficiency(abs_pdg: int, p_lab: float, theta_lab: float) -> floa
 
 
 @numba.njit(cache=True)
-def _pid_likelihood(identified: bool, u: float) -> float:
-    """Likelihood-ratio value: near 1 (above the PID cut) when identified, near 0 otherwise."""
-    if identified:
-        return det.PID_CUT + (1.0 - det.PID_CUT) * (1.0 - u * u)
-    return det.PID_CUT * u * u * u
+def pid_likelihood_ratio(efficiency: float, u: float, r: float) -> float:
+    """Likelihood ratio L_s / (L_s + L_b) of a track whose probability to pass ``PID_CUT`` is ``efficiency``.
+
+    ``u`` is uniform in [0, 1) and ``r`` standard normal; the same pair always gives the same value.
+
+    The log-likelihood ratio t = log(LR / (1 - LR)) comes from three populations (docs/generator.md,
+    "Particle identification"), chosen by ``u`` (which, rescaled inside the population, also gives its
+    exponential):
+
+    * identified, probability ``efficiency``: t = logit(PID_CUT) + an exponential (LR near 1);
+    * transition, probability PID_TRANSITION_FRACTION x eff x (1 - eff): t = logit(PID_CUT) minus an exponential
+      (the smooth middle);
+    * rejected, the rest: t Gaussian around PID_LOGIT_REJECTED_MEAN, reflected below 0 (LR near 0).
+
+    Only the identified population lies above ``PID_CUT``, so P(LR > PID_CUT) = ``efficiency`` exactly: the
+    calibration functions :func:`muon_id_efficiency` and :func:`electron_id_efficiency` fix the 0.9 operating
+    point and the shape around it follows from the efficiency (momentum and angle dependence included).
+    """
+    t_cut = np.log(det.PID_CUT / (1.0 - det.PID_CUT))
+    p_transition = det.PID_TRANSITION_FRACTION * efficiency * (1.0 - efficiency)
+    if u < efficiency:  # u / efficiency is uniform in [0, 1): -log(1 - it) is a unit exponential
+        t = t_cut - det.PID_LOGIT_IDENTIFIED_SCALE * np.log(1.0 - u / efficiency)
+    elif u < efficiency + p_transition:
+        t = t_cut + det.PID_LOGIT_TRANSITION_SCALE * np.log(1.0 - (u - efficiency) / p_transition)
+    else:
+        t = -abs(det.PID_LOGIT_REJECTED_MEAN + det.PID_LOGIT_REJECTED_SIGMA * r)
+    return 1.0 / (1.0 + np.exp(-t))
 
 
 KIND_NONE, KIND_TRACK, KIND_PHOTON_CLUSTER, KIND_CHARGED_CLUSTER, KIND_NEUTRAL_HADRON_CLUSTER = 0, 1, 2, 3, 4
@@ -191,8 +214,10 @@ def _track_kernel(rng, kind, pdg, p4, x4, px, py, pz, charge, muon_id, electron_
         dr[k] = x0 * sin_phi - y0 * cos_phi + sigma_dr * rng.standard_normal()
         dz[k] = z0 - (x0 * cos_phi + y0 * sin_phi) * cos_t / sin_t + sigma_dz * rng.standard_normal()
         apdg = abs(pdg[i])
-        muon_id[k] = _pid_likelihood(rng.random() < muon_id_efficiency(apdg, p, theta), rng.random())
-        electron_id[k] = _pid_likelihood(rng.random() < electron_id_efficiency(apdg, p, theta), rng.random())
+        muon_id[k] = pid_likelihood_ratio(muon_id_efficiency(apdg, p, theta), rng.random(), rng.standard_normal())
+        electron_id[k] = pid_likelihood_ratio(
+            electron_id_efficiency(apdg, p, theta), rng.random(), rng.standard_normal()
+        )
         k += 1
 
 
