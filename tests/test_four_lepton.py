@@ -1,5 +1,7 @@
 """Four leptons by conversion, e+e- -> gamma* gamma* -> (l+l-)(l'+l'-) (belle_mc.four_lepton, docs/generator.md)."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -116,7 +118,7 @@ def test_pair_masses_start_at_threshold_and_follow_dm2_over_m2(four_mu_conversio
     edges = np.array([0.5, 1.0, 2.0, 4.0])
     counts, _ = np.histogram(np.concatenate([m_a, m_b]), edges)
     predicted = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in itertools.pairwise(edges):
         mids = np.exp(0.5 * np.linspace(np.log(lo**2), np.log(hi**2), 7))
         predicted.append(np.mean([_pair_density_per_log_m2(m, c.MUON_MASS_GEV, c.MUON_MASS_GEV, 40) for m in mids]))
     predicted = np.array(predicted)

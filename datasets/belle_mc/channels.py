@@ -18,9 +18,9 @@ import numpy as np
 from core import constants as c
 from core.scalar_model import decay_lepton_pdg
 
+from .four_lepton import FourLeptonConversion
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
-from .four_lepton import FourLeptonConversion
 from .processes import (
     BhabhaISR,
     LeptonPairISR,
