@@ -184,3 +184,25 @@ def test_channel_is_the_sum_of_pair_emission_and_conversion(channel, parts):
     particles = CHANNELS[channel].build_particles(rng, ev)
     muons = np.abs(particles.pdg) == c.PDG_MUON
     assert np.count_nonzero(muons) >= 2 * 4_000
+
+
+def test_monte_carlo_integral_equals_the_quadrature():
+    """The proposal densities of FourLeptonConversion: its MC integral against a deterministic quadrature over both masses."""
+    for ml1, ml2 in [(c.MUON_MASS_GEV, c.MUON_MASS_GEV), (c.MUON_MASS_GEV, c.TAU_MASS_GEV)]:
+        proc = FourLeptonConversion(ml1, ml2, sqrt_s=SQRT_S, energy_spread=0.0)
+        mc = integrate(proc, 400_000)
+        lo1, hi1 = np.log(proc.m2_min[0]), np.log((SQRT_S - 2 * ml2) ** 2)
+        x, w = np.polynomial.legendre.leggauss(48)
+        total = 0.0
+        for xi, wi in zip(x, w, strict=True):
+            m1 = np.exp(0.5 * (lo1 + 0.5 * (xi + 1) * (hi1 - lo1)))
+            lo2, hi2 = np.log(proc.m2_min[1]), np.log((SQRT_S - m1) ** 2)
+            if hi2 <= lo2:
+                continue
+            m2 = np.exp(0.5 * (lo2 + 0.5 * (x + 1) * (hi2 - lo2)))
+            inner = sum(
+                wj * kroll_wada_factor(mj, ml2) * vector_pair_xsec_pb(SQRT_S, m1, mj, 48) for wj, mj in zip(w, m2, strict=True)
+            )
+            total += wi * kroll_wada_factor(m1, ml1) * inner * 0.5 * (hi2 - lo2)
+        quadrature = proc.symmetry * (c.ALPHA_EM / (3 * np.pi)) ** 2 * total * 0.5 * (hi1 - lo1)
+        assert mc.xsec_pb == pytest.approx(quadrature, rel=0.005)  # measured: 0.2971 vs 0.2967, 0.1209 vs 0.1207 pb
