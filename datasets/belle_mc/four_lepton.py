@@ -333,6 +333,8 @@ class FourLeptonConversion:
         self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
         self.energy_spread = float(energy_spread)
         self.symmetry = 0.5 if self.m_lepton1 == self.m_lepton2 else 1.0
+        self.decay_ratio_max_seen = 0.0
+        """Largest decay ratio r met by the last :meth:`convert` (a check of ``DECAY_RATIO_MAX``)."""
         rs_max = self.sqrt_s + 5.0 * max(self.energy_spread, 0.0)
         self.m2_min = ((2.0 * self.m_lepton1) ** 2, (2.0 * self.m_lepton2) ** 2)
         self.m2_max = (
