@@ -32,7 +32,7 @@ def test_two_photon_eemumu_cross_section_near_aafh():
 def test_four_lepton_cross_sections_are_small_and_ordered():
     four_mu = integrate(CHANNELS["aafh_mumumumu"].make_process(None), 1_000_000).xsec_pb
     mu_mu_tau_tau = integrate(CHANNELS["aafh_mumutautau"].make_process(None), 1_000_000).xsec_pb
-    assert 0.01 < four_mu < 0.4  # docs/physics.md: O(0.1-0.4) pb for AAFH (all diagrams); ours has pair emission only
+    assert 0.01 < four_mu < 0.4  # docs/physics.md: O(0.1-0.4) pb for AAFH (all diagrams); ours: pair emission + conversion, no interference
     assert mu_mu_tau_tau < four_mu
 
 

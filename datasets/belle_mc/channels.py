@@ -18,6 +18,7 @@ import numpy as np
 from core import constants as c
 from core.scalar_model import decay_lepton_pdg
 
+from .four_lepton import FourLeptonConversion
 from .montecarlo import MixtureProcess
 from .particles import ParticleTable
 from .processes import (
@@ -191,12 +192,24 @@ class Channel:
     """Raised whenever the channel's physics changes, so that samples made before are remade (fileset ``model_version``)."""
 
 
+def _mumumumu_process(_mass=None):
+    # pair emission mu mu gamma*(-> mu mu) and conversion gamma* gamma* -> (mu mu)(mu mu), payload emitter/pair
+    return MixtureProcess(
+        [
+            PairEmission(c.MUON_MASS_GEV, c.MUON_MASS_GEV),
+            FourLeptonConversion(c.MUON_MASS_GEV, c.MUON_MASS_GEV),
+        ]
+    )
+
+
 def _mumutautau_process(_mass=None):
-    # mu mu gamma*(-> tau tau) and tau tau gamma*(-> mu mu), both with the payload named by flavour
+    # mu mu gamma*(-> tau tau), tau tau gamma*(-> mu mu) and gamma* gamma* -> (mu mu)(tau tau),
+    # all with the payload named by flavour
     return MixtureProcess(
         [
             PairEmission(c.MUON_MASS_GEV, c.TAU_MASS_GEV, names=("muon", "tau")),
             PairEmission(c.TAU_MASS_GEV, c.MUON_MASS_GEV, names=("tau", "muon")),
+            FourLeptonConversion(c.MUON_MASS_GEV, c.TAU_MASS_GEV, names=("muon", "tau")),
         ]
     )
 
@@ -284,15 +297,19 @@ CHANNELS: dict[str, Channel] = {
         ),
         Channel(
             "aafh_mumumumu",
-            lambda mass=None: PairEmission(c.MUON_MASS_GEV, c.MUON_MASS_GEV),
+            _mumumumu_process,
             _four_muon_particles,
-            "e+e- -> mu+ mu- gamma*, gamma* -> mu+ mu- (final-state pair emission)",
+            "e+e- -> mu+ mu- mu+ mu-: final-state pair emission mu mu gamma*(-> mu mu) plus conversion "
+            "gamma* gamma* -> (mu mu)(mu mu) by t/u electron exchange, added without interference",
+            model_version=2,  # 2: conversion diagrams added (belle_mc.four_lepton)
         ),
         Channel(
             "aafh_mumutautau",
             _mumutautau_process,
             _mumutautau_particles,
-            "e+e- -> mu+ mu- gamma*(-> tau+ tau-) and tau+ tau- gamma*(-> mu+ mu-) (final-state pair emission)",
+            "e+e- -> mu+ mu- tau+ tau-: pair emission mu mu gamma*(-> tau tau) and tau tau gamma*(-> mu mu) plus "
+            "conversion gamma* gamma* -> (mu mu)(tau tau) by t/u electron exchange, added without interference",
+            model_version=2,  # 2: conversion diagrams added (belle_mc.four_lepton)
         ),
         Channel(
             "aafh_eetautau",
