@@ -98,7 +98,7 @@ def toy_yields(background, background_stat, signal_yield_g1, mzp_mev=(2000, 5000
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["cutflow_hypotheses", "legacy_cutflow_mzp"])
 def test_window_yields_of_a_hand_made_result(legacy):
-    y = window_yields(hand_made_result(legacy=legacy))
+    y = window_yields(hand_made_result(legacy=legacy), zero_event_estimate=False)
     np.testing.assert_array_equal(y.mzp_mev, [1000, 2000])
     assert y.skipped_mzp_mev == (3000,)
     np.testing.assert_allclose(y.efficiency, [500 / 2000, 300 / 1000])
@@ -106,6 +106,8 @@ def test_window_yields_of_a_hand_made_result(legacy):
     np.testing.assert_allclose(y.background_stat, [math.sqrt(3 * 1000**2 + 10 * 50**2), math.sqrt(4 * 50**2)])
     np.testing.assert_array_equal(y.background_mc_count, [13, 4])
     np.testing.assert_allclose(y.background_by_channel["kkmc_tautau"], [3000, 0])
+    np.testing.assert_array_equal(y.background_mc_by_channel["kkmc_tautau"], [3, 0])
+    np.testing.assert_array_equal(y.background_mc_by_channel["aafh_eemumu"], [10, 4])
     np.testing.assert_array_equal(y.observed_data, [3400, 190])
     # xsec x BR (about 1/2 at 1 and 2 GeV) x lumi x eps
     np.testing.assert_allclose(
@@ -116,10 +118,40 @@ def test_window_yields_of_a_hand_made_result(legacy):
     )
     np.testing.assert_allclose(y.background_effective_mc_count, (y.background / y.background_stat) ** 2)
     # another luminosity scales signal, background and its uncertainty linearly
-    y2 = window_yields(hand_made_result(), lumi_fb=200.0)
+    y2 = window_yields(hand_made_result(), lumi_fb=200.0, zero_event_estimate=False)
     np.testing.assert_allclose(y2.background, 2 * y.background)
     np.testing.assert_allclose(y2.background_stat, 2 * y.background_stat)
     np.testing.assert_allclose(y2.signal_yield_g1, 2 * y.signal_yield_g1)
+
+
+def test_a_channel_without_mc_events_in_the_window_gets_its_one_event_weight():
+    """Zero-event rule: kkmc_tautau (w = 1000) has no MC event in the 2 GeV window -> B_c = w +- w, flagged."""
+    y = window_yields(hand_made_result())
+    w_tautau, w_eemumu = 1000.0, 50.0
+    np.testing.assert_allclose(y.background, [3 * w_tautau + 10 * w_eemumu, 4 * w_eemumu + w_tautau])
+    np.testing.assert_allclose(y.background_stat[1], math.sqrt(4 * w_eemumu**2 + w_tautau**2))
+    np.testing.assert_allclose(y.background_by_channel["kkmc_tautau"], [3000, w_tautau])
+    np.testing.assert_allclose(y.background_estimated, [0.0, w_tautau])
+    np.testing.assert_array_equal(y.background_mc_count, [13, 4])  # raw MC counts stay raw
+    assert y.background[1] > 0
+    # both windows rest on < LOW_MC_EVENTS events of the channel that dominates them
+    assert y.low_mc_channels() == [("kkmc_tautau",), ("aafh_eemumu", "kkmc_tautau")]
+    np.testing.assert_array_equal(y.low_mc, [True, True])
+    # a window whose dominant channel has many MC events is not flagged, even with a small low-MC channel beside it
+    parts = {
+        "signal_mzp_1p0": _dataset("signal", {1000: 500}, 100.0, 2000, mzp=1.0),
+        "bkg_many": _dataset("kkmc_mumu", {1000: 400}, 10.0, 1000),  # w = 1000, B = 4e5
+        "bkg_none": _dataset("kkmc_tautau", {1000: 0}, 1.0, 1000),  # w = 100: 100 +- 100, far below 10% of B
+    }
+    many = window_yields(_result(parts))
+    np.testing.assert_allclose(many.background, [400_000 + 100])
+    assert many.low_mc_channels() == [("kkmc_tautau",)]
+    np.testing.assert_array_equal(many.low_mc, [False])
+    table = compute_limits(y)
+    rows = table.rows()
+    assert [r["low_mc"] for r in rows] == [True, True]
+    assert rows[1]["background_estimated"] == pytest.approx(w_tautau)
+    assert rows[1]["low_mc_channels"] == "aafh_eemumu;kkmc_tautau"
 
 
 def _result(parts, lumi_fb=100.0):
