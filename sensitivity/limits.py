@@ -65,7 +65,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -296,6 +296,24 @@ class WindowYields:
     def skipped_mzp_mev(self) -> tuple[int, ...]:
         """Alias of :attr:`skipped_mass_mev`."""
         return self.skipped_mass_mev
+
+    def subset(self, indices: Sequence[int] | NDArray[np.int64]) -> WindowYields:
+        """The same yields for the hypotheses ``indices`` only (positions in :attr:`mass_gev`)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        arrays = {
+            name: np.asarray(getattr(self, name))[idx]
+            for name in ("mass_gev", "efficiency", "efficiency_stat", "signal_xsec_pb", "branching_fraction",
+                         "signal_yield", "background", "background_stat", "background_mc_count")
+        }  # fmt: skip
+        optional = {
+            name: None if getattr(self, name) is None else np.asarray(getattr(self, name))[idx]
+            for name in ("background_estimated", "observed_data", "signal_window_count", "signal_generated")
+        }
+        per_channel = {
+            name: {c: np.asarray(v)[idx] for c, v in getattr(self, name).items()}
+            for name in ("background_by_channel", "background_mc_by_channel", "background_stat_by_channel", "extra_columns")
+        }
+        return replace(self, **arrays, **optional, **per_channel)
 
     def low_mc_channels(self, min_events: int = LOW_MC_EVENTS) -> list[tuple[str, ...]]:
         """Per hypothesis, the background channels resting on fewer than ``min_events`` raw MC events in the window."""
@@ -1238,6 +1256,13 @@ def column_notes(model: SignalModel, coupling_name: str) -> dict[str, str]:
         "background": "expected background events in the window",
         "background_stat": "MC statistical uncertainty of background, events",
         "background_mc_count": "raw background MC events in the window",
+        "background_estimated": "part of background from the zero-event rule: one-event weight of each channel without MC events in the window",
+        "background_stat_rel": "background_stat / background",
+        "background_syst": "systematic (normalisation) uncertainty of background in the workspace, events (0 without systematics)",
+        "signal_syst_rel": "relative systematic uncertainty of the signal in the workspace (quadrature sum; 0 without systematics)",
+        "mc_stat_share": "MC-statistics share of the background variance: background_stat^2 / (background_stat^2 + background_syst^2)",
+        "low_mc": f"background channels with < {LOW_MC_EVENTS} MC events in the window make up >= {100 * LOW_MC_MIN_SHARE:g}% of background",
+        "low_mc_channels": f"background channels with < {LOW_MC_EVENTS} MC events in the window (';'-separated)",
         "observed_count": "the observation the limits are set with (see 'observation')",
         "calculator": "exact (Poisson sums) or asymptotic (pyhf); see workspaces/fit_settings.json",
         f"{c}_ref": f"coupling the workspace signal is normalised to: mu_workspace = ({c} / {c}_ref)^2",
