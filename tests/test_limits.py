@@ -490,3 +490,78 @@ def test_write_limits_of_two_signal_channels(tmp_path):
         assert entry["coupling_ref"] * math.sqrt(entry["mu_workspace"]["exp"]) == pytest.approx(row["gprime_exp"], rel=1e-12)
     with pytest.raises(ValueError, match="several tables of one signal channel"):
         write_limits([tables[0], tables[0]], tmp_path / "again", {})
+
+
+# --- systematic uncertainties as normsys modifiers ----------------------------------------------
+
+
+def _with_channel(yields, channel="kkmc_mumu"):
+    """``yields`` with all of its background in one fileset channel (for the per-channel normalisation)."""
+    return dataclasses.replace(yields, background_by_channel={channel: np.asarray(yields.background, dtype=float)})
+
+
+def test_systematics_sizes_zero_give_todays_limits_and_workspaces():
+    from sensitivity.systematics import load_systematics
+
+    y = _with_channel(toy_yields([3.0, 40.0], [1.0, 5.0], [50.0, 50.0]))
+    today = compute_limits(y)
+    off = compute_limits(y, systematics=load_systematics().disabled())
+    assert off.workspaces == today.workspaces
+    for key in today.mu:
+        np.testing.assert_array_equal(off.mu[key], today.mu[key])
+
+
+@pytest.mark.parametrize("kind", ["signal", "background"])
+def test_a_normsys_weakens_the_expected_limit_monotonically_in_its_size(kind):
+    from sensitivity.systematics import SystematicsTable
+
+    y = _with_channel(toy_yields([12.0], [2.0], [30.0], mzp_mev=(2000,)))
+    limits = []
+    for size in (0.0, 0.1, 0.3, 0.6):
+        table = SystematicsTable(signal={"trigger": size}) if kind == "signal" else SystematicsTable(background={"kkmc_mumu": size})
+        t = compute_limits(y, calculator="exact", systematics=table)
+        limits.append(float(t.mu["exp"][0]))
+        spec = t.workspaces[2000]
+        pyhf.Workspace(spec).model()  # valid against pyhf's schema, and a model builds
+        names = {m["name"] for s in spec["channels"][0]["samples"] for m in s["modifiers"]}
+        assert (("sig_trigger" in names) if kind == "signal" else ("bkg_norm_kkmc_mumu" in names)) == (size > 0)
+    assert all(b > a for a, b in zip(limits, limits[1:])), limits
+    # the asymptotic path (pyhf profiles the normsys) agrees on the direction
+    sizes = (0.0, 0.3)
+    asym = []
+    for size in sizes:
+        table = SystematicsTable(signal={"trigger": size}) if kind == "signal" else SystematicsTable(background={"kkmc_mumu": size})
+        asym.append(float(compute_limits(y, calculator="asymptotic", systematics=table).mu["exp"][0]))
+    assert asym[1] > asym[0]
+
+
+def test_background_normsys_is_the_channel_share_of_its_size():
+    from sensitivity.systematics import SystematicsTable, normsys_modifiers
+
+    _, bkg = normsys_modifiers(SystematicsTable(background={"a": 0.2, "b": 0.05}), {"a": 25.0, "b": 75.0}, 100.0)
+    sizes = {m["name"]: m["data"]["hi"] - 1.0 for m in bkg}
+    assert sizes == pytest.approx({"bkg_norm_a": 0.2 * 0.25, "bkg_norm_b": 0.05 * 0.75})
+
+
+def test_signal_shape_size_is_the_gaussian_window_acceptance_loss():
+    from sensitivity.systematics import window_acceptance_shift
+
+    assert window_acceptance_shift(3.0, 0.0) == 0.0
+    # +-3 sigma window, width 10% larger: erf(3 / 1.1 / sqrt 2) / erf(3 / sqrt 2) = 0.99361 / 0.99730
+    assert window_acceptance_shift(3.0, 0.10) == pytest.approx(1 - 0.993614 / 0.997300, rel=1e-3)
+    assert window_acceptance_shift(2.0, 0.10) > window_acceptance_shift(3.0, 0.10)
+
+
+def test_limit_from_workspace_reproduces_the_written_limits_with_systematics(tmp_path):
+    from sensitivity.limits import limit_from_workspace
+    from sensitivity.systematics import load_systematics
+
+    y = _with_channel(toy_yields([4.0, 900.0], [1.0, 60.0], [40.0, 400.0]))
+    table = compute_limits(y, systematics=load_systematics())
+    assert table.calculator == ("exact", "asymptotic")
+    assert np.all(table.background_syst > 0) and np.all(table.signal_syst > 0)
+    write_limits(table, tmp_path, {"description": "test"})
+    for i, mass_mev in enumerate(y.mass_mev):
+        again = limit_from_workspace(tmp_path / "workspaces" / f"mzp_{mass_mev}.json")
+        for key, value in again["mu"].items():
+            assert value == pytest.approx(table.mu_workspace[key][i], rel=2e-3), (mass_mev, key)
