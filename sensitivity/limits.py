@@ -13,12 +13,17 @@ The chain, each step a function of the previous one's output:
    event weight w_d = xsec_pb lumi_fb 1000 / n_generated) with its Monte Carlo statistical
    uncertainty sigma_B^2 = sum_d n_d w_d^2, and the signal yield at unit coupling,
    S1 = xsec_pb(coupling 1) BR lumi eps, with the branching fraction of the search's decay
-   (:data:`SIGNAL_MODELS`). The BDT path of the scalar search fills the same container
+   (:data:`SIGNAL_MODELS`). A background channel with no MC event in a window contributes its
+   one-event weight w_c +- w_c instead of 0 (the zero-event rule), and a window whose channels
+   resting on fewer than :data:`LOW_MC_EVENTS` MC events make up :data:`LOW_MC_MIN_SHARE` of B is
+   flagged ``low_mc`` (docs/systematics.md). The BDT path of the scalar search fills the same container
    (:func:`sensitivity.scalar_limits.scalar_window_yields`).
 2. :func:`pseudo_data` makes the observation (see there for the choices) and
    :func:`counting_workspace` a pyhf workspace per mass: one channel with one bin,
    signal with a free normalisation ``mu`` and background with a ``shapesys`` (Poisson,
-   Barlow-Beeston-lite) constraint of width sigma_B.
+   Barlow-Beeston-lite) constraint of width sigma_B; with ``systematics``
+   (:mod:`sensitivity.systematics`, docs/systematics.md) the signal and the background carry one
+   ``normsys`` per systematic uncertainty as well.
 3. :func:`upper_limits` gives the 90% CL CLs upper limit on ``mu`` (observed and
    expected median with +-1 and +-2 sigma bands) and :func:`compute_limits` converts
    it for every mass to events, sigma x BR (pb) and the coupling (g' or xi).
@@ -48,7 +53,12 @@ Calculators (``calculator=``):
   or b. The Monte Carlo uncertainty enters by averaging over a background that is
   Gamma-distributed with mean B and standard deviation sigma_B (the count is then
   negative binomial); expected limits are those for n_obs at the 2.3, 15.9, 50, 84.1,
-  97.7% quantiles of the background-only count. Zero background and zero observed gives
+  97.7% quantiles of the background-only count. With systematics (``normsys`` modifiers) it
+  marginalises over them (Cousins-Highland hybrid): the background's normalisation uncertainty
+  B sqrt(sum delta_c^2) is added in quadrature to sigma_B in the Gamma width, and the CL_{s+b}
+  sums are averaged over the signal normalisation (1 + delta_s)^theta, theta a unit Gaussian
+  (:data:`SIGNAL_SYST_NODES` Gauss-Hermite nodes; delta_s the quadrature sum of the signal's
+  normsys). The asymptotic calculator profiles the same modifiers. Zero background and zero observed gives
   the textbook 2.303 events, where the asymptotic formulae give 1.35. (pyhf's toy
   calculator would do the same by sampling, but in pyhf 0.7.6 with numpy 2 its
   expected-set step fails, and its toys make the limit noisy.)
@@ -1119,14 +1129,19 @@ EXACT_RECIPE = (
     "P(N <= n | b) for the one-bin count, N = Poisson(mu s) + N_b, N_b negative binomial with mean B and variance "
     "B + sigma_B^2 (Poisson mean Gamma-distributed with mean B, standard deviation sigma_B; Poisson(B) without "
     "the shapesys modifier); the limit is the mu with CLs = level; expected limits use n at the 2.28, 15.9, 50, "
-    "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace."
+    "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace. "
+    "With normsys modifiers (systematics) they are marginalised: sigma_B -> sqrt(sigma_B^2 + (B d_b)^2), d_b the "
+    "quadrature sum of the background's normsys sizes, and P(N <= n | mu s + b) is averaged over the signal factor "
+    "(1 + d_s)^t (t >= 0) or (1 - d_s)^-t (t < 0), t a unit Gaussian, d_s the quadrature sum of the signal's normsys "
+    f"sizes (Gauss-Hermite, {SIGNAL_SYST_NODES} nodes)."
 )
 """How to reproduce the ``calculator == "exact"`` limits of the table from a workspace."""
 
 _README = """# pyhf workspaces of the limit table
 
 One workspace per mass hypothesis: a one-bin counting experiment (samples `signal`, with the
-normfactor `mu`, and `background`, with the MC-statistics `shapesys` `mc_stat`). The signal is
+normfactor `mu`, and `background`, with the MC-statistics `shapesys` `mc_stat`; with systematics,
+the `normsys` modifiers `sig_<name>` of the signal and `bkg_norm_<channel>` of the background). The signal is
 normalised to the reference coupling `{c}_ref` of the table, so `{c} = {c}_ref * sqrt(mu)`.
 
 `fit_settings.json` states, per workspace, the calculator and the limits on `mu` of the table.
