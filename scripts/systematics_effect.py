@@ -24,11 +24,11 @@ from pathlib import Path
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from sensitivity.limits import LimitTable, WindowYields, compute_limits, window_yields  # noqa: E402
-from sensitivity.report import replace_section, systematics_effect_markdown  # noqa: E402
-from sensitivity.systematics import SystematicsTable, load_systematics  # noqa: E402
+from sensitivity.limits import LimitTable, WindowYields, compute_limits, window_yields
+from sensitivity.report import replace_section, systematics_effect_markdown
+from sensitivity.systematics import SystematicsTable, load_systematics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_INPUT = ROOT / "results" / "study" / "zprime" / "zprime_invisible.pkl"
@@ -55,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
     p.add_argument("--output", type=Path, default=ROOT / "results" / "study" / "zprime" / "systematics")
     p.add_argument("--masses", type=float, nargs="+", default=list(DEFAULT_MASSES), help="Z' masses, GeV")
-    p.add_argument("--systematics", type=Path, default=None, help="table of sizes (default sensitivity/systematics.json)")
+    p.add_argument(
+        "--systematics", type=Path, default=None, help="table of sizes (default sensitivity/systematics.json)"
+    )
     p.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md")
     args = p.parse_args(argv)
     with args.input.open("rb") as fh:
@@ -82,15 +84,21 @@ def main(argv: list[str] | None = None) -> int:
                     "mc_stat_share": float(limits.mc_stat_share[i]), "low_mc": bool(yields.low_mc[i]),
                     "calculator": limits.calculator[i],
                 })  # fmt: skip
-            print(f"{label:>32}: " + "  ".join(f"{m:g} GeV {g[i]:.4g}" for i, m in enumerate(yields.mass_gev)), flush=True)
+            print(
+                f"{label:>32}: " + "  ".join(f"{m:g} GeV {g[i]:.4g}" for i, m in enumerate(yields.mass_gev)), flush=True
+            )
     args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / "systematics_effect.csv"
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    command = "python scripts/systematics_effect.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    section = replace_section(args.results, "zprime-systematics", systematics_effect_markdown(rows, command.strip(), table))
+    command = "python scripts/systematics_effect.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
+    )
+    section = replace_section(
+        args.results, "zprime-systematics", systematics_effect_markdown(rows, command.strip(), table)
+    )
     print(f"wrote {path} and the zprime-systematics section of {section}")
     return 0
 

@@ -79,9 +79,11 @@ def systematics_effect_markdown(rows: Sequence[Mapping[str, Any]], command: str,
     sizes = {**{k: v for k, v in systematics.signal.items()}, **{f"bkg_norm_{k}": v for k, v in systematics.background.items()}}
     lines = [
         "## Invisible Z': effect of the systematic uncertainties\n",
-        f"`{command}`. Expected (median) 90% CL limit on g' (exact calculator, nuisance parameters averaged over) "
-        "and its change against MC statistics only; sizes from sensitivity/systematics.json (docs/systematics.md). "
-        "A background normsys enters with its channel's share of B.\n",
+        (
+            f"`{command}`. Expected (median) 90% CL limit on g' (exact calculator, nuisance parameters averaged over) "
+            "and its change against MC statistics only; sizes from sensitivity/systematics.json (docs/systematics.md). "
+            "A background normsys enters with its channel's share of B.\n"
+        ),
         "| configuration | size | " + " | ".join(f"g' exp. {m:g} GeV (change)" for m in masses) + " |",
         "|---|---|" + "---|" * len(masses),
     ]
@@ -102,6 +104,6 @@ def systematics_effect_markdown(rows: Sequence[Mapping[str, Any]], command: str,
             [by_key[("all", m)] for m in masses if ("all", m) in by_key],
             [("mzp_gev", "m_Z' [GeV]", "g"), ("background", "B", ".4g"), ("background_stat", "sigma_B (MC stat)", ".4g"),
              ("background_syst", "sigma_B (syst)", ".4g"), ("mc_stat_share", "MC-stat share", ".3f"), ("low_mc", "low_mc", "")],
-        ),  # fmt: skip
+        ),
     ]
     return "\n".join(lines)

@@ -101,7 +101,9 @@ class SystematicsTable:
         return math.sqrt(sum(v**2 for v in self.signal.values()))
 
 
-def load_systematics(path: str | os.PathLike = SYSTEMATICS_PATH, window_n_sigma: float | None = None) -> SystematicsTable:
+def load_systematics(
+    path: str | os.PathLike = SYSTEMATICS_PATH, window_n_sigma: float | None = None
+) -> SystematicsTable:
     """The :class:`SystematicsTable` of ``path`` (default ``sensitivity/systematics.json``).
 
     The signal-shape entry (``resolution_rel``) becomes :func:`window_acceptance_shift` of the
@@ -143,7 +145,11 @@ def normsys_modifiers(
             size = systematics.background_size(channel) * float(b_c) / background
             if size > 0:
                 backgrounds.append(
-                    {"name": f"{BACKGROUND_PREFIX}{channel}", "type": "normsys", "data": {"hi": 1.0 + size, "lo": 1.0 - size}}
+                    {
+                        "name": f"{BACKGROUND_PREFIX}{channel}",
+                        "type": "normsys",
+                        "data": {"hi": 1.0 + size, "lo": 1.0 - size},
+                    }
                 )
     return signal, backgrounds
 

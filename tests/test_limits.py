@@ -525,7 +525,7 @@ def test_a_normsys_weakens_the_expected_limit_monotonically_in_its_size(kind):
         pyhf.Workspace(spec).model()  # valid against pyhf's schema, and a model builds
         names = {m["name"] for s in spec["channels"][0]["samples"] for m in s["modifiers"]}
         assert (("sig_trigger" in names) if kind == "signal" else ("bkg_norm_kkmc_mumu" in names)) == (size > 0)
-    assert all(b > a for a, b in zip(limits, limits[1:])), limits
+    assert all(b > a for a, b in zip(limits, limits[1:], strict=False)), limits  # noqa: RUF007
     # the asymptotic path (pyhf profiles the normsys) agrees on the direction
     sizes = (0.0, 0.3)
     asym = []
