@@ -3,11 +3,16 @@
     python scripts/limits.py                                      # results/zprime_invisible.pkl -> results/limits/
     python scripts/limits.py RESULT.pkl --output DIR [--observation asimov|poisson|data] [--seed N]
                              [--inject-gprime G] [--calculator auto|asymptotic|exact] [--lumi-fb L]
+                             [--systematics FILE.json | --no-systematics] [--no-zero-event-estimate]
 
 One counting experiment per mass hypothesis (the recoil-mass window of the cut table): signal
 efficiency and background (with its MC statistical uncertainty) from the window counts of the
 pickle, BR(Z' -> invisible) from the Z' widths, pyhf CLs limits (see sensitivity/limits.py for
-the statistical model, the pseudo-data and the calculators). Writes into DIR:
+the statistical model, the pseudo-data and the calculators). The systematic uncertainties of
+``sensitivity/systematics.json`` enter every workspace as ``normsys`` modifiers (docs/systematics.md;
+``--no-systematics`` turns them off); a background channel without MC events in a window
+contributes its one-event weight (the zero-event rule; masses resting on few MC events are marked
+``low_mc``, with ``*`` in the printed table). Writes into DIR:
 
 - ``limits.csv`` and ``limits.json``: per mass, the inputs (eps, B, sigma_B, BR, ...), the
   observed count and the observed and expected (+-1, +-2 sigma) limits on g', on the signal
@@ -39,11 +44,14 @@ from typing import Any
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
+import numpy as np  # noqa: E402
 import pyhf  # noqa: E402
 
 from sensitivity.limits import (  # noqa: E402
     AUTO_EXACT_BELOW_EVENTS,
     CONFIDENCE_LEVEL,
+    LOW_MC_EVENTS,
+    LOW_MC_MIN_SHARE,
     LimitTable,
     ResultFormatError,
     compute_limits,
@@ -51,6 +59,7 @@ from sensitivity.limits import (  # noqa: E402
     window_yields,
     write_limits,
 )
+from sensitivity.systematics import SYSTEMATICS_PATH, load_systematics  # noqa: E402
 
 DEFAULT_INPUT = Path("results/zprime_invisible.pkl")
 DEFAULT_OUTPUT = Path("results/limits")
@@ -58,7 +67,8 @@ DEFAULT_OUTPUT = Path("results/limits")
 COLUMN_NOTES = {
     "br_invisible": "BR(Z' -> nu nubar) from the partial widths (nu_mu, nu_tau, mu, tau)",
     "efficiency": "signal MC events in the recoil-mass window / generated",
-    "background": "expected background events in the window (sum of MC window counts x weight)",
+    "background": "expected background events in the window (sum of MC window counts x weight; a channel without "
+    "MC events in the window adds its one-event weight, see background_estimated)",
     "background_stat": "MC statistical uncertainty of background, events (sqrt of sum count x weight^2)",
     "xsec_br_pb_*": "upper limit on sigma(e+e- -> mu mu Z') x BR(Z' -> invisible), pb",
 }
@@ -86,17 +96,24 @@ def write_outputs(table: LimitTable, output: Path, provenance: dict[str, Any]) -
 
 def print_table(table: LimitTable) -> None:
     y, g = table.yields, table.coupling
+    estimated = y.background_estimated if y.background_estimated is not None else np.zeros(len(y.mass_gev))
+    share, low = table.mc_stat_share, y.low_mc
     print(
-        f"{'m_Zprime':>8} {'eps':>6} {'BR_inv':>6} {'B':>10} {'sigma_B':>9} {'n_obs':>9} {'calc':>10}"
+        f"{'m_Zprime':>8} {'eps':>6} {'BR_inv':>6} {'B':>10} {'sigma_B':>9} {'B_est':>9} {'n_MC':>5} {'MCshare':>7} {'n_obs':>9} {'calc':>10}"
         f" {'g_obs':>9} {'g_exp-2s':>9} {'g_exp-1s':>9} {'g_exp':>9} {'g_exp+1s':>9} {'g_exp+2s':>9} {'sxBR_exp[pb]':>12}"
     )
     for i, m in enumerate(y.mass_gev):
         print(
             f"{m:8.3g} {y.efficiency[i]:6.3f} {y.branching_fraction[i]:6.3f} {y.background[i]:10.4g} {y.background_stat[i]:9.3g}"
+            f" {estimated[i]:9.3g} {y.background_mc_count[i]:5d} {share[i]:7.2f}"
             f" {table.observed_count[i]:9d} {table.calculator[i]:>10}"
             + "".join(f" {g[k][i]:9.3g}" for k in ("obs", "exp_m2", "exp_m1", "exp", "exp_p1", "exp_p2"))
             + f" {table.xsec_br_pb['exp'][i]:12.3g}"
+            + (" *" if low[i] else "")
         )
+    if low.any():
+        print(f"* low_mc: channels with < {LOW_MC_EVENTS} MC events in the window (zero-event estimates included) "
+              f"make up >= {100 * LOW_MC_MIN_SHARE:g}% of B (columns low_mc, low_mc_channels)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="scale signal and background to this luminosity (default: the pickle's)",
     )
+    systematics = parser.add_mutually_exclusive_group()
+    systematics.add_argument(
+        "--systematics", type=Path, default=SYSTEMATICS_PATH,
+        help="table of systematic uncertainties (default sensitivity/systematics.json; docs/systematics.md)",
+    )  # fmt: skip
+    systematics.add_argument("--no-systematics", action="store_true", help="MC statistics only (no normsys modifiers)")
+    parser.add_argument(
+        "--no-zero-event-estimate", action="store_true",
+        help="a background channel without MC events in a window contributes 0 (not its one-event weight)",
+    )  # fmt: skip
     parser.add_argument(
         "--cl", type=float, default=CONFIDENCE_LEVEL, help=f"confidence level (default {CONFIDENCE_LEVEL})"
     )
@@ -144,12 +171,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = load_result(args.input)
-        yields = window_yields(result, lumi_fb=args.lumi_fb)
+        yields = window_yields(result, lumi_fb=args.lumi_fb, zero_event_estimate=not args.no_zero_event_estimate)
         observed = pseudo_data(yields, args.observation, seed=args.seed, injected_gprime=args.inject_gprime)
     except ResultFormatError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = compute_limits(yields, observed, observation=args.observation, cl=args.cl, calculator=args.calculator)
+    syst = None if args.no_systematics else load_systematics(args.systematics)
+    table = compute_limits(
+        yields, observed, observation=args.observation, cl=args.cl, calculator=args.calculator, systematics=syst
+    )
     provenance = {
         "description": "90% CL CLs upper limits on the invisible L_mu - L_tau Z' (e+e- -> mu+ mu- Z', Z' -> nu nubar), "
         "one counting experiment per recoil-mass window",
@@ -161,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed if args.observation == "poisson" else None,
         "injected_gprime": args.inject_gprime,
         "calculator": args.calculator,
+        "systematics": None if syst is None else {"file": str(args.systematics), "signal": syst.signal,
+                                                  "background": syst.background, "background_default": syst.background_default},
+        "zero_event_estimate": not args.no_zero_event_estimate,
         "pyhf_version": pyhf.__version__,
     }
     try:

@@ -52,6 +52,18 @@ class StepFailed(Exception):
         self.status = status
 
 
+LOW_MC_NOTE = (
+    "\n\"low MC\": yes where the window's background rests on few MC events (a channel without MC events in the window "
+    "contributes its one-event weight; docs/systematics.md).\n"
+)
+
+
+def _low_mc(row: dict[str, str]) -> str | None:
+    """``yes``/``no`` of the ``low_mc`` column of a limits.csv row (None when the table predates it)."""
+    value = row.get("low_mc")
+    return None if value in (None, "") else ("yes" if value == "True" else "no")
+
+
 def step(name: str, command: list[str]) -> None:
     """Run one step as its own command; raise :class:`StepFailed` when it fails."""
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
@@ -133,28 +145,34 @@ def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
             f = fom.get(m, {})
             ratio = float(f["network_fom_eff"]) / float(f["cuts_fom_eff"]) if f and float(f["cuts_fom_eff"]) > 0 else None
             rows.append({"m": m, "eps": cuts[m]["efficiency"], "b": cuts[m]["background"], "g_cuts": cuts[m]["gprime_exp"],
-                         "g_net": network.get(m, {}).get("gprime_exp"), "ratio": ratio})  # fmt: skip
+                         "g_net": network.get(m, {}).get("gprime_exp"), "ratio": ratio,
+                         "n_mc": cuts[m].get("background_mc_count"), "low_mc": _low_mc(cuts[m])})  # fmt: skip
         lines += [
             "\nExpected 90% CL limits on g' with the optimised cuts (whole sample) and with the Punzi-loss network "
             "(its validation half); the network / cuts ratio of eps/sqrt(B_eff) on the validation half:\n",
             markdown_table(rows, [("m", "m_Z' [GeV]", "g"), ("eps", "eps (cuts)", ".4f"), ("b", "B (cuts)", ".4g"),
                                   ("g_cuts", "g' exp. (cuts)", ".3g"), ("g_net", "g' exp. (network)", ".3g"),
-                                  ("ratio", "FOM network / cuts", ".2f")]),  # fmt: skip
+                                  ("ratio", "FOM network / cuts", ".2f"), ("n_mc", "B MC events", "d"),
+                                  ("low_mc", "low MC", "s")]),  # fmt: skip
+            LOW_MC_NOTE,
         ]
     elif search.name == "visible":
-        rows = read_csv(out / "limits" / "limits.csv")
+        rows = [{**r, "low_mc": _low_mc(r)} for r in read_csv(out / "limits" / "limits.csv")]
         lines += [
             "\nExpected 90% CL limits on g' per mass and signal sample (counting in the m_R window):\n",
             markdown_table(rows, [("mzp_gev", "m_Z' [GeV]", "g"), ("signal_channel", "signal", "s"),
                                   ("efficiency", "eps", ".4f"), ("background", "B", ".4g"),
-                                  ("gprime_exp", "g' exp.", ".3g")]),  # fmt: skip
+                                  ("gprime_exp", "g' exp.", ".3g"), ("low_mc", "low MC", "s")]),  # fmt: skip
+            LOW_MC_NOTE,
         ]
     else:
-        rows = read_csv(out / "limits.csv")
+        rows = [{**r, "low_mc": _low_mc(r)} for r in read_csv(out / "limits.csv")]
         lines += [
             "\nExpected 90% CL limits on xi after the BDT score cut (evaluation part of the events):\n",
             markdown_table(rows, [("mphi_gev", "m_phi [GeV]", "g"), ("score_cut", "P(signal) cut", ".3f"),
-                                  ("efficiency", "eps", ".4f"), ("background", "B", ".4g"), ("xi_exp", "xi exp.", ".3g")]),  # fmt: skip
+                                  ("efficiency", "eps", ".4f"), ("background", "B", ".4g"), ("xi_exp", "xi exp.", ".3g"),
+                                  ("low_mc", "low MC", "s")]),  # fmt: skip
+            LOW_MC_NOTE,
         ]
     return "\n".join(lines)
 

@@ -13,12 +13,17 @@ The chain, each step a function of the previous one's output:
    event weight w_d = xsec_pb lumi_fb 1000 / n_generated) with its Monte Carlo statistical
    uncertainty sigma_B^2 = sum_d n_d w_d^2, and the signal yield at unit coupling,
    S1 = xsec_pb(coupling 1) BR lumi eps, with the branching fraction of the search's decay
-   (:data:`SIGNAL_MODELS`). The BDT path of the scalar search fills the same container
+   (:data:`SIGNAL_MODELS`). A background channel with no MC event in a window contributes its
+   one-event weight w_c +- w_c instead of 0 (the zero-event rule), and a window whose channels
+   resting on fewer than :data:`LOW_MC_EVENTS` MC events make up :data:`LOW_MC_MIN_SHARE` of B is
+   flagged ``low_mc`` (docs/systematics.md). The BDT path of the scalar search fills the same container
    (:func:`sensitivity.scalar_limits.scalar_window_yields`).
 2. :func:`pseudo_data` makes the observation (see there for the choices) and
    :func:`counting_workspace` a pyhf workspace per mass: one channel with one bin,
    signal with a free normalisation ``mu`` and background with a ``shapesys`` (Poisson,
-   Barlow-Beeston-lite) constraint of width sigma_B.
+   Barlow-Beeston-lite) constraint of width sigma_B; with ``systematics``
+   (:mod:`sensitivity.systematics`, docs/systematics.md) the signal and the background carry one
+   ``normsys`` per systematic uncertainty as well.
 3. :func:`upper_limits` gives the 90% CL CLs upper limit on ``mu`` (observed and
    expected median with +-1 and +-2 sigma bands) and :func:`compute_limits` converts
    it for every mass to events, sigma x BR (pb) and the coupling (g' or xi).
@@ -48,7 +53,12 @@ Calculators (``calculator=``):
   or b. The Monte Carlo uncertainty enters by averaging over a background that is
   Gamma-distributed with mean B and standard deviation sigma_B (the count is then
   negative binomial); expected limits are those for n_obs at the 2.3, 15.9, 50, 84.1,
-  97.7% quantiles of the background-only count. Zero background and zero observed gives
+  97.7% quantiles of the background-only count. With systematics (``normsys`` modifiers) it
+  marginalises over them (Cousins-Highland hybrid): the background's normalisation uncertainty
+  B sqrt(sum delta_c^2) is added in quadrature to sigma_B in the Gamma width, and the CL_{s+b}
+  sums are averaged over the signal normalisation (1 + delta_s)^theta, theta a unit Gaussian
+  (:data:`SIGNAL_SYST_NODES` Gauss-Hermite nodes; delta_s the quadrature sum of the signal's
+  normsys). The asymptotic calculator profiles the same modifiers. Zero background and zero observed gives
   the textbook 2.303 events, where the asymptotic formulae give 1.35. (pyhf's toy
   calculator would do the same by sampling, but in pyhf 0.7.6 with numpy 2 its
   expected-set step fails, and its toys make the limit noisy.)
@@ -65,7 +75,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -82,6 +92,7 @@ from core.weights import event_weight, is_data
 from core.zprime_model import CouplingBand, branching_fraction_invisible, branching_fraction_mumu, g2_band
 from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
 from processors.searches import LEGACY_HYPOTHESIS_CUTFLOWS
+from sensitivity.systematics import SystematicsTable, normsys_modifiers, normsys_total
 
 CONFIDENCE_LEVEL = 0.90
 """Confidence level of the limits (CLs < 1 - CONFIDENCE_LEVEL is excluded)."""
@@ -106,6 +117,13 @@ POI_UPPER_BOUND = 100.0
 """Upper bound of ``mu`` in the workspaces (the signal is normalised so that the limit is of order 1)."""
 SCAN_RTOL = 1e-4
 """Relative tolerance of the toms748 scan of the asymptotic limits."""
+LOW_MC_EVENTS = 10
+"""A background channel resting on fewer raw MC events than this in a window is low-MC (docs/systematics.md)."""
+LOW_MC_MIN_SHARE = 0.10
+"""A window is flagged ``low_mc`` when its low-MC channels (including zero-event estimates) make up at least this
+fraction of B: a channel below it moves B, and so the limit, by less than ~5% even when its estimate is off by 100%."""
+SIGNAL_SYST_NODES = 24
+"""Gauss-Hermite nodes of the exact calculator's average over the signal normalisation nuisance parameter."""
 
 Calculator = Literal["auto", "asymptotic", "exact"]
 Observation = Literal["asimov", "poisson", "data"]
@@ -229,6 +247,12 @@ class WindowYields:
     """Raw background MC events in the window (all background datasets)."""
     background_by_channel: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     """Expected background events per background ``channel``."""
+    background_mc_by_channel: dict[str, NDArray[np.int64]] = field(default_factory=dict)
+    """Raw background MC events in the window per background ``channel``."""
+    background_stat_by_channel: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    """MC statistical uncertainty of :attr:`background_by_channel` (events), the zero-event estimate's included."""
+    background_estimated: NDArray[np.float64] | None = None
+    """Part of :attr:`background` from the zero-event rule (:func:`window_yields`), events; None: no estimate."""
     observed_data: NDArray[np.int64] | None = None
     """Window counts of the data datasets (those without ``xsec_pb``), or None when there are none."""
     signal_window_count: NDArray[np.int64] | None = None
@@ -282,6 +306,44 @@ class WindowYields:
     def skipped_mzp_mev(self) -> tuple[int, ...]:
         """Alias of :attr:`skipped_mass_mev`."""
         return self.skipped_mass_mev
+
+    def subset(self, indices: Sequence[int] | NDArray[np.int64]) -> WindowYields:
+        """The same yields for the hypotheses ``indices`` only (positions in :attr:`mass_gev`)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        arrays = {
+            name: np.asarray(getattr(self, name))[idx]
+            for name in ("mass_gev", "efficiency", "efficiency_stat", "signal_xsec_pb", "branching_fraction",
+                         "signal_yield", "background", "background_stat", "background_mc_count")
+        }  # fmt: skip
+        optional = {
+            name: None if getattr(self, name) is None else np.asarray(getattr(self, name))[idx]
+            for name in ("background_estimated", "observed_data", "signal_window_count", "signal_generated")
+        }
+        per_channel = {
+            name: {c: np.asarray(v)[idx] for c, v in getattr(self, name).items()}
+            for name in ("background_by_channel", "background_mc_by_channel", "background_stat_by_channel", "extra_columns")
+        }
+        return replace(self, **arrays, **optional, **per_channel)
+
+    def low_mc_channels(self, min_events: int = LOW_MC_EVENTS) -> list[tuple[str, ...]]:
+        """Per hypothesis, the background channels resting on fewer than ``min_events`` raw MC events in the window."""
+        return [
+            tuple(c for c, n in sorted(self.background_mc_by_channel.items()) if int(n[i]) < min_events)
+            for i in range(len(self.mass_gev))
+        ]
+
+    @property
+    def low_mc(self) -> NDArray[np.bool_]:
+        """Hypotheses whose low-MC channels (:data:`LOW_MC_EVENTS`) make up >= :data:`LOW_MC_MIN_SHARE` of B.
+
+        A window with B = 0 (no channel information) is low-MC too.
+        """
+        flags = np.zeros(len(self.mass_gev), dtype=bool)
+        for i, channels in enumerate(self.low_mc_channels()):
+            b = float(self.background[i])
+            low = sum(float(self.background_by_channel[c][i]) for c in channels if c in self.background_by_channel)
+            flags[i] = b <= 0 or low >= LOW_MC_MIN_SHARE * b
+        return flags
 
     @property
     def background_effective_mc_count(self) -> NDArray[np.float64]:
@@ -337,8 +399,15 @@ def window_yields(
     *,
     signal_channel: str = SIGNAL_CHANNEL,
     branching_fraction: Callable[[ArrayLike], NDArray[np.float64]] | None = None,
+    zero_event_estimate: bool = True,
 ) -> WindowYields:
     """Signal efficiency, background and its MC uncertainty per mass hypothesis of ``result``.
+
+    Zero-event rule (``zero_event_estimate``, default on; docs/systematics.md): a background channel
+    with no MC event in a window contributes B_c = w_c +- w_c, w_c its one-event weight (the largest
+    event weight of its datasets): the mean and standard deviation of the posterior of the channel's
+    expected count given 0 MC events and a flat prior (exponential, whose 68% quantile is 1.14 w_c),
+    instead of B_c = 0. Off, such a channel contributes 0 +- 0 (the behaviour before the rule).
 
     ``result`` is the dict a processor writes (``results/zprime_invisible.pkl``,
     ``visible_zprime.pkl``, ``scalar/scalar.pkl``); ``lumi_fb`` (default: the luminosity of the
@@ -376,6 +445,9 @@ def window_yields(
     background_var = np.zeros(n_hyp)
     background_mc = np.zeros(n_hyp, dtype=np.int64)
     by_channel: dict[str, NDArray[np.float64]] = {}
+    var_by_channel: dict[str, NDArray[np.float64]] = {}
+    mc_by_channel: dict[str, NDArray[np.int64]] = {}
+    weight_by_channel: dict[str, float] = {}
     observed: NDArray[np.int64] | None = None
     for name, output in datasets.items():
         meta = _require(dataset_metadata, name, "metadata['dataset_metadata']")
@@ -413,6 +485,20 @@ def window_yields(
         background_var += counts * weight**2
         background_mc += counts
         by_channel[channel] = by_channel.get(channel, np.zeros(n_hyp)) + counts * weight
+        var_by_channel[channel] = var_by_channel.get(channel, np.zeros(n_hyp)) + counts * weight**2
+        mc_by_channel[channel] = mc_by_channel.get(channel, np.zeros(n_hyp, dtype=np.int64)) + counts
+        weight_by_channel[channel] = max(weight_by_channel.get(channel, 0.0), float(weight))
+
+    estimated = np.zeros(n_hyp)
+    if zero_event_estimate:
+        for channel, mc in mc_by_channel.items():
+            empty = mc == 0
+            w = weight_by_channel[channel]
+            by_channel[channel] = np.where(empty, w, by_channel[channel])
+            var_by_channel[channel] = np.where(empty, w**2, var_by_channel[channel])
+            background += np.where(empty, w, 0.0)
+            background_var += np.where(empty, w**2, 0.0)
+            estimated += np.where(empty, w, 0.0)
 
     keep = np.array([m in signal_count for m in mass_all], dtype=bool)
     if not keep.any():
@@ -437,6 +523,9 @@ def window_yields(
         background_stat=np.sqrt(background_var[keep]),
         background_mc_count=background_mc[keep],
         background_by_channel={c: v[keep] for c, v in sorted(by_channel.items())},
+        background_mc_by_channel={c: v[keep] for c, v in sorted(mc_by_channel.items())},
+        background_stat_by_channel={c: np.sqrt(v[keep]) for c, v in sorted(var_by_channel.items())},
+        background_estimated=estimated[keep] if zero_event_estimate else None,
         observed_data=None if observed is None else observed[keep],
         signal_window_count=count,
         signal_generated=generated,
@@ -506,8 +595,13 @@ def counting_workspace(
     name: str = "zprime_invisible",
     poi_upper_bound: float = POI_UPPER_BOUND,
     channel: str = "recoil_mass_window",
+    signal_modifiers: Sequence[Mapping[str, Any]] = (),
+    background_modifiers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """pyhf workspace (JSON-ready dict, schema 1.0.0) of a one-bin counting experiment.
+
+    ``signal_modifiers`` / ``background_modifiers``: further pyhf modifiers (the systematic
+    ``normsys`` of :func:`sensitivity.systematics.normsys_modifiers`) of the two samples.
 
     Samples ``signal`` (yield at mu = 1, modifier ``mu``: normfactor) and ``background`` (modifier
     ``mc_stat``: shapesys of absolute width ``background_stat``, i.e. a Poisson constraint with
@@ -530,9 +624,9 @@ def counting_workspace(
                     {
                         "name": "signal",
                         "data": [float(signal)],
-                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}],
+                        "modifiers": [{"name": "mu", "type": "normfactor", "data": None}, *map(dict, signal_modifiers)],
                     },
-                    {"name": "background", "data": [float(background)], "modifiers": modifiers},
+                    {"name": "background", "data": [float(background)], "modifiers": [*modifiers, *map(dict, background_modifiers)]},
                 ],
             }
         ],
@@ -549,12 +643,24 @@ def counting_workspace(
 
 @dataclass(frozen=True)
 class CountingExperiment:
-    """The numbers of a one-bin :func:`counting_workspace`: signal at mu = 1, B, sigma_B (0 when not modelled), n."""
+    """The numbers of a one-bin :func:`counting_workspace`: signal at mu = 1, B, sigma_B (0 when not modelled), n.
+
+    ``signal_syst``: relative 1-sigma normalisation uncertainty of the signal (quadrature sum of its
+    ``normsys``); ``background_syst``: absolute one of the background, events (B times the quadrature
+    sum of its ``normsys``). Both 0 without systematics.
+    """
 
     signal: float
     background: float
     background_stat: float
     observed: float
+    signal_syst: float = 0.0
+    background_syst: float = 0.0
+
+    @property
+    def background_total(self) -> float:
+        """sqrt(sigma_B^2 + background_syst^2): the width of the background the exact calculator averages over, events."""
+        return math.hypot(self.background_stat, self.background_syst)
 
     @classmethod
     def from_workspace(cls, workspace: Mapping[str, Any] | pyhf.Workspace) -> CountingExperiment:
@@ -566,11 +672,14 @@ class CountingExperiment:
         if set(samples) != {"signal", "background"}:
             raise ValueError(f"expected samples 'signal' and 'background', got {sorted(samples)}")
         stat = [m["data"][0] for m in samples["background"]["modifiers"] if m["type"] in ("shapesys", "staterror")]
+        background = float(samples["background"]["data"][0])
         return cls(
             signal=float(samples["signal"]["data"][0]),
-            background=float(samples["background"]["data"][0]),
+            background=background,
             background_stat=float(stat[0]) if stat else 0.0,
             observed=float(spec["observations"][0]["data"][0]),
+            signal_syst=normsys_total(samples["signal"]["modifiers"]),
+            background_syst=background * normsys_total(samples["background"]["modifiers"]),
         )
 
 
@@ -595,10 +704,19 @@ class _CountDistribution:
     binomial terms, which do not depend on s, are computed once.
     """
 
-    def __init__(self, n: float, background: float, background_stat: float) -> None:
+    def __init__(self, n: float, background: float, background_stat: float, signal_syst: float = 0.0) -> None:
         self.n = float(n)
         self.background = background
         self.nb_pmf: NDArray[np.float64] | None = None
+        # signal normalisation kappa(theta) = (1 + d)^theta (theta > 0), (1 - d)^-theta (theta < 0): pyhf's
+        # normsys interpolation, averaged over a unit-Gaussian theta with Gauss-Hermite nodes
+        if signal_syst > 0:
+            nodes, weights = special.roots_hermitenorm(SIGNAL_SYST_NODES)
+            low = max(1.0 - signal_syst, 1e-6)
+            self.kappa = np.where(nodes >= 0, (1.0 + signal_syst) ** nodes, low ** (-nodes))
+            self.kappa_weights = weights / weights.sum()
+        else:
+            self.kappa, self.kappa_weights = np.ones(1), np.ones(1)
         if background > 0 and background_stat > 0:
             k = (background / background_stat) ** 2
             # terms far below the bulk (or far below n when n is in the lower tail) are negligible
@@ -608,6 +726,11 @@ class _CountDistribution:
             self.nb_pmf = stats.nbinom.pmf(self.j, k, k / (k + background))
 
     def cdf(self, signal: float) -> float:
+        if len(self.kappa) > 1 and signal > 0:
+            return float(sum(w * self._cdf(signal * k) for k, w in zip(self.kappa, self.kappa_weights, strict=True)))
+        return self._cdf(signal)
+
+    def _cdf(self, signal: float) -> float:
         if self.nb_pmf is not None:
             return float(np.sum(self.nb_pmf * stats.poisson.cdf(self.n - self.j, signal)))
         return float(stats.poisson.cdf(self.n, signal + max(self.background, 0.0)))
@@ -626,7 +749,7 @@ def _background_quantiles(background: float, background_stat: float) -> NDArray[
 def exact_cls(mu: float, experiment: CountingExperiment, observed: float | None = None) -> float:
     """CLs = P(N <= n | mu s + b) / P(N <= n | b) of the counting experiment (n: ``observed`` or its own)."""
     n = experiment.observed if observed is None else observed
-    counts = _CountDistribution(n, experiment.background, experiment.background_stat)
+    counts = _CountDistribution(n, experiment.background, experiment.background_total, experiment.signal_syst)
     clb = counts.cdf(0.0)
     if not clb > 0:
         raise ValueError(f"P(N <= {n:g} | background only) underflows: CLs undefined")
@@ -635,7 +758,7 @@ def exact_cls(mu: float, experiment: CountingExperiment, observed: float | None 
 
 def _exact_limit(experiment: CountingExperiment, n: float, cl: float) -> float:
     """mu where CLs(mu) = 1 - cl for the observation n (CLs falls monotonically with mu)."""
-    counts = _CountDistribution(n, experiment.background, experiment.background_stat)
+    counts = _CountDistribution(n, experiment.background, experiment.background_total, experiment.signal_syst)
     clb = counts.cdf(0.0)
     if not clb > 0:
         raise ValueError(f"P(N <= {n:g} | background only) underflows: CLs undefined")
@@ -650,7 +773,7 @@ def _exact_limit(experiment: CountingExperiment, n: float, cl: float) -> float:
 
 
 def _exact_limits(experiment: CountingExperiment, cl: float) -> UpperLimit:
-    b, sb = experiment.background, experiment.background_stat
+    b, sb = experiment.background, experiment.background_total
     quantiles = _background_quantiles(b, sb)
     cache: dict[float, float] = {}
     for n in [experiment.observed, *quantiles]:
@@ -800,6 +923,18 @@ class LimitTable:
     """pyhf workspace spec per mass hypothesis in MeV (only those with eps > 0)."""
     mu_workspace: dict[str, NDArray[np.float64]] = field(default_factory=dict)
     """The limits on the POI ``mu`` of each workspace (what a fit of the workspace gives)."""
+    background_syst: NDArray[np.float64] | None = None
+    """Systematic (normalisation) uncertainty of the background in the workspaces, events; None: no systematics."""
+    signal_syst: NDArray[np.float64] | None = None
+    """Relative systematic uncertainty of the signal in the workspaces (quadrature sum); None: no systematics."""
+
+    @property
+    def mc_stat_share(self) -> NDArray[np.float64]:
+        """sigma_B^2 / (sigma_B^2 + sigma_syst^2): the MC-statistics share of the background variance (1 without systematics)."""
+        stat2 = np.asarray(self.yields.background_stat, dtype=float) ** 2
+        syst2 = np.zeros_like(stat2) if self.background_syst is None else np.asarray(self.background_syst) ** 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(stat2 + syst2 > 0, stat2 / (stat2 + syst2), np.nan)
 
     @property
     def model(self) -> SignalModel:
@@ -863,6 +998,13 @@ class LimitTable:
             "background": y.background,
             "background_stat": y.background_stat,
             "background_mc_count": y.background_mc_count,
+            "background_estimated": y.background_estimated if y.background_estimated is not None else np.zeros(n),
+            "background_stat_rel": np.divide(y.background_stat, y.background, out=np.full(n, np.nan), where=y.background > 0),
+            "background_syst": self.background_syst if self.background_syst is not None else np.zeros(n),
+            "signal_syst_rel": self.signal_syst if self.signal_syst is not None else np.zeros(n),
+            "mc_stat_share": self.mc_stat_share,
+            "low_mc": y.low_mc,
+            "low_mc_channels": np.array([";".join(c) for c in y.low_mc_channels()], dtype=object),
             "observed_count": self.observed_count,
             "calculator": np.array(self.calculator),
             f"{c}_ref": self.coupling_ref,
@@ -889,8 +1031,13 @@ def compute_limits(
     observation: str = "asimov",
     cl: float = CONFIDENCE_LEVEL,
     calculator: Calculator = "auto",
+    systematics: SystematicsTable | None = None,
 ) -> LimitTable:
     """Limits of every mass hypothesis of ``yields`` with the observed counts ``observed``.
+
+    ``systematics`` (default None: MC statistics only; :func:`sensitivity.systematics.load_systematics`
+    gives the table of docs/systematics.md) adds its ``normsys`` modifiers to every workspace: the
+    asymptotic calculator profiles them, the exact one averages over them (module docstring).
 
     ``observed`` defaults to ``pseudo_data(yields, "asimov")``; ``observation`` only labels it
     in the output. Hypotheses with no signal in their window get NaN limits and no workspace.
@@ -910,15 +1057,27 @@ def compute_limits(
     used: list[str] = []
     workspaces: dict[int, dict[str, Any]] = {}
     s1 = yields.signal_yield
+    with_syst = systematics is not None
+    b_syst = np.zeros(n)
+    s_syst = np.zeros(n)
     for i, mass_mev in enumerate(yields.mass_mev):
         b, sb, n_obs = float(yields.background[i]), float(yields.background_stat[i]), float(observed[i])
         if not s1[i] > 0:
             used.append("none")
             continue
-        c_ref[i] = reference_coupling(s1[i], b, sb, n_obs)
+        sig_mods: list[dict[str, Any]] = []
+        bkg_mods: list[dict[str, Any]] = []
+        if systematics is not None:
+            sig_mods, bkg_mods = normsys_modifiers(
+                systematics, {c: float(v[i]) for c, v in yields.background_by_channel.items()}, b
+            )
+            b_syst[i] = b * normsys_total(bkg_mods)
+            s_syst[i] = normsys_total(sig_mods)
+        c_ref[i] = reference_coupling(s1[i], b, math.hypot(sb, b_syst[i]), n_obs)
         spec = counting_workspace(
-            c_ref[i] ** 2 * s1[i], b, sb, n_obs, name=f"{model.search}_{model.mass_key}_{mass_mev}MeV", channel=model.window_name
-        )
+            c_ref[i] ** 2 * s1[i], b, sb, n_obs, name=f"{model.search}_{model.mass_key}_{mass_mev}MeV", channel=model.window_name,
+            signal_modifiers=sig_mods, background_modifiers=bkg_mods,
+        )  # fmt: skip
         limit = upper_limits(spec, cl=cl, calculator=calculator)
         workspaces[int(mass_mev)] = spec
         used.append(limit.calculator)
@@ -938,6 +1097,8 @@ def compute_limits(
         mu=mu,
         workspaces=workspaces,
         mu_workspace=mu_workspace,
+        background_syst=b_syst if with_syst else None,
+        signal_syst=s_syst if with_syst else None,
     )
 
 
@@ -968,14 +1129,19 @@ EXACT_RECIPE = (
     "P(N <= n | b) for the one-bin count, N = Poisson(mu s) + N_b, N_b negative binomial with mean B and variance "
     "B + sigma_B^2 (Poisson mean Gamma-distributed with mean B, standard deviation sigma_B; Poisson(B) without "
     "the shapesys modifier); the limit is the mu with CLs = level; expected limits use n at the 2.28, 15.9, 50, "
-    "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace."
+    "84.1, 97.7% quantiles of N_b. s, B, sigma_B (the shapesys data) and n are the numbers in the workspace. "
+    "With normsys modifiers (systematics) they are marginalised: sigma_B -> sqrt(sigma_B^2 + (B d_b)^2), d_b the "
+    "quadrature sum of the background's normsys sizes, and P(N <= n | mu s + b) is averaged over the signal factor "
+    "(1 + d_s)^t (t >= 0) or (1 - d_s)^-t (t < 0), t a unit Gaussian, d_s the quadrature sum of the signal's normsys "
+    f"sizes (Gauss-Hermite, {SIGNAL_SYST_NODES} nodes)."
 )
 """How to reproduce the ``calculator == "exact"`` limits of the table from a workspace."""
 
 _README = """# pyhf workspaces of the limit table
 
 One workspace per mass hypothesis: a one-bin counting experiment (samples `signal`, with the
-normfactor `mu`, and `background`, with the MC-statistics `shapesys` `mc_stat`). The signal is
+normfactor `mu`, and `background`, with the MC-statistics `shapesys` `mc_stat`; with systematics,
+the `normsys` modifiers `sig_<name>` of the signal and `bkg_norm_<channel>` of the background). The signal is
 normalised to the reference coupling `{c}_ref` of the table, so `{c} = {c}_ref * sqrt(mu)`.
 
 `fit_settings.json` states, per workspace, the calculator and the limits on `mu` of the table.
@@ -1105,6 +1271,13 @@ def column_notes(model: SignalModel, coupling_name: str) -> dict[str, str]:
         "background": "expected background events in the window",
         "background_stat": "MC statistical uncertainty of background, events",
         "background_mc_count": "raw background MC events in the window",
+        "background_estimated": "part of background from the zero-event rule: one-event weight of each channel without MC events in the window",
+        "background_stat_rel": "background_stat / background",
+        "background_syst": "systematic (normalisation) uncertainty of background in the workspace, events (0 without systematics)",
+        "signal_syst_rel": "relative systematic uncertainty of the signal in the workspace (quadrature sum; 0 without systematics)",
+        "mc_stat_share": "MC-statistics share of the background variance: background_stat^2 / (background_stat^2 + background_syst^2)",
+        "low_mc": f"background channels with < {LOW_MC_EVENTS} MC events in the window make up >= {100 * LOW_MC_MIN_SHARE:g}% of background",
+        "low_mc_channels": f"background channels with < {LOW_MC_EVENTS} MC events in the window (';'-separated)",
         "observed_count": "the observation the limits are set with (see 'observation')",
         "calculator": "exact (Poisson sums) or asymptotic (pyhf); see workspaces/fit_settings.json",
         f"{c}_ref": f"coupling the workspace signal is normalised to: mu_workspace = ({c} / {c}_ref)^2",

@@ -98,7 +98,7 @@ def toy_yields(background, background_stat, signal_yield_g1, mzp_mev=(2000, 5000
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["cutflow_hypotheses", "legacy_cutflow_mzp"])
 def test_window_yields_of_a_hand_made_result(legacy):
-    y = window_yields(hand_made_result(legacy=legacy))
+    y = window_yields(hand_made_result(legacy=legacy), zero_event_estimate=False)
     np.testing.assert_array_equal(y.mzp_mev, [1000, 2000])
     assert y.skipped_mzp_mev == (3000,)
     np.testing.assert_allclose(y.efficiency, [500 / 2000, 300 / 1000])
@@ -106,6 +106,8 @@ def test_window_yields_of_a_hand_made_result(legacy):
     np.testing.assert_allclose(y.background_stat, [math.sqrt(3 * 1000**2 + 10 * 50**2), math.sqrt(4 * 50**2)])
     np.testing.assert_array_equal(y.background_mc_count, [13, 4])
     np.testing.assert_allclose(y.background_by_channel["kkmc_tautau"], [3000, 0])
+    np.testing.assert_array_equal(y.background_mc_by_channel["kkmc_tautau"], [3, 0])
+    np.testing.assert_array_equal(y.background_mc_by_channel["aafh_eemumu"], [10, 4])
     np.testing.assert_array_equal(y.observed_data, [3400, 190])
     # xsec x BR (about 1/2 at 1 and 2 GeV) x lumi x eps
     np.testing.assert_allclose(
@@ -116,10 +118,40 @@ def test_window_yields_of_a_hand_made_result(legacy):
     )
     np.testing.assert_allclose(y.background_effective_mc_count, (y.background / y.background_stat) ** 2)
     # another luminosity scales signal, background and its uncertainty linearly
-    y2 = window_yields(hand_made_result(), lumi_fb=200.0)
+    y2 = window_yields(hand_made_result(), lumi_fb=200.0, zero_event_estimate=False)
     np.testing.assert_allclose(y2.background, 2 * y.background)
     np.testing.assert_allclose(y2.background_stat, 2 * y.background_stat)
     np.testing.assert_allclose(y2.signal_yield_g1, 2 * y.signal_yield_g1)
+
+
+def test_a_channel_without_mc_events_in_the_window_gets_its_one_event_weight():
+    """Zero-event rule: kkmc_tautau (w = 1000) has no MC event in the 2 GeV window -> B_c = w +- w, flagged."""
+    y = window_yields(hand_made_result())
+    w_tautau, w_eemumu = 1000.0, 50.0
+    np.testing.assert_allclose(y.background, [3 * w_tautau + 10 * w_eemumu, 4 * w_eemumu + w_tautau])
+    np.testing.assert_allclose(y.background_stat[1], math.sqrt(4 * w_eemumu**2 + w_tautau**2))
+    np.testing.assert_allclose(y.background_by_channel["kkmc_tautau"], [3000, w_tautau])
+    np.testing.assert_allclose(y.background_estimated, [0.0, w_tautau])
+    np.testing.assert_array_equal(y.background_mc_count, [13, 4])  # raw MC counts stay raw
+    assert y.background[1] > 0
+    # both windows rest on < LOW_MC_EVENTS events of the channel that dominates them
+    assert y.low_mc_channels() == [("kkmc_tautau",), ("aafh_eemumu", "kkmc_tautau")]
+    np.testing.assert_array_equal(y.low_mc, [True, True])
+    # a window whose dominant channel has many MC events is not flagged, even with a small low-MC channel beside it
+    parts = {
+        "signal_mzp_1p0": _dataset("signal", {1000: 500}, 100.0, 2000, mzp=1.0),
+        "bkg_many": _dataset("kkmc_mumu", {1000: 400}, 10.0, 1000),  # w = 1000, B = 4e5
+        "bkg_none": _dataset("kkmc_tautau", {1000: 0}, 1.0, 1000),  # w = 100: 100 +- 100, far below 10% of B
+    }
+    many = window_yields(_result(parts))
+    np.testing.assert_allclose(many.background, [400_000 + 100])
+    assert many.low_mc_channels() == [("kkmc_tautau",)]
+    np.testing.assert_array_equal(many.low_mc, [False])
+    table = compute_limits(y)
+    rows = table.rows()
+    assert [r["low_mc"] for r in rows] == [True, True]
+    assert rows[1]["background_estimated"] == pytest.approx(w_tautau)
+    assert rows[1]["low_mc_channels"] == "aafh_eemumu;kkmc_tautau"
 
 
 def _result(parts, lumi_fb=100.0):
@@ -458,3 +490,78 @@ def test_write_limits_of_two_signal_channels(tmp_path):
         assert entry["coupling_ref"] * math.sqrt(entry["mu_workspace"]["exp"]) == pytest.approx(row["gprime_exp"], rel=1e-12)
     with pytest.raises(ValueError, match="several tables of one signal channel"):
         write_limits([tables[0], tables[0]], tmp_path / "again", {})
+
+
+# --- systematic uncertainties as normsys modifiers ----------------------------------------------
+
+
+def _with_channel(yields, channel="kkmc_mumu"):
+    """``yields`` with all of its background in one fileset channel (for the per-channel normalisation)."""
+    return dataclasses.replace(yields, background_by_channel={channel: np.asarray(yields.background, dtype=float)})
+
+
+def test_systematics_sizes_zero_give_todays_limits_and_workspaces():
+    from sensitivity.systematics import load_systematics
+
+    y = _with_channel(toy_yields([3.0, 40.0], [1.0, 5.0], [50.0, 50.0]))
+    today = compute_limits(y)
+    off = compute_limits(y, systematics=load_systematics().disabled())
+    assert off.workspaces == today.workspaces
+    for key in today.mu:
+        np.testing.assert_array_equal(off.mu[key], today.mu[key])
+
+
+@pytest.mark.parametrize("kind", ["signal", "background"])
+def test_a_normsys_weakens_the_expected_limit_monotonically_in_its_size(kind):
+    from sensitivity.systematics import SystematicsTable
+
+    y = _with_channel(toy_yields([12.0], [2.0], [30.0], mzp_mev=(2000,)))
+    limits = []
+    for size in (0.0, 0.1, 0.3, 0.6):
+        table = SystematicsTable(signal={"trigger": size}) if kind == "signal" else SystematicsTable(background={"kkmc_mumu": size})
+        t = compute_limits(y, calculator="exact", systematics=table)
+        limits.append(float(t.mu["exp"][0]))
+        spec = t.workspaces[2000]
+        pyhf.Workspace(spec).model()  # valid against pyhf's schema, and a model builds
+        names = {m["name"] for s in spec["channels"][0]["samples"] for m in s["modifiers"]}
+        assert (("sig_trigger" in names) if kind == "signal" else ("bkg_norm_kkmc_mumu" in names)) == (size > 0)
+    assert all(b > a for a, b in zip(limits, limits[1:], strict=False)), limits  # noqa: RUF007
+    # the asymptotic path (pyhf profiles the normsys) agrees on the direction
+    sizes = (0.0, 0.3)
+    asym = []
+    for size in sizes:
+        table = SystematicsTable(signal={"trigger": size}) if kind == "signal" else SystematicsTable(background={"kkmc_mumu": size})
+        asym.append(float(compute_limits(y, calculator="asymptotic", systematics=table).mu["exp"][0]))
+    assert asym[1] > asym[0]
+
+
+def test_background_normsys_is_the_channel_share_of_its_size():
+    from sensitivity.systematics import SystematicsTable, normsys_modifiers
+
+    _, bkg = normsys_modifiers(SystematicsTable(background={"a": 0.2, "b": 0.05}), {"a": 25.0, "b": 75.0}, 100.0)
+    sizes = {m["name"]: m["data"]["hi"] - 1.0 for m in bkg}
+    assert sizes == pytest.approx({"bkg_norm_a": 0.2 * 0.25, "bkg_norm_b": 0.05 * 0.75})
+
+
+def test_signal_shape_size_is_the_gaussian_window_acceptance_loss():
+    from sensitivity.systematics import window_acceptance_shift
+
+    assert window_acceptance_shift(3.0, 0.0) == 0.0
+    # +-3 sigma window, width 10% larger: erf(3 / 1.1 / sqrt 2) / erf(3 / sqrt 2) = 0.99361 / 0.99730
+    assert window_acceptance_shift(3.0, 0.10) == pytest.approx(1 - 0.993614 / 0.997300, rel=1e-3)
+    assert window_acceptance_shift(2.0, 0.10) > window_acceptance_shift(3.0, 0.10)
+
+
+def test_limit_from_workspace_reproduces_the_written_limits_with_systematics(tmp_path):
+    from sensitivity.limits import limit_from_workspace
+    from sensitivity.systematics import load_systematics
+
+    y = _with_channel(toy_yields([4.0, 900.0], [1.0, 60.0], [40.0, 400.0]))
+    table = compute_limits(y, systematics=load_systematics())
+    assert table.calculator == ("exact", "asymptotic")
+    assert np.all(table.background_syst > 0) and np.all(table.signal_syst > 0)
+    write_limits(table, tmp_path, {"description": "test"})
+    for i, mass_mev in enumerate(y.mass_mev):
+        again = limit_from_workspace(tmp_path / "workspaces" / f"mzp_{mass_mev}.json")
+        for key, value in again["mu"].items():
+            assert value == pytest.approx(table.mu_workspace[key][i], rel=2e-3), (mass_mev, key)
