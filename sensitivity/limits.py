@@ -449,7 +449,8 @@ def window_yields(
     mc_by_channel: dict[str, NDArray[np.int64]] = {}
     weight_by_channel: dict[str, float] = {}
     observed: NDArray[np.int64] | None = None
-    for name, output in datasets.items():
+    # datasets in name order: the float sums do not depend on the order an executor merged the outputs in
+    for name, output in sorted(datasets.items()):
         meta = _require(dataset_metadata, name, "metadata['dataset_metadata']")
         where = f"metadata['dataset_metadata'][{name!r}]"
         counts = _window_counts(name, output, mass_all)
@@ -491,7 +492,7 @@ def window_yields(
 
     estimated = np.zeros(n_hyp)
     if zero_event_estimate:
-        for channel, mc in mc_by_channel.items():
+        for channel, mc in sorted(mc_by_channel.items()):
             empty = mc == 0
             w = weight_by_channel[channel]
             by_channel[channel] = np.where(empty, w, by_channel[channel])
