@@ -392,18 +392,15 @@ class Sample:
     seconds: float
 
 
-def pythia_settings(channel: str, seed: int, spin_correlations: bool = False) -> tuple[list[str], dict[str, float]]:
-    """Pythia 8 settings (CM frame, e- along +z) and the forced parameters for ``channel``."""
+def pythia_settings(channel: str, spin_correlations: bool = False) -> tuple[list[str], dict[str, float]]:
+    """Pythia 8 settings (CM frame, e- along +z) and the forced parameters for ``channel`` (the seed and the quiet
+    printing are added by ``belle_mc.pythia_channels.make_pythia``)."""
     settings = [
         "Beams:frameType = 1",
         f"Beams:eCM = {sqrt_s_gev()!r}",
         f"Beams:idA = {c.PDG_ELECTRON}",
         f"Beams:idB = {-c.PDG_ELECTRON}",
         f"PhaseSpace:mHatMin = {PYTHIA_MHAT_MIN_GEV[channel]}",
-        "Random:setSeed = on",
-        f"Random:seed = {seed}",
-        "Print:quiet = on",
-        "Next:numberCount = 0",
     ]
     forced = {"PhaseSpace:pTHatMinDiverge": PYTHIA_PTHAT_MIN_DIVERGE_GEV}
     if channel in ("kkmc_mumu", "kkmc_tautau"):
@@ -443,28 +440,18 @@ def _progress(total: int, desc: str):
 def generate_pythia(channel: str, n_events: int, seed: int, spin_correlations: bool) -> Sample:
     """Pythia events in chunks of ``nextBatch``, through our ``to_lab``, ``detector.simulate`` and skim."""
     import awkward as ak
-    import pythia8mc
-    from belle_mc.pythia_channels import batch_particles, max_failures
+    from belle_mc.pythia_channels import batch_particles, make_pythia, next_batch
 
     t0 = time.perf_counter()
-    settings, forced = pythia_settings(channel, seed, spin_correlations)
-    pythia = pythia8mc.Pythia("", False)
-    for line in settings:
-        if not pythia.readString(line):
-            raise ValueError(f"Pythia rejected setting {line!r}")
-    for name, value in forced.items():
-        pythia.settings.forceParm(name, value)
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    settings, forced = pythia_settings(channel, spin_correlations)
+    pythia = make_pythia(settings, seed, forced)
     rng = np.random.default_rng([seed, 1])
     blocks, kept, sum_w, sum_w2 = [], [], 0.0, 0.0
     with _progress(n_events, f"Pythia {channel}") as bar:
         done = 0
         while done < n_events:
             n = min(PYTHIA_CHUNK, n_events - done)
-            batch = pythia.nextBatch(n, (n + max_failures(n)) / n)
-            if len(batch) != n:
-                raise RuntimeError(f"Pythia returned {len(batch)} of {n} events")
+            batch = next_batch(pythia, n)
             w = ak.to_numpy(batch["info"]["weights"])[:, 0].astype(np.float64)
             reco = detector.simulate(rng, to_lab(rng, batch_particles(batch), n), n)
             keep = reco.n_track >= SKIM_MIN_TRACKS
@@ -642,7 +629,7 @@ def run_channel(channel: str, n_events: int, seed: int, spin_correlations: bool,
         ks = {"statistic": d, "pvalue": pvalue, "pass": bool(d < KS_D_MAX)}
     for s in SAMPLES:
         del res[s]["_p_cms"]
-    settings, forced = pythia_settings(channel, seed, spin_correlations)
+    settings, forced = pythia_settings(channel, spin_correlations)
     result = {
         "channel": channel,
         "events": n_events,

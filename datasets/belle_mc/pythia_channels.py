@@ -68,7 +68,8 @@ PDG_B_PLUS, PDG_B_ZERO = 521, 511
 _MM_TO_CM = 0.1
 
 
-def _new_pythia(settings: list[str], seed: int, forced: dict[str, float] | None = None):
+def make_pythia(settings: list[str], seed: int, forced: dict[str, float] | None = None):
+    """An initialised, quiet Pythia with ``settings``, the random seed ``seed`` and the forced parameters ``forced``."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
@@ -100,10 +101,10 @@ def final_state_particles(pythia, n_events: int) -> ParticleTable:
     particle). A failed event is retried (the next attempt continues Pythia's random stream);
     more than :func:`max_failures` raise RuntimeError.
     """
-    return batch_particles(_next_batch(pythia, n_events))
+    return batch_particles(next_batch(pythia, n_events))
 
 
-def _next_batch(pythia, n_events: int):
+def next_batch(pythia, n_events: int):
     """``pythia.nextBatch(n_events)``, failed events retried up to :func:`max_failures` (then RuntimeError)."""
     trials = n_events + max_failures(n_events)
     failure = f"Pythia failed to generate events (more than {max_failures(n_events)} failures in {n_events} events)"
@@ -197,7 +198,7 @@ class PythiaContinuum(EventGenerator):
 
     def cross_section(self) -> CrossSection:
         """Pythia's sigmaGen (pb) from :data:`CROSS_SECTION_TRIALS` process-level events with a fixed seed."""
-        pythia = _new_pythia(
+        pythia = make_pythia(
             [*self.settings(), "PartonLevel:all = off", "HadronLevel:all = off"], CROSS_SECTION_SEED, self._forced()
         )
         for _ in range(CROSS_SECTION_TRIALS):
@@ -208,7 +209,7 @@ class PythiaContinuum(EventGenerator):
 
     def new_pythia(self, seed: int):
         """An initialised Pythia for this process with the given seed."""
-        return _new_pythia(self.settings(), seed, self._forced())
+        return make_pythia(self.settings(), seed, self._forced())
 
     def generate(self, rng: np.random.Generator, n: int) -> dict:
         pythia = self.new_pythia(_block_seed(rng))
@@ -276,14 +277,14 @@ class PythiaUpsilon4S(EventGenerator):
         with tempfile.TemporaryDirectory(prefix="belle_mc_upsilon_") as tmp:
             lhef = Path(tmp) / "upsilon4s.lhe"
             write_upsilon_lhef(lhef, masses)
-            yield _new_pythia(self.settings(lhef), seed)
+            yield make_pythia(self.settings(lhef), seed)
 
     def generate(self, rng: np.random.Generator, n: int) -> dict:
         seed = _block_seed(rng)
         # spare events for Pythia's rare failures; the mass of each accepted event is read back from its record
         masses = self.upsilon_masses(rng, n + max_failures(n))
         with self.new_pythia(seed, masses) as pythia:
-            batch = _next_batch(pythia, n)
+            batch = next_batch(pythia, n)
         prt = batch["prt"]
         upsilon = prt[prt["id"] == c.PDG_UPSILON_4S]
         sqrt_s = ak.to_numpy(ak.firsts(upsilon["m"]))
