@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from sensitivity.limits import (  # noqa: E402
     LimitTable,
     ResultFormatError,
     compute_limits,
+    load_result,
     pseudo_data,
     window_yields,
     write_limits,
@@ -73,20 +73,6 @@ COLUMN_NOTES = {
     "xsec_br_pb_*": "upper limit on sigma(e+e- -> mu mu Z') x BR(Z' -> invisible), pb",
 }
 """Invisible-search wording of some columns (``notes`` of :func:`sensitivity.limits.write_limits`)."""
-
-
-def load_result(path: Path) -> dict[str, Any]:
-    """The processor output at ``path``; raises ResultFormatError with one line when it is not one."""
-    if not path.is_file():
-        raise ResultFormatError(f"{path}: no such file (make it with `python run.py`)")
-    try:
-        with path.open("rb") as f:
-            result = pickle.load(f)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError, TypeError) as err:
-        raise ResultFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
-    if not isinstance(result, dict):
-        raise ResultFormatError(f"{path}: holds a {type(result).__name__}, not the processor's result dict")
-    return result
 
 
 def write_outputs(table: LimitTable, output: Path, provenance: dict[str, Any]) -> list[Path]:

@@ -32,11 +32,9 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")  # one-bin fits: BLAS threads only spin
@@ -47,7 +45,7 @@ from core.constants import MUON_MASS_GEV  # noqa: E402
 
 import pyhf  # noqa: E402
 
-from sensitivity.limits import ResultFormatError, compute_limits, window_yields, write_limits  # noqa: E402
+from sensitivity.limits import ResultFormatError, compute_limits, load_result, window_yields, write_limits  # noqa: E402
 from sensitivity.plots import plot_visible_and_invisible_gprime  # noqa: E402
 from sensitivity.visible_limits import (  # noqa: E402
     SIGNAL_CHANNELS,
@@ -64,24 +62,10 @@ DEFAULT_INVISIBLE = (ROOT / "results" / "sensitivity_summary.csv", ROOT / "resul
 CURVE_LABELS = {"signal_visible_isr": r"$Z' \to \mu\mu$, ISR", "signal_visible": r"$Z' \to \mu\mu$, no ISR"}
 
 
-def load_pickle(path: Path) -> dict[str, Any]:
-    """A processor output dict; raises ResultFormatError with one line when ``path`` is not one."""
-    if not path.is_file():
-        raise ResultFormatError(f"{path}: no such file")
-    try:
-        with open(path, "rb") as fh:
-            result = pickle.load(fh)
-    except Exception as err:
-        raise ResultFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
-    if not isinstance(result, dict) or "datasets" not in result:
-        raise ResultFormatError(f"{path}: not a processor output (no 'datasets')")
-    return result
-
-
 def invisible_expected(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(m_Z' GeV, expected median g') of the invisible search from a pickle or a limits / summary CSV."""
     if path.suffix == ".pkl":
-        table = compute_limits(window_yields(load_pickle(path)))
+        table = compute_limits(window_yields(load_result(path)))
         return table.yields.mass_gev, table.coupling["exp"]
     if not path.is_file():
         raise ResultFormatError(f"{path}: no such file")
@@ -107,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--analysis", "visible", "--output", str(args.input)])
                 if done.returncode != 0:
                     return done.returncode
-        result = load_pickle(args.input)
+        result = load_result(args.input)
         tables = {}
         for channel in SIGNAL_CHANNELS:
             try:

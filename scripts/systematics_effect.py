@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import pickle
 import shlex
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np
 
-from sensitivity.limits import LimitTable, WindowYields, compute_limits, window_yields
+from sensitivity.limits import LimitTable, ResultFormatError, WindowYields, compute_limits, load_result, window_yields
 from sensitivity.report import replace_section, systematics_effect_markdown
 from sensitivity.systematics import SystematicsTable, load_systematics
 
@@ -60,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md")
     args = p.parse_args(argv)
-    with args.input.open("rb") as fh:
-        result = pickle.load(fh)
+    try:
+        result = load_result(args.input)
+    except ResultFormatError as err:
+        print(f"systematics_effect.py: error: {err}", file=sys.stderr)
+        return 2
     table = load_systematics() if args.systematics is None else load_systematics(args.systematics)
     rows: list[dict[str, object]] = []
     for rule in (False, True):

@@ -72,6 +72,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -131,6 +132,27 @@ Observation = Literal["asimov", "poisson", "data"]
 
 class ResultFormatError(ValueError):
     """The result dict is not the processor output of docs/output.md (one line saying what is wrong)."""
+
+
+_UNREADABLE_PICKLE = (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, ValueError, TypeError)
+"""What ``pickle.load`` raises on a damaged or foreign file."""
+
+
+def load_result(path: str | os.PathLike) -> dict[str, Any]:
+    """The processor output pickled at ``path`` (docs/output.md); raises ResultFormatError with one line when it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultFormatError(f"{path}: no such file (make it with `python run.py`)")
+    try:
+        with path.open("rb") as fh:
+            result = pickle.load(fh)
+    except _UNREADABLE_PICKLE as err:
+        raise ResultFormatError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
+    if not isinstance(result, dict):
+        raise ResultFormatError(f"{path}: holds a {type(result).__name__}, not the processor's result dict")
+    if "datasets" not in result:
+        raise ResultFormatError(f"{path}: not a processor output (no 'datasets')")
+    return result
 
 
 # --- 1. efficiencies and backgrounds from the result dict ------------------------------------
