@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import sys
 from pathlib import Path
 
 from core import constants as c
 from core.channels import channel_role
 from core.weights import PB_PER_FB_INVERSE, event_weight, is_data
+from sensitivity.limits import load_result
 
 
 def window_counts(dataset: dict) -> dict[int, int]:
@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     args = parser.parse_args(argv)
     try:
-        with args.output.open("rb") as fh:
-            result = pickle.load(fh)
+        result = load_result(args.output)
         drawn = None
         if args.project_sensitivity_slices:
             from belle_mc.catalog import SENSITIVITY_SLICES
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             missing = set(result["datasets"]) - listed
             if missing:
                 raise ValueError(f"datasets {sorted(missing)} of {args.output} are not in {args.fileset}")
-    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
+    except (OSError, ValueError, KeyError) as err:  # ResultFormatError is a ValueError
         print(f"equivalent_luminosity.py: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     text = markdown_table(masses, channels, args.target)
