@@ -277,7 +277,7 @@ CHANNELS: dict[str, Channel] = {
             "e+e- -> mu+ mu- (n gamma): ISR structure function per beam, several photons per beam and per muon "
             "with dipole angles and recoil, 1 + cos^2; normalised to KKMC",
             fixed_xsec_pb=KKMC_MUMU_XSEC_PB,
-            model_version=2,  # 2: multi-photon ISR off both beams with dipole angles, wide-angle FSR
+            model_version=3,  # 2: multi-photon ISR off both beams with dipole angles, wide-angle FSR; 3: ISR scale Q^2 = s'
         ),
         Channel(
             "kkmc_tautau",
@@ -287,7 +287,7 @@ CHANNELS: dict[str, Channel] = {
             "angles and recoil, FSR off the taus before decay, 1 + cos^2 + (1 - b^2) sin^2, main tau decays; "
             "normalised to KKMC",
             fixed_xsec_pb=KKMC_TAUTAU_XSEC_PB,
-            model_version=2,  # 2: multi-photon ISR off both beams with dipole angles, FSR off the taus
+            model_version=3,  # 2: multi-photon ISR off both beams with dipole angles, FSR off the taus; 3: ISR scale Q^2 = s'
         ),
         Channel(
             "aafh_eemumu",

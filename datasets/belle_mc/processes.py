@@ -456,23 +456,47 @@ class _ISRFraction:
 class _BeamFractions(_ISRFraction):
     """Independent ISR off each beam: fractions x_1 (e-), x_2 (e+) from the per-beam structure function.
 
-    Each beam radiates with the radiator of :func:`isr_radiator` at half the e+e- exponent
-    (``beta`` here is beta_ee / 2), proposed like :class:`_ISRFraction`; pairs with a total
-    1 - (1 - x_1)(1 - x_2) above ``x_max`` get weight 0. Convoluted, the two structure functions
-    give the e+e- radiator W(x) at leading log (the mu mu and tau tau cross sections agree to 0.2%).
+    Each beam radiates with the radiator of :func:`isr_radiator` at half the e+e- exponent,
+    gamma = beta_ee(Q^2) / 2, with the factorisation scale Q^2 = s' = s (1 - x_1)(1 - x_2) of the event
+    (the hard process's own scale; docs/generator.md, "Radiation"): a hard photon off one beam lowers
+    the collinear logarithm of both. The soft part of the proposal then uses the smallest exponent, at
+    ``s_prime_min`` (GeV^2), so that D(x; gamma(s')) / proposal stays bounded as x -> 0. With
+    ``s_prime_min=None`` the scale is fixed at s (gamma = ``beta_ee / 2`` for every event); convoluted, the
+    two structure functions then give the e+e- radiator W(x) at leading log. Pairs with a total
+    1 - (1 - x_1)(1 - x_2) above ``x_max`` get weight 0. ``exponent`` (the nominal gamma at s) is what the
+    photon split uses.
     """
 
-    def __init__(self, beta_ee: float, x_max: float):
-        self.beta = 0.5 * float(beta_ee)
+    def __init__(self, beta_ee: float, x_max: float, s_prime_min: float | None = None):
+        self.exponent = 0.5 * float(beta_ee)
+        self.s_prime_min = None if s_prime_min is None else float(s_prime_min)
+        self.beta = self.exponent if s_prime_min is None else 0.5 * float(isr_beta(s_prime_min))
         self.x_max = float(x_max)
         self.log_hard = -np.log1p(-self.x_max)
 
-    def sample(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """(x_beams [n, 2], weight [n]): the per-beam fractions and D(x_1) D(x_2) / proposal density."""
+    def sample(self, rng: np.random.Generator, rs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x_beams [n, 2], weight [n]) for events of CM energies ``rs`` [n] (GeV): the per-beam fractions and
+        D(x_1; gamma(s')) D(x_2; gamma(s')) / proposal density."""
+        n = len(rs)
         x = np.stack([self.sample_radiated_fraction(rng, n), self.sample_radiated_fraction(rng, n)], axis=-1)
-        weight = np.prod(isr_radiator(x, self.beta) / self._proposal_density(x), axis=-1)
-        total = 1.0 - (1.0 - x[:, 0]) * (1.0 - x[:, 1])
-        return x, np.where(total <= self.x_max, weight, 0.0)
+        keep = (1.0 - x[:, 0]) * (1.0 - x[:, 1])
+        if self.s_prime_min is None:
+            gamma = self.exponent
+        else:
+            gamma = 0.5 * isr_beta(np.maximum(rs**2 * keep, self.s_prime_min))[:, None]
+        weight = np.prod(isr_radiator(x, gamma) / self._proposal_density(x), axis=-1)
+        return x, np.where(1.0 - keep <= self.x_max, weight, 0.0)
+
+
+ISR_SCALES = ("s_prime", "s")
+"""Factorisation scales of the per-beam structure functions: Q^2 = s' of the event (default) or the nominal s."""
+
+
+def _scale_floor(isr_scale: str, s_prime_min: float) -> float | None:
+    """``s_prime_min`` for Q^2 = s' (the lowest scale of the process, GeV^2), None for the fixed scale s."""
+    if isr_scale not in ISR_SCALES:
+        raise ValueError(f"isr_scale must be one of {ISR_SCALES}, not {isr_scale!r}")
+    return s_prime_min if isr_scale == "s_prime" else None
 
 
 def isr_photon(rng: np.random.Generator, rs: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -557,8 +581,11 @@ class LeptonPairMultiPhoton(LeptonPairISR):
 
     Each beam radiates independently: the weight is D(x_1) D(x_2) sigma_Born(s'),
     s' = s (1 - x_1)(1 - x_2), with the per-beam structure function D of :class:`_BeamFractions`
-    (the radiator at half the exponent). Convoluted, the two give the e+e- radiator W(x), so the
-    model cross section (``xsec_model_pb``) is that of :class:`LeptonPairISR` within 0.2%. Each
+    (the radiator at half the exponent) at the factorisation scale ``isr_scale``: ``"s_prime"``
+    (default, Q^2 = s') or ``"s"`` (Q^2 = s; convoluted, the two structure functions then give the
+    e+e- radiator W(x), and the model cross section is that of :class:`LeptonPairISR` within 0.2%).
+    The scale is the model's leading-log ambiguity: Q^2 = s' lowers the mu-pair model cross section
+    by 6% and the two-beam recoil tail by ~30% (docs/generator.md, docs/validation-pythia.md). Each
     beam's energy loss is split into several photons with the eikonal (dipole) angular spectrum,
     the lepton pair recoiling against them with mass sqrt(s') exactly
     (:func:`belle_mc.radiation.initial_state_photons`). In the pair rest frame
@@ -579,14 +606,15 @@ class LeptonPairMultiPhoton(LeptonPairISR):
         final_state_radiation: bool = True,
         min_pair_mass: float | None = None,
         photon_min_gev: float = FSR_PHOTON_MIN_GEV,
+        isr_scale: str = "s_prime",
     ):
         super().__init__(m_lepton, sqrt_s, energy_spread, final_state_radiation, min_pair_mass)
         self.photon_min_gev = float(photon_min_gev)
-        self.beams = _BeamFractions(self.beta, self.x_max)
+        self.beams = _BeamFractions(self.beta, self.x_max, _scale_floor(isr_scale, (2.0 * self.m_lepton) ** 2))
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
-        x_beams, radiator = self.beams.sample(rng, n)
+        x_beams, radiator = self.beams.sample(rng, rs)
         sqrt_s_prime = rs * np.sqrt((1.0 - x_beams[:, 0]) * (1.0 - x_beams[:, 1]))
         weight = radiator * born_lepton_pair_pb(sqrt_s_prime, self.m_lepton)
         weight = np.where(sqrt_s_prime > 2 * self.m_lepton, weight, 0.0)
@@ -595,7 +623,7 @@ class LeptonPairMultiPhoton(LeptonPairISR):
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         rs, x_beams = state["sqrt_s"], state["x_isr_beams"]
         keep = (1.0 - x_beams[:, 0]) * (1.0 - x_beams[:, 1])
-        isr = initial_state_photons(rng, rs, x_beams, self.beams.beta, self.photon_min_gev)
+        isr = initial_state_photons(rng, rs, x_beams, self.beams.exponent, self.photon_min_gev)
         k = isr.sum(axis=1)
         pair_system = four_vector(rs - k[:, 0], -k[:, 1:])
         rest_dir = self._rest_frame_direction(rng, rs**2 * keep)
@@ -627,8 +655,8 @@ class VectorEmissionISR(_ISRFraction):
     ``both_beams=True`` (an option, not used by the channels) radiates as
     :class:`LeptonPairMultiPhoton`: independent structure functions for the two beams,
     s' = s (1 - x_1)(1 - x_2), several photons per beam with dipole angles
-    (:func:`belle_mc.radiation.initial_state_photons`), the l+ l- V system recoiling against them.
-    The payload then holds ``isr_photons`` [n, 2 PHOTON_SLOTS, 4] and ``x_isr_beams`` [n, 2]
+    (:func:`belle_mc.radiation.initial_state_photons`), the l+ l- V system recoiling against them,
+    the structure functions at the factorisation scale ``isr_scale`` (as there). The payload then holds ``isr_photons`` [n, 2 PHOTON_SLOTS, 4] and ``x_isr_beams`` [n, 2]
     instead of ``isr_photon``.
     """
 
@@ -641,6 +669,7 @@ class VectorEmissionISR(_ISRFraction):
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
         both_beams: bool = False,
         photon_min_gev: float = FSR_PHOTON_MIN_GEV,
+        isr_scale: str = "s_prime",
     ):
         self.both_beams = bool(both_beams)
         self.photon_min_gev = float(photon_min_gev)
@@ -654,12 +683,12 @@ class VectorEmissionISR(_ISRFraction):
         if not self.x_max > 0.0:
             raise ValueError(f"vector mass {m_vector} GeV leaves no room for initial-state radiation")
         self.log_hard = -np.log1p(-self.x_max)
-        self.beams = _BeamFractions(self.beta, self.x_max)
+        self.beams = _BeamFractions(self.beta, self.x_max, _scale_floor(isr_scale, self.sqrt_s_prime_min**2))
 
     def propose(self, rng: np.random.Generator, n: int) -> Proposal:
         rs = _sqrt_s_per_event(rng, self.sqrt_s, self.energy_spread, n)
         if self.both_beams:
-            x_beams, radiator = self.beams.sample(rng, n)
+            x_beams, radiator = self.beams.sample(rng, rs)
             x = 1.0 - (1.0 - x_beams[:, 0]) * (1.0 - x_beams[:, 1])
         else:
             x = self.sample_radiated_fraction(rng, n)
@@ -678,7 +707,7 @@ class VectorEmissionISR(_ISRFraction):
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         rs, rs_prime = state["sqrt_s"], state["sqrt_s_prime"]
         if self.both_beams:
-            photons = initial_state_photons(rng, rs, state["x_isr_beams"], self.beams.beta, self.photon_min_gev)
+            photons = initial_state_photons(rng, rs, state["x_isr_beams"], self.beams.exponent, self.photon_min_gev)
             k = photons.sum(axis=1)
             radiation = {"isr_photons": photons, "x_isr_beams": state["x_isr_beams"]}
         else:
