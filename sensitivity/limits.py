@@ -93,7 +93,7 @@ from core.weights import event_weight, is_data
 from core.zprime_model import CouplingBand, branching_fraction_invisible, branching_fraction_mumu, g2_band
 from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
 from processors.searches import LEGACY_HYPOTHESIS_CUTFLOWS
-from sensitivity.systematics import SystematicsTable, normsys_modifiers, normsys_total
+from sensitivity.systematics import SystematicsTable, normsys_modifiers, normsys_total, profile_equivalent_workspace
 
 CONFIDENCE_LEVEL = 0.90
 """Confidence level of the limits (CLs < 1 - CONFIDENCE_LEVEL is excluded)."""
@@ -921,7 +921,8 @@ def upper_limits(
     experiment = CountingExperiment.from_workspace(ws)
     if choose_calculator(experiment, calculator) == "exact":
         return _exact_limits(experiment, cl)
-    return _asymptotic_limits(ws, cl, rtol)
+    # the same profile likelihood with one normsys per sample: fewer parameters, ~3x faster with 10 systematics
+    return _asymptotic_limits(pyhf.Workspace(profile_equivalent_workspace(ws)), cl, rtol)
 
 
 @dataclass(frozen=True)
@@ -1140,8 +1141,10 @@ FIT_RECIPE: dict[str, Any] = {
     "rtol": SCAN_RTOL,
     "poi": "mu",
     "poi_bounds": [0.0, POI_UPPER_BOUND],
-    "brackets": [[1e-4 * POI_UPPER_BOUND, 5.0], [1e-3 * POI_UPPER_BOUND, 5.0], [1e-2 * POI_UPPER_BOUND, 5.0]],
-    "brackets_note": "scan between the first bracket whose fits give no NaN (near mu-hat q~ is 0 up to the fit precision)",
+    "brackets": [[low * POI_UPPER_BOUND, high] for low in (1e-4, 1e-3, 1e-2) for high in (5.0, 2.0, 1.0)],
+    "brackets_note": "scan between the first bracket whose fits give no NaN (near mu-hat q~ is 0 up to the fit "
+    "precision) and no failed MINUIT minimisation (with systematics, at a high mu the nuisance parameters can run "
+    "to their bounds and MINUIT reports an invalid minimum)",
     "why": "pyhf's default optimizer (scipy SLSQP) stops at its starting point in these one-bin fits with large, "
     "MC-limited backgrounds: its expected limits come out 5-25% low or the scan meets NaN. MINUIT reproduces the "
     "table (to 1e-4 on the sensitivity sample).",
@@ -1252,12 +1255,12 @@ def limit_from_workspace(path: str | os.PathLike, settings: str | os.PathLike | 
                         data, model, low, high, level=level, rtol=recipe["rtol"],
                         test_stat=recipe["test_stat"], calctype=recipe["calctype"],
                     )  # fmt: skip
-                except ValueError:
+                except (ValueError, pyhf.exceptions.FailedMinimization):
                     continue
             limit = UpperLimit(float(observed), np.array([float(e) for e in expected]), "asymptotic")
             break
         if limit is None:
-            raise RuntimeError(f"{path}: the MINUIT scan meets NaN in every bracket")
+            raise RuntimeError(f"{path}: the MINUIT scan meets NaN or a failed minimisation in every bracket")
     else:
         raise ValueError(f"{settings_path}: {path.name} has calculator {entry['calculator']!r}, not exact or asymptotic")
     mu = {"obs": limit.observed, **dict(zip(BAND_LABELS, (float(e) for e in limit.expected), strict=True))}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,40 @@ def normsys_modifiers(
                     }
                 )
     return signal, backgrounds
+
+
+def profile_equivalent_normsys(modifiers: Sequence[Mapping[str, Any]], name: str) -> list[dict[str, Any]]:
+    """One ``normsys`` named ``name`` with the profile likelihood of all the ``normsys`` of ``modifiers`` on one sample.
+
+    A ``normsys`` scales its sample by hi^theta (theta >= 0) or lo^-theta (theta < 0) with a unit-Gaussian
+    constraint (pyhf's exponential interpolation; its default, code 4, replaces it by a polynomial
+    inside |theta| < 1 that matches value and two derivatives at +-1). For a total log-factor L > 0 the
+    cheapest way to get it is every theta_i >= 0 along ln(hi_i), costing sum theta_i^2 / 2 =
+    L^2 / (2 sum ln(hi_i)^2): the same as one parameter with ln(hi) = sqrt(sum ln(hi_i)^2), and
+    likewise below with the lo sides. So the profiled likelihood and the limits are those of all the
+    modifiers, exactly with exponential interpolation and to ~1e-4 in -2 ln L with code 4 (the tests
+    measure it), for k - 1 fewer fit parameters. The constant of -2 ln L drops by ln(2 pi) per parameter
+    removed. Empty without ``normsys`` entries.
+    """
+    entries = [m for m in modifiers if m["type"] == "normsys"]
+    if not entries:
+        return []
+    hi = math.exp(math.sqrt(sum(math.log(m["data"]["hi"]) ** 2 for m in entries)))
+    lo = math.exp(-math.sqrt(sum(math.log(m["data"]["lo"]) ** 2 for m in entries)))
+    return [{"name": name, "type": "normsys", "data": {"hi": hi, "lo": lo}}]
+
+
+def profile_equivalent_workspace(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the pyhf workspace ``spec`` with the ``normsys`` of each sample replaced by the one
+    :func:`profile_equivalent_normsys` (named ``<sample>_normsys``): the same fits and limits."""
+    out = json.loads(json.dumps(dict(spec)))
+    for channel in out["channels"]:
+        for sample in channel["samples"]:
+            mods = sample["modifiers"]
+            sample["modifiers"] = [m for m in mods if m["type"] != "normsys"] + profile_equivalent_normsys(
+                mods, f"{sample['name']}_normsys"
+            )
+    return out
 
 
 def normsys_total(modifiers: list[Mapping[str, Any]]) -> float:
