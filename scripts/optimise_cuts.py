@@ -22,9 +22,16 @@ import pickle
 import sys
 from pathlib import Path
 
+from belle_mc.slices import pt_mumu_cut_floor_gev
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 from sensitivity.cut_optimisation import load_samples, optimise_table
 from sensitivity.features import load_features
+
+
+def _filter_floors(m2_low: float, m2_high: float) -> dict[str, float]:
+    """Lower bounds of the cuts on a sample with generator slices: the pt(mu mu) cut stays where the slices are
+    complete (docs/generator.md, "Generator slices")."""
+    return {"pt_mumu_min_gev": pt_mumu_cut_floor_gev(m2_low, m2_high)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             run_metadata = pickle.load(fh)["metadata"]
         args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
         samples = load_samples(load_features(args.study / "features"), run_metadata["dataset_metadata"], args.lumi)
-        new, report = optimise_table(table, samples)
+        sliced = sorted(d for d, m in run_metadata["dataset_metadata"].items() if m.get("generator_slice"))
+        if sliced:
+            print(f"generator slices in the sample ({len(sliced)} datasets): pt(mu mu) cuts kept above the filters' floors")
+        new, report = optimise_table(table, samples, _filter_floors if sliced else None)
     except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"optimise_cuts.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

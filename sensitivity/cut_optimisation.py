@@ -21,7 +21,7 @@ in the figure of merit (see :meth:`HypothesisProblem.yields`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,14 +173,25 @@ class HypothesisProblem:
         return np.unique(round_significant(np.quantile(quantity, np.linspace(0.0, 1.0, N_CANDIDATES)))) if quantity.size else np.empty(0)
 
 
-def optimise_hypothesis(problem: HypothesisProblem) -> MassHypothesis:
-    """Coordinate ascent of eps / sqrt(B) over the cut values, from the current ones."""
-    best = problem.hypothesis
+def optimise_hypothesis(problem: HypothesisProblem, lower_bounds: Mapping[str, float] | None = None) -> MassHypothesis:
+    """Coordinate ascent of eps / sqrt(B) over the cut values, from the current ones.
+
+    ``lower_bounds``: smallest allowed value per cut parameter (the start is raised to it and candidates below
+    it are skipped), e.g. where the background sample is only complete above a cut (generator filters)."""
+    bounds = dict(lower_bounds or {})
+    unknown = set(bounds) - set(OPTIMISED)
+    if unknown:
+        raise ValueError(f"lower bounds for unknown cut parameters {sorted(unknown)}")
+    best = dataclasses.replace(
+        problem.hypothesis, **{k: max(v, getattr(problem.hypothesis, k)) for k, v in bounds.items()}
+    )
     best_fom = problem.yields(best).fom
     for _ in range(MAX_SWEEPS):
         improved = False
         for parameter in OPTIMISED:
             for value in problem.candidates(parameter):
+                if value < bounds.get(parameter, -np.inf):
+                    continue
                 trial = dataclasses.replace(best, **{parameter: float(value)})
                 if trial.missing_theta_lab_min_rad >= trial.missing_theta_lab_max_rad:
                     continue
@@ -192,10 +203,14 @@ def optimise_hypothesis(problem: HypothesisProblem) -> MassHypothesis:
     return best
 
 
-def optimise_table(table: CutTable, samples: list[Sample]) -> tuple[CutTable, list[dict]]:
+def optimise_table(
+    table: CutTable, samples: list[Sample], lower_bounds: Callable[[float, float], Mapping[str, float]] | None = None
+) -> tuple[CutTable, list[dict]]:
     """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part.
 
     Hypotheses without a signal sample of their mass keep their values (reported as skipped).
+    ``lower_bounds(m2_low, m2_high)`` gives the lower bounds of :func:`optimise_hypothesis` for the hypothesis
+    whose recoil-M^2 window is [m2_low, m2_high] (GeV^2).
     """
     hypotheses, report = [], []
     for h in table.hypotheses:
@@ -204,7 +219,9 @@ def optimise_table(table: CutTable, samples: list[Sample]) -> tuple[CutTable, li
             report.append({"mzp_gev": h.mzp_gev, "skipped": "no signal sample of this mass"})
             continue
         train = HypothesisProblem(h, samples, table.window_n_sigma, "train")
-        new = optimise_hypothesis(train)
+        half_width = table.window_n_sigma * h.sigma_recoil_mass2_gev2
+        bounds = lower_bounds(h.mzp_gev**2 - half_width, h.mzp_gev**2 + half_width) if lower_bounds else None
+        new = optimise_hypothesis(train, bounds)
         row = {"mzp_gev": h.mzp_gev}
         for part in ("train", "validation", "all"):
             problem = train if part == "train" else HypothesisProblem(h, samples, table.window_n_sigma, part)

@@ -364,6 +364,28 @@ EEMUMU_PT_MIN_GEV = 0.8
 EEMUMU_M2_LOW_GEV2 = 42.0
 """... or truth recoil M^2 below this (GeV^2; the windows of m <= 6 GeV end at M^2 < 36.8 GeV^2)."""
 
+PT_CUT_MARGIN_GEV = 0.15
+"""A reco pt(mu mu) cut must lie this far above a filter's truth pt bound (GeV; pt resolution and FSR) ..."""
+MUMU_WINDOW_M2_MARGIN_GEV2 = 1.0
+"""... and a window this far from the mu mu tail filter's truth M^2 bound (GeV^2) ..."""
+EEMUMU_WINDOW_M2_MARGIN_GEV2 = 3.0
+"""... or from the e e mu mu windows filter's (GeV^2), for the filter to keep every event the cut keeps."""
+
+
+def pt_mumu_cut_floor_gev(window_m2_low: float, window_m2_high: float) -> float:
+    """The smallest reco pt(mu mu) cut (GeV) with which the filtered slices hold every background event a recoil-M^2
+    window [``window_m2_low``, ``window_m2_high``] (GeV^2) can select: a window reaching the mu mu tail filter's
+    M^2 bound must cut above its pt bound, one reaching the e e mu mu filter's M^2 bound above that one's (plus
+    :data:`PT_CUT_MARGIN_GEV`); 0 elsewhere. Below the floor, the selection reaches the low-luminosity complement
+    slices (``kkmc_mumu_core``, ``aafh_eemumu_rest``), so a cut optimisation on the filtered sample must stay above it."""
+    floor = 0.0
+    if window_m2_low < MUMU_TAIL_M2_MIN_GEV2 + MUMU_WINDOW_M2_MARGIN_GEV2:
+        floor = max(floor, MUMU_TAIL_PT_MIN_GEV + PT_CUT_MARGIN_GEV)
+    if window_m2_high > EEMUMU_M2_LOW_GEV2 - EEMUMU_WINDOW_M2_MARGIN_GEV2:
+        floor = max(floor, EEMUMU_PT_MIN_GEV + PT_CUT_MARGIN_GEV)
+    return floor
+
+
 _MUON_PAIR_TRACKS = MuonPairRegion()
 _MUMU_TAIL = MuonPairRegion(pt_min_gev=MUMU_TAIL_PT_MIN_GEV, m2_above_gev2=MUMU_TAIL_M2_MIN_GEV2)
 _EEMUMU_TRACKS = TwoTruthTracks(("electron", "positron", "lepton_minus", "lepton_plus"), (-1, 1, -1, 1))
