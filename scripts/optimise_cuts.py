@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from belle_mc.slices import pt_mumu_cut_floor_gev
+
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 from sensitivity.cut_optimisation import load_samples, optimise_table
 from sensitivity.features import load_features
@@ -48,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             run_metadata = pickle.load(fh)["metadata"]
         args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
         samples = load_samples(load_features(args.study / "features"), run_metadata["dataset_metadata"], args.lumi)
-        sliced = sorted(d for d, m in run_metadata["dataset_metadata"].items() if m.get("generator_slice"))
+        sliced = sum(1 for m in run_metadata["dataset_metadata"].values() if m.get("generator_slice"))
         if sliced:
-            print(f"generator slices in the sample ({len(sliced)} datasets): pt(mu mu) cuts kept above the filters' floors")
+            print(f"generator slices in the sample ({sliced} datasets): pt(mu mu) cuts kept above the filters' floors")
         new, report = optimise_table(table, samples, _filter_floors if sliced else None)
     except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"optimise_cuts.py: error: {' '.join(str(err).split())}", file=sys.stderr)

@@ -87,25 +87,21 @@ def _dot(p, q):
 
 
 @numba.njit(cache=True)
-def _mm(a, b, out):  # pragma: no cover - jitted
-    """out = a @ b for 4x4 complex matrices (no BLAS call: these are tiny)."""
-    for x in range(4):
-        for y in range(4):
-            acc = 0j
-            for k in range(4):
-                acc += a[x, k] * b[k, y]
-            out[x, y] = acc
-
-
-@numba.njit(cache=True)
 def _mm_add(a, b, out):  # pragma: no cover - jitted
-    """out += a @ b for 4x4 complex matrices."""
+    """out += a @ b for 4x4 complex matrices (no BLAS call: these are tiny)."""
     for x in range(4):
         for y in range(4):
             acc = 0j
             for k in range(4):
                 acc += a[x, k] * b[k, y]
             out[x, y] += acc
+
+
+@numba.njit(cache=True)
+def _mm(a, b, out):  # pragma: no cover - jitted
+    """out = a @ b for 4x4 complex matrices."""
+    out[:, :] = 0j
+    _mm_add(a, b, out)
 
 
 @numba.njit(cache=True)

@@ -656,8 +656,8 @@ class VectorEmissionISR(_ISRFraction):
     :class:`LeptonPairMultiPhoton`: independent structure functions for the two beams,
     s' = s (1 - x_1)(1 - x_2), several photons per beam with dipole angles
     (:func:`belle_mc.radiation.initial_state_photons`), the l+ l- V system recoiling against them,
-    the structure functions at the factorisation scale ``isr_scale`` (as there). The payload then holds ``isr_photons`` [n, 2 PHOTON_SLOTS, 4] and ``x_isr_beams`` [n, 2]
-    instead of ``isr_photon``.
+    the structure functions at the factorisation scale ``isr_scale`` (as there). The payload then
+    holds ``isr_photons`` [n, 2 PHOTON_SLOTS, 4] and ``x_isr_beams`` [n, 2] instead of ``isr_photon``.
     """
 
     def __init__(
