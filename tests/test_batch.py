@@ -193,3 +193,29 @@ def test_no_shared_filesystem_needs_file_transfer(tmp_path):
     with pytest.raises(ValueError, match="shared-filesystem: false needs a batch system that transfers files"):
         read_batch_config("slurm", config)
     assert not read_batch_config("condor", config).shared_filesystem
+
+
+@pytest.mark.parametrize("system", list(BATCH_SYSTEMS))
+@pytest.mark.timeout(60)
+def test_concurrent_cancellations_remove_every_job(system, standin, tmp_path):
+    """A cluster closes its jobs with one cancel command each, all at once: none may be left queued."""
+    import subprocess
+
+    submit, _, cancel = BATCH_SYSTEMS[system].commands
+    hold = {"condor": "hold = True\n", "slurm": "#SBATCH --hold\n", "lsf": "#BSUB -H\n"}[system]
+    description = tmp_path / "job"
+    if system == "condor":
+        description.write_text(f"Executable = /bin/true\n{hold}Queue\n")
+    else:
+        description.write_text(f"#!/bin/bash\n{hold}true\n")
+    for _ in range(12):
+        subprocess.run(
+            [submit] if system == "lsf" else [submit, str(description)], check=True, capture_output=True,
+            stdin=description.open() if system == "lsf" else None,
+        )  # fmt: skip
+    ids = [job.split(".")[0] for job in queued_jobs(standin)]
+    assert len(ids) == 12
+    cancels = [subprocess.Popen([cancel, job], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for job in ids]
+    errors = [p.communicate()[1].decode().strip() for p in cancels]
+    assert errors == [""] * 12
+    assert queued_jobs(standin) == []

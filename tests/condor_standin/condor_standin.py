@@ -196,7 +196,9 @@ def start_job(
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
             )  # fmt: skip
         record.update(pid=process.pid, pgid=process.pid)
-    (state / f"{job_id}.json").write_text(json.dumps(record))
+    partial = state / f".{job_id}.json.part"  # written whole, then renamed: a reader never sees half a record
+    partial.write_text(json.dumps(record))
+    partial.rename(state / f"{job_id}.json")
     return record
 
 
@@ -272,7 +274,12 @@ def kill_group(pgid: int | None) -> None:
 
 def jobs(state: Path, ids: list[str], system: str = "condor") -> list[dict]:
     """Records of the queued jobs of ``system`` matching ``ids`` (``N`` or ``N.0``; all when empty)."""
-    records = [json.loads(p.read_text()) for p in sorted(state.glob("*.json"))]
+    records = []
+    for path in sorted(state.glob("*.json")):
+        try:  # a concurrent condor_rm/scancel/bkill may move a record away between glob and read
+            records.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            continue
     records = [r for r in records if r.get("system", "condor") == system]
     return [r for r in records if not ids or r["job_id"] in ids or r["job_id"].split(".")[0] in ids]
 
@@ -288,7 +295,10 @@ def dequeue(state: Path, record: dict) -> None:
     """Kill the job's processes and move its record to ``removed/``."""
     (state / "removed").mkdir(exist_ok=True)
     kill_group(record["pgid"])
-    (state / f"{record['job_id']}.json").rename(state / "removed" / f"{record['job_id']}.json")
+    try:
+        (state / f"{record['job_id']}.json").rename(state / "removed" / f"{record['job_id']}.json")
+    except FileNotFoundError:  # removed at the same moment by another condor_rm/scancel/bkill
+        pass
     shutil.rmtree(record["scratch"], ignore_errors=True)
 
 
