@@ -427,7 +427,8 @@ def window_yields(
 
     Zero-event rule (``zero_event_estimate``, default on; docs/systematics.md): a background channel
     with no MC event in a window contributes B_c = w_c +- w_c, w_c its one-event weight (the largest
-    event weight of its datasets): the mean and standard deviation of the posterior of the channel's
+    event weight of its datasets, leaving out generator slices with ``generator_slice_role`` "complement",
+    which the cut floors keep out of every window; docs/fileset.md): the mean and standard deviation of the posterior of the channel's
     expected count given 0 MC events and a flat prior (exponential, whose 68% quantile is 1.14 w_c),
     instead of B_c = 0. Off, such a channel contributes 0 +- 0 (the behaviour before the rule).
 
@@ -469,7 +470,7 @@ def window_yields(
     by_channel: dict[str, NDArray[np.float64]] = {}
     var_by_channel: dict[str, NDArray[np.float64]] = {}
     mc_by_channel: dict[str, NDArray[np.int64]] = {}
-    weight_by_channel: dict[str, float] = {}
+    weight_by_channel: dict[str, dict[str, float]] = {}  # channel -> slice role -> largest event weight
     observed: NDArray[np.int64] | None = None
     # datasets in name order: the float sums do not depend on the order an executor merged the outputs in
     for name, output in sorted(datasets.items()):
@@ -510,13 +511,16 @@ def window_yields(
         by_channel[channel] = by_channel.get(channel, np.zeros(n_hyp)) + counts * weight
         var_by_channel[channel] = var_by_channel.get(channel, np.zeros(n_hyp)) + counts * weight**2
         mc_by_channel[channel] = mc_by_channel.get(channel, np.zeros(n_hyp, dtype=np.int64)) + counts
-        weight_by_channel[channel] = max(weight_by_channel.get(channel, 0.0), float(weight))
+        role = "complement" if meta.get("generator_slice_role") == "complement" else "search"
+        weights_by_role = weight_by_channel.setdefault(channel, {})
+        weights_by_role[role] = max(weights_by_role.get(role, 0.0), float(weight))
 
     estimated = np.zeros(n_hyp)
     if zero_event_estimate:
         for channel, mc in sorted(mc_by_channel.items()):
             empty = mc == 0
-            w = weight_by_channel[channel]
+            # a channel made only of complement slices (never in practice) falls back on their weight
+            w = weight_by_channel[channel].get("search", weight_by_channel[channel].get("complement"))
             by_channel[channel] = np.where(empty, w, by_channel[channel])
             var_by_channel[channel] = np.where(empty, w**2, var_by_channel[channel])
             background += np.where(empty, w, 0.0)

@@ -162,6 +162,7 @@ def test_produce_records_every_draw_and_the_slice(tmp_path):
     assert meta["n_generated"] == 30_000
     assert meta["xsec_pb"] == pytest.approx(919.0 * BRANCHING_FRACTIONS[MODES.index("mu_nu_nu")] ** 2, rel=1e-12)
     assert meta["xsec_channel_pb"] == 919.0 and meta["generator_slice"] == "kkmc_tautau_mu_mu"
+    assert meta["generator_slice_role"] == "search"
     assert "forced" in meta["generator_filter"] and meta["decay_fraction"] < 0.031
     assert 0 < meta["n_events_in_files"] <= meta["n_passed_filter"] < meta["n_generated"]
     fileset = json.loads((tmp_path / "fileset.json").read_text())
@@ -169,6 +170,27 @@ def test_produce_records_every_draw_and_the_slice(tmp_path):
     # the unfiltered channel in the same directory does not remove the slice's files (kkmc_tautau_* glob)
     production.produce("kkmc_tautau", 2_000, tmp_path, seed=9, progress=False)
     assert all((tmp_path / f).exists() for f in fileset["kkmc_tautau_mu_mu"]["files"])
+
+
+def test_complement_slices_are_marked_and_an_old_fileset_entry_gets_the_role_without_regeneration(tmp_path):
+    """The zero-event rule of the limits reads ``generator_slice_role``: the complements say so, the rest are search slices."""
+    from belle_mc.catalog import ensure_default_sample
+
+    assert {n for n, s in SLICES.items() if s.role == "complement"} == {"kkmc_mumu_core", "aafh_eemumu_rest"}
+    path = ensure_default_sample(tmp_path, progress=False, requests=[], slices={"kkmc_mumu_core": (20_000, 20_000)})
+    fileset = json.loads(path.read_text())
+    assert fileset["kkmc_mumu_core"]["metadata"]["generator_slice_role"] == "complement"
+    # an entry written before the key existed: the next call adds it and leaves the files alone
+    del fileset["kkmc_mumu_core"]["metadata"]["generator_slice_role"]
+    path.write_text(json.dumps(fileset))
+    files = [tmp_path / f for f in fileset["kkmc_mumu_core"]["files"]]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    ensure_default_sample(tmp_path, progress=False, requests=[], slices={"kkmc_mumu_core": (20_000, 20_000)})
+    refreshed = json.loads(path.read_text())["kkmc_mumu_core"]
+    assert refreshed["metadata"]["generator_slice_role"] == "complement"
+    assert refreshed["metadata"]["n_generated"] == 20_000 and [f.stat().st_mtime_ns for f in files] == stamps
+    with pytest.raises(ValueError, match="role must be one of search, complement"):
+        GeneratorSlice("kkmc_mumu_x", "kkmc_mumu", role="rest")
 
 
 def test_produce_rejects_a_slice_of_another_channel(tmp_path):

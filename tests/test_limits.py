@@ -154,6 +154,26 @@ def test_a_channel_without_mc_events_in_the_window_gets_its_one_event_weight():
     assert rows[1]["low_mc_channels"] == "aafh_eemumu;kkmc_tautau"
 
 
+def test_the_zero_event_rule_takes_the_weight_of_the_search_slices_not_of_a_complement():
+    """A sliced channel: the complement slice (w = 5000, kept out of the windows by the cut floors) must not set the
+    one-event weight of a window where the channel has no MC event; the windows slice (w = 10) does."""
+    complement = _dataset("aafh_eemumu", {1000: 0, 2000: 0}, 50.0, 1000)  # w = 5000
+    complement[0].update(generator_slice="aafh_eemumu_rest", generator_slice_role="complement")
+    search = _dataset("aafh_eemumu", {1000: 3, 2000: 0}, 50.0, 500_000)  # w = 10
+    search[0].update(generator_slice="aafh_eemumu_windows", generator_slice_role="search")
+    parts = {"signal_mzp_1p0": _dataset("signal", {1000: 500, 2000: 0}, 100.0, 2000, mzp=1.0),
+             "signal_mzp_2p0": _dataset("signal", {1000: 0, 2000: 400}, 35.0, 1000, mzp=2.0),
+             "aafh_eemumu_rest": complement, "aafh_eemumu_windows": search}  # fmt: skip
+    y = window_yields(_result(parts))
+    np.testing.assert_allclose(y.background, [30.0, 10.0])
+    np.testing.assert_allclose(y.background_stat, [math.sqrt(3) * 10.0, 10.0])
+    np.testing.assert_allclose(y.background_estimated, [0.0, 10.0])
+    # the same datasets without roles (a fileset from before the key, or unsliced datasets): the largest weight
+    for meta, _ in (complement, search):
+        del meta["generator_slice_role"]
+    np.testing.assert_allclose(window_yields(_result(parts)).background, [30.0, 5000.0])
+
+
 def _result(parts, lumi_fb=100.0):
     return {
         "metadata": {"lumi_fb": lumi_fb, "dataset_metadata": {k: m for k, (m, _) in parts.items()}},

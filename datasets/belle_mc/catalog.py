@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from core.fileset import FILESET_NAME
+from core.fileset import FILESET_NAME, update_fileset
 
 from .channels import CHANNELS
 from .ntuple import DEFAULT_COMPRESSION
@@ -198,6 +198,14 @@ def _is_current(
     )
 
 
+def _refresh_slice_role(directory: Path, name: str, entry: dict) -> None:
+    """Write the slice's current ``generator_slice_role`` into a complete dataset's fileset entry made before the key
+    existed (or when the role was changed): it describes the slice's place in its channel, not its events."""
+    role = SLICES[name].role
+    if entry["metadata"].get("generator_slice_role") != role:
+        update_fileset(directory, name, {**entry, "metadata": {**entry["metadata"], "generator_slice_role": role}})
+
+
 def ensure_default_sample(
     directory: str | os.PathLike = DEFAULT_SAMPLE_DIR,
     progress: bool = True,
@@ -232,6 +240,7 @@ def ensure_default_sample(
     for name, (n, per_file) in (slices or {}).items():
         channel = SLICES[name].channel
         if _is_current(existing.get(name), directory, channel, n, seed, generator_slice=name):
+            _refresh_slice_role(directory, name, existing[name])
             continue
         log.info("making generator slice %s (%d drawn events)", name, n)
         produce(

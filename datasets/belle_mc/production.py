@@ -526,6 +526,7 @@ def produce(
         metadata.update(
             {
                 "generator_slice": gen_slice.name,
+                "generator_slice_role": gen_slice.role,
                 "generator_filter": gen_slice.describe(),
                 "xsec_channel_pb": channel_xsec_pb,
                 "decay_fraction": gen_slice.decay_fraction,

@@ -39,6 +39,9 @@ from .detector import muon_id_efficiency
 from .particles import ParticleTable
 from .tau_decays import BRANCHING_FRACTIONS, MODES
 
+SLICE_ROLES = ("search", "complement")
+"""Values of a slice's ``role`` (fileset key ``generator_slice_role``, docs/fileset.md)."""
+
 EventFilter = Callable[[dict], np.ndarray]
 """A truth-level filter: the event dict of n drawn events (generator beam frame = CM) -> bool [n], True to keep."""
 
@@ -261,8 +264,14 @@ class GeneratorSlice:
     """(tau- mode, tau+ mode) pairs of :data:`~belle_mc.tau_decays.MODES`; None: the decays are drawn freely."""
     particle_filter: Callable[[ParticleTable, int], np.ndarray] | None = None
     """Filter on the built particles (truth, CM frame, before the detector response): (particles, n) -> bool [n]."""
+    role: str = "search"
+    """``"search"``: the slice holds the events a signal window can select; ``"complement"``: the rest of its
+    channel, kept out of every window by the cut floors (:func:`pt_mumu_cut_floor_gev`) and made at a far lower
+    equivalent luminosity. Written to the fileset as ``generator_slice_role`` (:data:`SLICE_ROLES`)."""
 
     def __post_init__(self):
+        if self.role not in SLICE_ROLES:
+            raise ValueError(f"slice {self.name!r}: role must be one of {', '.join(SLICE_ROLES)}, got {self.role!r}")
         if self.channel not in CHANNELS:
             raise ValueError(f"slice {self.name!r}: unknown channel {self.channel!r}")
         if self.tau_pair_modes is not None:
@@ -405,7 +414,8 @@ TAUTAU_REST = complementary_tau_pairs(TAUTAU_MU_MU, TAUTAU_MU_OTHER, TAUTAU_HADR
 register(
     GeneratorSlice("kkmc_mumu_tail", "kkmc_mumu", event_filter=_MUMU_TAIL, particle_filter=_MUON_CANDIDATES),
     GeneratorSlice(
-        "kkmc_mumu_core", "kkmc_mumu", event_filter=AllOf((_MUON_PAIR_TRACKS, Not(_MUMU_TAIL))), particle_filter=_MUON_CANDIDATES
+        "kkmc_mumu_core", "kkmc_mumu", event_filter=AllOf((_MUON_PAIR_TRACKS, Not(_MUMU_TAIL))),
+        particle_filter=_MUON_CANDIDATES, role="complement",
     ),
     GeneratorSlice(
         "aafh_eemumu_windows", "aafh_eemumu",
@@ -415,7 +425,7 @@ register(
     GeneratorSlice(
         "aafh_eemumu_rest", "aafh_eemumu",
         event_filter=AllOf((_EEMUMU_TRACKS, _MUON_PAIR_TRACKS, Not(_EEMUMU_WINDOWS))),
-        particle_filter=_MUON_CANDIDATES,
+        particle_filter=_MUON_CANDIDATES, role="complement",
     ),
     GeneratorSlice("kkmc_tautau_mu_mu", "kkmc_tautau", tau_pair_modes=TAUTAU_MU_MU, particle_filter=_MUON_CANDIDATES),
     GeneratorSlice(
