@@ -42,7 +42,7 @@ from selections.zprime_selection import (
     selection_codes,
 )
 from selections.zprime_selection import WINDOW as RECOIL_MASS_WINDOW
-from selections.zprime_variables import COLUMN, NETWORK_FEATURES, VARIABLES, dimuon_event_variables
+from selections.zprime_variables import COLUMN, NETWORK_FEATURES, STAGE_TWO_MUON_ID, VARIABLES, dimuon_event_variables
 
 
 class InvisibleZPrimeProcessor(SearchProcessor):
@@ -103,6 +103,8 @@ class InvisibleZPrimeProcessor(SearchProcessor):
             features = {name: variables[COLUMN[name]] for name in dict.fromkeys((*NETWORK_FEATURES, *VARIABLES))}
             features["weight"] = np.full(n, weight)
             features["mzp_true_gev"] = np.full(n, float(events.metadata.get("mzp", np.nan)))
+            # the generated event number: the MC splits of the study (sensitivity/splits.py)
+            features["event"] = np.asarray(events["event"], dtype=np.int64)[stage == STAGE_TWO_MUON_ID]
         return ChunkOutput(
             cutflow=cutflow_from_stages(stage, PRESELECTION),
             hypotheses=hypothesis_cutflows(codes, masses_mev, (PRESELECTION[-1], *CUTS, WINDOW)),
@@ -120,7 +122,7 @@ SEARCH = Search(
     name="zprime",
     title="Invisible Z' (recoil mass)",
     processor=InvisibleZPrimeProcessor,
-    branches=tuple(dimuon_branches()),
+    branches=(*dimuon_branches(), "event"),
     channels=(*DIMUON_SEARCH_CHANNELS, DATA_CHANNEL),
     output_name="zprime_invisible.pkl",
     table=SearchTable("--cut-table", "cut_table", DEFAULT_CUT_TABLE, load_cut_table),

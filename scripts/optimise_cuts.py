@@ -8,8 +8,9 @@ pickle of the study's processor pass (``run.py --features DIR/features --output
 DIR/zprime_invisible.pkl``, on any executor), so the optimisation sees exactly the variables the
 processor computed.
 
-Prints, per mass, eps, B and eps/sqrt(B) before and after on the optimisation half
-and on the validation half of the MC (see sensitivity/cut_optimisation.py), and
+Prints, per mass, eps, B and eps/sqrt(B) before and after on the part of the MC the cuts are
+optimised on (``fit``: the train and threshold splits by generated event number) and on the
+evaluation split (sensitivity/cut_optimisation.py, sensitivity/splits.py), and
 writes them as JSON (default DIR/cut_optimisation.json). With --write the optimised values replace those in the cut
 table (keeping each hypothesis' mass and resolution); `python run.py` then uses them.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 from belle_mc.slices import pt_mumu_cut_floor_gev
 
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
-from sensitivity.cut_optimisation import load_samples, optimise_table
+from sensitivity.cut_optimisation import FIT_PART, VALIDATION_PART, load_samples, optimise_table
 from sensitivity.features import load_features
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if "skipped" in row:
             print(f"{row['mzp_gev']:>7g}  skipped: {row['skipped']}")
             continue
-        for part in ("train", "validation"):
+        for part in (FIT_PART, VALIDATION_PART):
             b, a = row[f"{part}_before"], row[f"{part}_after"]
             print(
                 f"{row['mzp_gev']:>7g} {part:>10}  {b['eps']:.3f} -> {a['eps']:.3f}  {b['background']:8.3g} -> {a['background']:8.3g}"

@@ -128,6 +128,21 @@ class CutTable:
     def to_json(self) -> dict:
         return {"window_n_sigma": self.window_n_sigma, "hypotheses": [dataclasses.asdict(h) for h in self.hypotheses]}
 
+    def interpolated(self, mzp_gev: float) -> MassHypothesis:
+        """The hypothesis of a mass between the table's: every cut value and the resolution linear in the mass
+        between the two neighbouring hypotheses (GeV); a mass of the table gives its own hypothesis."""
+        masses = self.masses_gev
+        if not masses[0] <= mzp_gev <= masses[-1]:
+            raise ValueError(f"mass {mzp_gev} GeV is outside the cut table's {masses[0]:g}-{masses[-1]:g} GeV")
+        values = {p: float(np.interp(mzp_gev, masses, [getattr(h, p) for h in self.hypotheses])) for p in _PARAMETERS[1:]}
+        return MassHypothesis(mzp_gev=float(mzp_gev), **values)
+
+    def with_masses(self, masses_gev) -> CutTable:
+        """This table with hypotheses added at ``masses_gev`` (interpolated, :meth:`interpolated`), in mass order."""
+        known = {h.mzp_gev: h for h in self.hypotheses}
+        extra = {float(m): self.interpolated(float(m)) for m in masses_gev if float(m) not in known}
+        return CutTable(tuple(sorted({**known, **extra}.values(), key=lambda h: h.mzp_gev)), self.window_n_sigma)
+
 
 def load_cut_table(path: str | os.PathLike = DEFAULT_CUT_TABLE) -> CutTable:
     """Read a cut table JSON file; a missing or unknown key is a ValueError naming it and the file."""

@@ -12,10 +12,11 @@ set to the best of ~40 candidates, the quantiles of its variable among the windo
 rounded to 4 significant digits,
 until a sweep changes nothing), each evaluation being one call of the selection kernel
 :func:`selections.zprime_selection.selection_codes`. To keep the MC statistical
-fluctuations from being tuned on, the optimisation sees the even-numbered preselected
-events of every sample (weights doubled, generated counts halved) and the odd-numbered
-ones validate; and each background sample counts as at least one MC event of its weight
-in the figure of merit (see :meth:`HypothesisProblem.yields`).
+fluctuations from being tuned on, the optimisation sees the ``fit`` part of the MC (the
+``train`` and ``threshold`` splits by generated event number, :mod:`sensitivity.splits`;
+weights and generated counts those of the part) and the ``evaluation`` split validates,
+the events on which the network is measured too; and each background sample counts as at
+least one MC event of its weight in the figure of merit (see :meth:`HypothesisProblem.yields`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from core.beams import cms_frame
 from core.weights import event_weight
 from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes
 from selections.zprime_variables import COLUMN, VARIABLES
+from sensitivity.splits import generated_in_part, in_part, weight_scale
 
 PUNZI_A = 3.0
 """The a of the Punzi figure of merit eps / (a/2 + sqrt(B)) (docs/physics.md §6)."""
@@ -49,6 +51,11 @@ OPTIMISED = (
     "pt_projection_sum_min_gev",
 )
 """Cut values the optimisation sets (the mass and the resolution stay as they are)."""
+
+FIT_PART = "fit"
+"""The MC part the cut values are optimised on (:mod:`sensitivity.splits`) ..."""
+VALIDATION_PART = "evaluation"
+"""... and the one they are validated on, the network's evaluation split."""
 
 N_CANDIDATES = 41
 MAX_SWEEPS = 6
@@ -74,6 +81,8 @@ class Sample:
     n_generated: int
     weight: float
     variables: np.ndarray
+    event: np.ndarray
+    """Generated event number of each preselected event (splits, :mod:`sensitivity.splits`)."""
 
 
 def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping], lumi_fb: float) -> list[Sample]:
@@ -84,15 +93,16 @@ def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping]
     processor computed. A dataset without preselected events gets an empty sample (it still
     counts in the background's MC-statistics floor).
     """
-    missing = [v for v in VARIABLES if v not in features.columns]
+    missing = [v for v in (*VARIABLES, "event") if v not in features.columns]
     if missing:
-        raise ValueError(f"the feature table lacks the variables {missing}: rerun run.py --features")
+        raise ValueError(f"the feature table lacks the columns {missing}: rerun run.py --features")
     names = features["dataset"].astype(str).to_numpy()
     samples = []
     for name, meta in dataset_metadata.items():
         rows = features.loc[names == name]
         variables = np.ascontiguousarray(np.vstack([rows[v].to_numpy(dtype=np.float64) for v in VARIABLES]).reshape(len(VARIABLES), len(rows)))
-        samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variables))
+        samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variables,
+                              rows["event"].to_numpy(dtype=np.int64)))  # fmt: skip
     return samples
 
 
@@ -107,11 +117,11 @@ class Yields:
 
 
 def _part(sample: Sample, part: str) -> tuple[np.ndarray, float, float]:
-    """Variables, weight and generated events of the ``train`` (even), ``validation`` (odd) or ``all`` events."""
+    """Variables, weight and generated events of the events of ``part`` (:data:`sensitivity.splits.PARTS`)."""
     if part == "all":
         return sample.variables, sample.weight, sample.n_generated
-    start = 0 if part == "train" else 1
-    return sample.variables[:, start::2], 2.0 * sample.weight, sample.n_generated / 2.0
+    keep = in_part(sample.event, part)
+    return sample.variables[:, keep], sample.weight * weight_scale(sample.n_generated, part), generated_in_part(sample.n_generated, part)
 
 
 class HypothesisProblem:
@@ -218,13 +228,13 @@ def optimise_table(
             hypotheses.append(h)  # nothing to optimise on: the values stay
             report.append({"mzp_gev": h.mzp_gev, "skipped": "no signal sample of this mass"})
             continue
-        train = HypothesisProblem(h, samples, table.window_n_sigma, "train")
+        fit = HypothesisProblem(h, samples, table.window_n_sigma, FIT_PART)
         half_width = table.window_n_sigma * h.sigma_recoil_mass2_gev2
         bounds = lower_bounds(h.mzp_gev**2 - half_width, h.mzp_gev**2 + half_width) if lower_bounds else None
-        new = optimise_hypothesis(train, bounds)
+        new = optimise_hypothesis(fit, bounds)
         row = {"mzp_gev": h.mzp_gev}
-        for part in ("train", "validation", "all"):
-            problem = train if part == "train" else HypothesisProblem(h, samples, table.window_n_sigma, part)
+        for part in (FIT_PART, VALIDATION_PART, "all"):
+            problem = fit if part == FIT_PART else HypothesisProblem(h, samples, table.window_n_sigma, part)
             for label, hyp in (("before", h), ("after", new)):
                 y = problem.yields(hyp)
                 row[f"{part}_{label}"] = dataclasses.asdict(y)

@@ -1,11 +1,16 @@
 """The Punzi-loss neural network selection of the invisible-Z' search (seed talk, docs/physics.md §6).
 
-One network for all Z' masses (no mass input), as in the talk's "The Punzi Loss Neural
-Net selection": the 14 inputs of :data:`selections.zprime_variables.NETWORK_FEATURES`,
-layers 32-64-64-32-16-8-1 (the first, of 32 nodes, is the talk's "input (32 nodes)"),
-ReLU activations and a sigmoid output y in (0, 1).
+One *mass-parametrised* network serves every Z' mass: its inputs are the 14 variables of
+:data:`selections.zprime_variables.NETWORK_FEATURES` and the mass hypothesis m (GeV,
+:data:`MASS_INPUT`); layers 32-64-64-32-16-8-1 as in the talk's "The Punzi Loss Neural Net
+selection" (the first, of 32 nodes, is the talk's "input (32 nodes)"), ReLU activations and a
+sigmoid output y(x, m) in (0, 1). Each training row is an (event, hypothesis) pair: a signal
+event at its true mass inside that mass' recoil-mass window, and a background event at every
+grid mass whose window holds it (so background events get the hypothesis masses of the
+signal grid, as often as the windows ask). A mass between the grid points is a new value of
+the input: no retraining (:meth:`PunziNet.outputs`).
 
-Training (Belle II punzinet) has two stages on the training half of the MC:
+Training (Belle II punzinet) has two stages on the ``train`` split of the MC:
 
 1. weighted binary cross entropy, signal against background, classes balanced: every mass
    hypothesis' signal in its recoil-mass window weighs 1/M in total, and so does every
@@ -16,26 +21,28 @@ Training (Belle II punzinet) has two stages on the training half of the MC:
    the generated signal events of mass m, and B(m) = sum of weight x y over background events
    in that window; with a = 3, b = 1.28155,
    S_min = a^2/8 + 9 b^2/13 + a sqrt(B) + (b/2) sqrt(b^2 + 4 a sqrt(B) + 4 B),
-   sigma_min = S_min / (eps L), and the loss is the mean of sigma_min over the hypotheses.
+   sigma_min = S_min / (eps L), and the loss is the mean of sigma_min over the hypotheses,
+   with early stopping on the same loss computed on the ``threshold`` split.
 
-The MC is split in halves by event parity within each dataset (preselected events in file
-and entry order: even = ``train``, odd = ``validation``), the same halves as
-:mod:`sensitivity.cut_optimisation`; each half's MC weights are doubled and its generated
-counts halved. Everything that is fitted or chosen (feature scaling, network weights, the
-output threshold of each mass) sees the training half only; the validation half only
-measures. Training is seeded (network initialisation and batch order) and runs on the CPU
-with a fixed number of threads, so the same seed and inputs give identical weights.
+The MC is split in three by generated event number (:mod:`sensitivity.splits`): ``train``
+fits the input scaling and the weights, ``threshold`` chooses each mass' output cut and when
+to stop, ``evaluation`` only measures (the figures of merit and the limits of
+``scripts/train_punzi_net.py``). Each part's MC weights are xsec L / (its generated events),
+exactly. Training is seeded (initialisation and batch order) and runs on the CPU with a fixed
+number of threads (default: every core), so the same seed, threads and inputs give the same
+weights.
 
-The trained selection (:class:`PunziNet`: network, feature scaling, thresholds, training
+The trained selection (:class:`PunziNet`: network, input scaling, thresholds, training
 configuration) is saved with :meth:`PunziNet.save` (``torch.save`` of plain tensors and
 numbers, loadable with ``weights_only=True``) and applied to the columns that ``run.py
---features DIR`` exports (:func:`load_features`, :func:`apply`, :func:`network_selected`).
+--features DIR`` exports (:func:`load_features`), the product of the one processor pass.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,9 +56,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.weights import event_weight
 from processors import histograms
-from selections.zprime_selection import CutTable
-from selections.zprime_variables import NETWORK_FEATURES
+from selections.zprime_selection import CODE_ALL_CUTS, CutTable, selection_codes
+from selections.zprime_variables import NETWORK_FEATURES, VARIABLES
+from sensitivity.splits import Part, generated_in_part, in_part, weight_scale
 
 PUNZI_A = 3.0
 """a of the Punzi loss and of the Punzi figure of merit eps / (a/2 + sqrt(B)) (docs/physics.md §6)."""
@@ -61,21 +70,21 @@ LAYER_NODES: tuple[int, ...] = (32, 64, 64, 32, 16, 8, 1)
 """Nodes of the talk's seven layers: input (32), hidden (64, 64, 32, 16, 8), output (1)."""
 LAYER_NAMES: tuple[str, ...] = ("input", "hidden1", "hidden2", "hidden3", "hidden4", "hidden5", "output")
 """Names of the linear layers in :func:`build_network`, in the talk's words."""
+MASS_INPUT = "mzp_hypothesis_gev"
+"""Name of the mass-hypothesis input (GeV), after the 14 features."""
+INPUT_NAMES: tuple[str, ...] = (*NETWORK_FEATURES, MASS_INPUT)
+"""The network's inputs, in order."""
 SIGNAL_CHANNEL = "signal"
 """``channel`` of the Z' signal datasets in the fileset metadata."""
-FORMAT = "punzi_net/1"
-"""Tag of the saved model dictionary (:meth:`PunziNet.save`)."""
-
-Part = Literal["train", "validation", "all"]
-PART_WEIGHT_SCALE: dict[str, float] = {"train": 2.0, "validation": 2.0, "all": 1.0}
-"""Factor on the MC weights of a part (and divisor of its generated counts)."""
+FORMAT = "punzi_net/2"
+"""Tag of the saved model dictionary (:meth:`PunziNet.save`); 2: the mass input."""
 
 
 # --- the network -------------------------------------------------------------------------------
 
 
-def build_network(n_features: int = len(NETWORK_FEATURES), layer_nodes: Sequence[int] = LAYER_NODES) -> nn.Sequential:
-    """The talk's network: ``n_features`` -> 32 -> 64 -> 64 -> 32 -> 16 -> 8 -> 1, ReLU, sigmoid output.
+def build_network(n_inputs: int = len(INPUT_NAMES), layer_nodes: Sequence[int] = LAYER_NODES) -> nn.Sequential:
+    """The talk's network: ``n_inputs`` -> 32 -> 64 -> 64 -> 32 -> 16 -> 8 -> 1, ReLU, sigmoid output.
 
     Modules are named: ``input`` is the first linear layer (the talk's "input (32 nodes)"),
     ``hidden1`` ... ``hidden5`` the next, ``output`` the last linear layer, ``sigmoid`` the output
@@ -84,7 +93,7 @@ def build_network(n_features: int = len(NETWORK_FEATURES), layer_nodes: Sequence
     if len(layer_nodes) != len(LAYER_NAMES) or layer_nodes[-1] != 1:
         raise ValueError(f"expected {len(LAYER_NAMES)} layers ending in one node, got {tuple(layer_nodes)}")
     modules: OrderedDict[str, nn.Module] = OrderedDict()
-    n_in = n_features
+    n_in = n_inputs
     for name, n_out in zip(LAYER_NAMES, layer_nodes):
         modules[name] = nn.Linear(n_in, n_out)
         if name != "output":
@@ -94,36 +103,39 @@ def build_network(n_features: int = len(NETWORK_FEATURES), layer_nodes: Sequence
     return nn.Sequential(modules)
 
 
+def feature_matrix(table: pd.DataFrame, names: Sequence[str] = NETWORK_FEATURES, rows: np.ndarray | None = None) -> np.ndarray:
+    """The columns ``names`` of ``table`` (its rows ``rows``, default all) as float64 [n, len(names)]."""
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValueError(f"feature table lacks the network inputs {missing}")
+    columns = [table[n].to_numpy(dtype=np.float64) for n in names]
+    if rows is not None:
+        columns = [c[rows] for c in columns]
+    return np.column_stack(columns) if columns and len(columns[0]) else np.zeros((0, len(names)))
+
+
+def input_matrix(table: pd.DataFrame, mzp_gev: float | np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Network inputs [n, 15]: the 14 features of ``table`` (rows ``rows``) and the mass hypothesis (GeV, one or per row)."""
+    x = feature_matrix(table, NETWORK_FEATURES, rows)
+    return np.column_stack([x, np.broadcast_to(np.asarray(mzp_gev, dtype=np.float64), (len(x),))])
+
+
 @dataclass(frozen=True)
 class FeatureScaling:
-    """Standardisation x -> (x - mean) / std of the network inputs, fitted on the training half."""
+    """Standardisation x -> (x - mean) / std of the network inputs, fitted on the training rows."""
 
     names: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
-    def fit(cls, table: pd.DataFrame, names: Sequence[str] = NETWORK_FEATURES) -> FeatureScaling:
-        x = feature_matrix(table, names)
+    def fit(cls, x: np.ndarray, names: Sequence[str] = INPUT_NAMES) -> FeatureScaling:
         std = x.std(axis=0)
         return cls(tuple(names), x.mean(axis=0), np.where(std > 0, std, 1.0))
 
-    def transform(self, table: pd.DataFrame) -> torch.Tensor:
-        """Standardised inputs of ``table`` as a float32 tensor [n_events, n_features]."""
-        x = (feature_matrix(table, self.names) - self.mean) / self.std
-        return torch.from_numpy(x.astype(np.float32))
-
-
-def feature_matrix(table: pd.DataFrame, names: Sequence[str] = NETWORK_FEATURES) -> np.ndarray:
-    """The network inputs of ``table`` as float64 [n_events, n_features], in the order of ``names``."""
-    missing = [n for n in names if n not in table.columns]
-    if missing:
-        raise ValueError(f"feature table lacks the network inputs {missing}")
-    return (
-        np.column_stack([table[n].to_numpy(dtype=np.float64) for n in names])
-        if len(table)
-        else np.zeros((0, len(names)))
-    )
+    def transform(self, x: np.ndarray) -> torch.Tensor:
+        """Standardised inputs (rows of :func:`input_matrix`) as a float32 tensor [n, n_inputs]."""
+        return torch.from_numpy(((x - self.mean) / self.std).astype(np.float32))
 
 
 @dataclass(frozen=True)
@@ -132,28 +144,32 @@ class TrainingConfig:
 
     seed: int = 1
     """Seeds the network initialisation and the batch order."""
-    threads: int = 1
-    """CPU threads used while training: fixed, so that sums are done in the same order (one thread is as
-    fast as two for this small network and does not slow down by spin-waiting when the cores are shared)."""
+    threads: int = dataclasses.field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    """CPU threads while training (default: every core this process may use); fixed for a run, so that
+    sums are done in the same order and the same seed gives the same weights."""
     bce_epochs: int = 10
     bce_batch_size: int = 2048
     bce_lr: float = 1e-3
     punzi_epochs: int = 100
+    """Most Punzi-loss epochs (early stopping may end sooner)."""
     punzi_batch_size: int | None = 65536
     """Events per Punzi-loss batch (eps and B of a batch are scaled up by 1/fraction); None: full batch."""
     punzi_lr: float = 3e-4
     punzi_background_floor: float = 1.0
     """MC events each background sample counts at least in the Punzi loss' B (see :func:`punzi_terms`); 0: plain B."""
+    patience: int = 10
+    """Early stopping: the Punzi stage ends after this many epochs without a lower loss on the threshold split,
+    and the weights of its best epoch are kept; 0: no early stopping (all epochs, the last weights)."""
     punzi_a: float = PUNZI_A
     punzi_b: float = PUNZI_B
     threshold_criterion: Literal["fom", "punzi"] = "fom"
-    """How :func:`choose_thresholds` picks each mass' output cut on the training half:
+    """How :func:`choose_thresholds` picks each mass' output cut on the threshold split:
     ``fom`` = eps / sqrt(B_eff), ``punzi`` = eps / (a/2 + sqrt(B_eff)) (see :func:`figures_of_merit`)."""
 
 
 @dataclass(eq=False)
 class PunziNet:
-    """A trained selection: network, input scaling, output threshold per mass (MeV), configuration."""
+    """A trained selection: network, input scaling, output threshold per grid mass (MeV), configuration."""
 
     network: nn.Sequential
     scaling: FeatureScaling
@@ -161,12 +177,26 @@ class PunziNet:
     config: TrainingConfig
     history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
-    def predict(self, table: pd.DataFrame, batch_size: int = 262144) -> np.ndarray:
-        """Network output y in (0, 1) of every row of ``table`` (float64 array)."""
-        return apply(self, table, batch_size)
+    def predict(self, table: pd.DataFrame, mzp_gev: float | np.ndarray, batch_size: int = 262144) -> np.ndarray:
+        """Network output y(x, m) in (0, 1) of every row of ``table`` at mass hypothesis ``mzp_gev`` (float64)."""
+        return apply(self, table, mzp_gev, batch_size)
+
+    def outputs(self, table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
+        """y of every row of ``table`` at every mass of ``cut_table`` (grid or not): float64 [M, N]."""
+        return np.stack([apply(self, table, h.mzp_gev) for h in cut_table.hypotheses]) if len(table) else np.zeros((len(cut_table.hypotheses), 0))
+
+    def threshold(self, mzp_gev: float) -> float:
+        """The output cut at ``mzp_gev``: the chosen one at a grid mass, linear in the mass between grid masses."""
+        masses = sorted(self.thresholds)
+        mev = round(1000 * mzp_gev)
+        if mev in self.thresholds:
+            return float(self.thresholds[mev])
+        if not masses[0] <= mev <= masses[-1]:
+            raise ValueError(f"mass {mzp_gev} GeV is outside the network's grid {masses[0] / 1000:g}-{masses[-1] / 1000:g} GeV")
+        return float(np.interp(mev, masses, [self.thresholds[m] for m in masses]))
 
     def save(self, path: str | Path) -> Path:
-        """``torch.save`` the network weights, scaling, feature names, thresholds and configuration."""
+        """``torch.save`` the network weights, scaling, input names, thresholds and configuration."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -190,7 +220,7 @@ class PunziNet:
     def load(cls, path: str | Path) -> PunziNet:
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if state.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a saved Punzi network ({FORMAT}): format {state.get('format')!r}")
+            raise ValueError(f"{path} is not a saved mass-parametrised Punzi network ({FORMAT}): format {state.get('format')!r}")
         names = tuple(state["feature_names"])
         network = build_network(len(names), state["layer_nodes"])
         network.load_state_dict(state["state_dict"])
@@ -201,12 +231,15 @@ class PunziNet:
         )
 
 
-def apply(model: PunziNet, table: pd.DataFrame, batch_size: int = 262144) -> np.ndarray:
-    """The network output y of every row of ``table`` (the exported feature columns), float64."""
-    x = model.scaling.transform(table)
+def apply(model: PunziNet, table: pd.DataFrame, mzp_gev: float | np.ndarray, batch_size: int = 262144) -> np.ndarray:
+    """The network output y(x, m) of every row of ``table`` (the exported feature columns), float64."""
+    out = []
     model.network.eval()
     with torch.no_grad():
-        out = [model.network(x[i : i + batch_size]).squeeze(1) for i in range(0, len(x), batch_size)]
+        for i in range(0, len(table), batch_size):
+            rows = np.arange(i, min(i + batch_size, len(table)))
+            m = mzp_gev if np.ndim(mzp_gev) == 0 else np.asarray(mzp_gev)[rows]
+            out.append(model.network(model.scaling.transform(input_matrix(table, m, rows))).squeeze(1))
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
@@ -287,30 +320,39 @@ def punzi_loss(
 # --- inputs --------------------------------------------------------------------------------------
 
 
-def select_part(table: pd.DataFrame, part: Part) -> pd.DataFrame:
-    """The ``train`` (even ``event_index``) or ``validation`` (odd) half, weights doubled; or ``all``."""
+def _generated(meta: Mapping[str, Any]) -> int:
+    return int(meta["n_generated"])
+
+
+def select_part(table: pd.DataFrame, part: Part, dataset_metadata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """The rows of ``part`` (:mod:`sensitivity.splits`, by the ``event`` column), each dataset's weights scaled to
+    the part (n_generated / generated events of the part: exact); ``all`` is the table itself."""
     if part == "all":
         return table
-    if part not in ("train", "validation"):
-        raise ValueError(f"part must be 'train', 'validation' or 'all', got {part!r}")
-    keep = (table["event_index"].to_numpy() % 2) == (0 if part == "train" else 1)
-    out = table.loc[keep].reset_index(drop=True)
-    out["weight"] = out["weight"] * PART_WEIGHT_SCALE[part]
+    if "event" not in table.columns:
+        raise ValueError("the feature table has no 'event' column (the generated event number): rerun run.py --features")
+    out = table.loc[in_part(table["event"].to_numpy(), part)].reset_index(drop=True)
+    names = out["dataset"].astype(str).to_numpy()
+    scale = np.ones(len(out))
+    for name in np.unique(names):
+        if name not in dataset_metadata:
+            raise ValueError(f"feature files hold dataset {name!r}, which the run's metadata does not list")
+        if "n_generated" in dataset_metadata[name]:
+            scale[names == name] = weight_scale(_generated(dataset_metadata[name]), part)
+    out["weight"] = out["weight"].to_numpy() * scale
     return out
 
 
-def generated_per_mass(
-    dataset_metadata: Mapping[str, Mapping[str, Any]], cut_table: CutTable, part: Part = "all"
-) -> np.ndarray:
-    """Generated signal events of each hypothesis' mass (summed over its datasets), divided by 2 for a half."""
+def generated_per_mass(dataset_metadata: Mapping[str, Mapping[str, Any]], cut_table: CutTable, part: Part = "all") -> np.ndarray:
+    """Generated signal events of each hypothesis' mass in ``part`` (summed over its datasets; exact counts)."""
     counts = dict.fromkeys(cut_table.masses_mev, 0.0)
     for meta in dataset_metadata.values():
         if meta.get("channel") == SIGNAL_CHANNEL and round(1000 * float(meta["mzp"])) in counts:
-            counts[round(1000 * float(meta["mzp"]))] += float(meta["n_generated"])
+            counts[round(1000 * float(meta["mzp"]))] += generated_in_part(_generated(meta), part)
     missing = [m for m, n in counts.items() if n <= 0]
     if missing:
         raise ValueError(f"no generated signal events for the hypotheses {missing} MeV")
-    return np.array([counts[m] for m in cut_table.masses_mev]) / PART_WEIGHT_SCALE[part]
+    return np.array([counts[m] for m in cut_table.masses_mev])
 
 
 def window_masks(table: pd.DataFrame, cut_table: CutTable) -> tuple[np.ndarray, np.ndarray]:
@@ -336,14 +378,15 @@ def window_masks(table: pd.DataFrame, cut_table: CutTable) -> tuple[np.ndarray, 
 
 @dataclass
 class _WindowData:
-    """The events of a part inside at least one window, as tensors for the two training stages."""
+    """The (event, hypothesis) rows of a part: every signal event of mass m in the window of m and every background
+    event in the window of m, each with input m; as tensors for the two training stages."""
 
-    x: torch.Tensor  # [N, F] float32, standardised
-    weight: torch.Tensor  # [N] float64 MC weight
-    signal_mask: torch.Tensor  # [M, N] bool
-    background_mask: torch.Tensor  # [M, N] bool
+    x: torch.Tensor  # [R, F] float32, standardised (the mass input last)
+    weight: torch.Tensor  # [R] float64 MC weight
+    signal_mask: torch.Tensor  # [M, R] bool: row is signal of hypothesis m
+    background_mask: torch.Tensor  # [M, R] bool: row is background of hypothesis m
     n_generated: torch.Tensor  # [M] float64
-    sample_index: torch.Tensor  # [N] int64: background sample of each event (0 for signal)
+    sample_index: torch.Tensor  # [R] int64: background sample of each row (0 for signal)
     sample_weight: torch.Tensor  # [S] float64: MC weight of one event of each background sample
 
     def bce_targets_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -359,22 +402,35 @@ class _WindowData:
         return target, (w * n / 2).float()  # mean weight 1
 
 
-def _window_data(
-    table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray, scaling: FeatureScaling
-) -> _WindowData:
+def _hypothesis_rows(table: pd.DataFrame, cut_table: CutTable) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(hypothesis index, event row, signal mask [M, N], background mask [M, N]) of the training rows."""
     signal, background = window_masks(table, cut_table)
-    inside = signal.any(0) | background.any(0)
+    hypothesis, rows = np.nonzero(signal | background)
+    return hypothesis, rows, signal, background
+
+
+def _window_inputs(table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
+    hypothesis, rows, _, _ = _hypothesis_rows(table, cut_table)
+    return input_matrix(table, cut_table.masses_gev[hypothesis], rows)
+
+
+def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray, scaling: FeatureScaling) -> _WindowData:
+    hypothesis, rows, signal, background = _hypothesis_rows(table, cut_table)
+    is_signal = signal[hypothesis, rows]
+    n_hyp = len(cut_table.hypotheses)
+    one_hot = np.zeros((n_hyp, len(rows)), dtype=bool)
+    one_hot[hypothesis, np.arange(len(rows))] = True
     sample_weight = _sample_weights(table)
     names = list(sample_weight)
-    datasets = table["dataset"].astype(str).to_numpy()[inside]
-    sample_index = np.zeros(len(datasets), dtype=np.int64)
+    datasets = table["dataset"].astype(str).to_numpy()[rows]
+    sample_index = np.zeros(len(rows), dtype=np.int64)
     for i, name in enumerate(names):
         sample_index[datasets == name] = i
     return _WindowData(
-        scaling.transform(table.loc[inside]),
-        torch.from_numpy(table["weight"].to_numpy(dtype=np.float64)[inside].copy()),
-        torch.from_numpy(signal[:, inside].copy()),
-        torch.from_numpy(background[:, inside].copy()),
+        scaling.transform(input_matrix(table, cut_table.masses_gev[hypothesis], rows)),
+        torch.from_numpy(table["weight"].to_numpy(dtype=np.float64)[rows].copy()),
+        torch.from_numpy(one_hot & is_signal),
+        torch.from_numpy(one_hot & ~is_signal),
         torch.from_numpy(np.asarray(n_generated, dtype=np.float64)),
         torch.from_numpy(sample_index),
         torch.tensor([sample_weight[k] for k in names], dtype=torch.float64),
@@ -404,26 +460,49 @@ def _batches(n: int, batch_size: int | None, generator: torch.Generator) -> Iter
         yield order[i : i + batch_size]
 
 
+def _loss(network: nn.Module, data: _WindowData, config: TrainingConfig, idx: torch.Tensor | None = None) -> torch.Tensor:
+    """The Punzi loss of ``network`` on the rows ``idx`` of ``data`` (all rows: None), scaled up by 1/fraction."""
+    if idx is None:
+        idx = torch.arange(data.x.shape[0])
+    fraction = len(idx) / data.x.shape[0]
+    return punzi_loss(
+        network(data.x[idx]).squeeze(1), data.weight[idx] / fraction,
+        data.signal_mask[:, idx], data.background_mask[:, idx], data.n_generated * fraction,
+        config.punzi_a, config.punzi_b, sample_index=data.sample_index[idx],
+        sample_weight=data.sample_weight / fraction, background_floor=config.punzi_background_floor * fraction,
+    )  # fmt: skip
+
+
+EpochReport = Callable[[str, int, int, float, float | None], None]
+"""Called after every epoch: (stage "bce" or "punzi", epoch (1-based), epochs, training loss, threshold-split loss or None)."""
+
+
 def train(
     table: pd.DataFrame,
     cut_table: CutTable,
     n_generated: np.ndarray,
     config: TrainingConfig = TrainingConfig(),
-    log: Callable[[str], None] | None = None,
+    threshold_split: tuple[pd.DataFrame, np.ndarray] | None = None,
+    on_epoch: EpochReport | None = None,
 ) -> PunziNet:
-    """Train the network on ``table`` (the training half: weights and ``n_generated`` of that half).
+    """Train the network on ``table`` (the train split: weights and ``n_generated`` of that split).
 
-    Fits the feature scaling on ``table``, trains the two stages (weighted BCE, then the Punzi
-    loss), and chooses each mass' output threshold on ``table`` (:func:`choose_thresholds`).
-    ``history`` of the result holds the loss after every epoch of each stage.
+    Fits the input scaling on the training rows, trains the two stages (weighted BCE, then the
+    Punzi loss) and chooses each mass' output threshold (:func:`choose_thresholds`). With
+    ``threshold_split`` = (table, n_generated) of the threshold split, the Punzi stage stops
+    after ``config.patience`` epochs without a lower loss there (keeping its best epoch's
+    weights) and the thresholds are chosen there; without it, all epochs run and the thresholds
+    are chosen on ``table``. ``history`` of the result holds the loss after every epoch of each
+    stage (``punzi_threshold``: on the threshold split) and ``best_epoch``.
     """
-    scaling = FeatureScaling.fit(table)
+    scaling = FeatureScaling.fit(_window_inputs(table, cut_table))
     data = _window_data(table, cut_table, n_generated, scaling)
+    monitor = None if threshold_split is None else _window_data(threshold_split[0], cut_table, threshold_split[1], scaling)
     n = data.x.shape[0]
     if not (data.signal_mask.any(1).all() and data.background_mask.any().item()):
         raise ValueError("every hypothesis needs signal in its window, and some background must be in a window")
     generator = torch.Generator().manual_seed(config.seed)
-    history: dict[str, list[float]] = {"bce": [], "punzi": []}
+    history: dict[str, list[float]] = {"bce": [], "punzi": [], "punzi_threshold": [], "best_epoch": []}
     with _Threads(config.threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         network = build_network(len(scaling.names))
@@ -431,88 +510,67 @@ def train(
         target, bce_weight = data.bce_targets_weights()
         optimiser = torch.optim.Adam(network.parameters(), lr=config.bce_lr)
         logit = network[:-1]
-        start = time.perf_counter()
         for epoch in range(config.bce_epochs):
             network.train()
             total = 0.0
             for idx in _batches(n, config.bce_batch_size, generator):
                 optimiser.zero_grad()
-                loss = F.binary_cross_entropy_with_logits(
-                    logit(data.x[idx]).squeeze(1), target[idx], weight=bce_weight[idx]
-                )
+                loss = F.binary_cross_entropy_with_logits(logit(data.x[idx]).squeeze(1), target[idx], weight=bce_weight[idx])
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(idx)
             history["bce"].append(total / n)
-            if log:
-                log(
-                    f"BCE   epoch {epoch + 1:3d}/{config.bce_epochs}: loss {total / n:.4f}  ({time.perf_counter() - start:.0f} s)"
-                )
+            if on_epoch:
+                on_epoch("bce", epoch + 1, config.bce_epochs, total / n, None)
 
         optimiser = torch.optim.Adam(network.parameters(), lr=config.punzi_lr)
+        best = (math.inf, 0, None)  # (threshold-split loss, epoch, weights)
         for epoch in range(config.punzi_epochs):
             network.train()
             total, batches = 0.0, 0
             for idx in _batches(n, config.punzi_batch_size, generator):
-                fraction = len(idx) / n
                 optimiser.zero_grad()
-                loss = punzi_loss(
-                    network(data.x[idx]).squeeze(1),
-                    data.weight[idx] / fraction,
-                    data.signal_mask[:, idx],
-                    data.background_mask[:, idx],
-                    data.n_generated * fraction,
-                    config.punzi_a,
-                    config.punzi_b,
-                    sample_index=data.sample_index[idx],
-                    sample_weight=data.sample_weight / fraction,
-                    background_floor=config.punzi_background_floor * fraction,
-                )
+                loss = _loss(network, data, config, idx)
                 loss.backward()
                 optimiser.step()
                 total, batches = total + loss.item(), batches + 1
             history["punzi"].append(total / batches)
-            if log and (epoch + 1) % max(1, config.punzi_epochs // 10) == 0:
-                log(
-                    f"Punzi epoch {epoch + 1:3d}/{config.punzi_epochs}: loss {total / batches:.4g}  ({time.perf_counter() - start:.0f} s)"
-                )
+            monitored = None
+            if monitor is not None:
+                network.eval()
+                with torch.no_grad():
+                    monitored = float(_loss(network, monitor, config))
+                history["punzi_threshold"].append(monitored)
+                if monitored < best[0]:
+                    best = (monitored, epoch + 1, OrderedDict((k, v.detach().clone()) for k, v in network.state_dict().items()))
+            if on_epoch:
+                on_epoch("punzi", epoch + 1, config.punzi_epochs, total / batches, monitored)
+            if monitor is not None and config.patience and epoch + 1 - best[1] >= config.patience:
+                break
+        if best[2] is not None and config.patience:
+            network.load_state_dict(best[2])
+        history["best_epoch"] = [float(best[1] if monitor is not None and config.patience else len(history["punzi"]))]
     network.eval()
     model = PunziNet(network, scaling, {}, config, history)
+    choose_on, n_choose = (table, n_generated) if threshold_split is None else threshold_split
     with _Threads(config.threads):
-        outputs = apply(model, table)
-    model.thresholds = choose_thresholds(
-        outputs, table, cut_table, n_generated, config.threshold_criterion, config.punzi_a
-    )
+        outputs = model.outputs(choose_on, cut_table)
+    model.thresholds = choose_thresholds(outputs, choose_on, cut_table, n_choose, config.threshold_criterion, config.punzi_a)
     return model
 
 
 def full_batch_punzi_loss(model: PunziNet, table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray) -> float:
-    """The Punzi loss of ``model`` on all window events of ``table`` (no gradient; B with the model's floor)."""
+    """The Punzi loss of ``model`` on all window rows of ``table`` (no gradient; B with the model's floor)."""
     data = _window_data(table, cut_table, n_generated, model.scaling)
+    model.network.eval()
     with torch.no_grad():
-        y = model.network(data.x).squeeze(1)
-        return float(
-            punzi_loss(
-                y,
-                data.weight,
-                data.signal_mask,
-                data.background_mask,
-                data.n_generated,
-                model.config.punzi_a,
-                model.config.punzi_b,
-                sample_index=data.sample_index,
-                sample_weight=data.sample_weight,
-                background_floor=model.config.punzi_background_floor,
-            )
-        )
+        return float(_loss(model.network, data, model.config))
 
 
 # --- thresholds, yields, figures of merit --------------------------------------------------------
 
 
-def figures_of_merit(
-    eps: float, background: float, background_effective: float, a: float = PUNZI_A
-) -> dict[str, float]:
+def figures_of_merit(eps: float, background: float, background_effective: float, a: float = PUNZI_A) -> dict[str, float]:
     """eps / sqrt(B) and eps / (a/2 + sqrt(B)), each with the raw B and with B_eff.
 
     B_eff counts each background sample as at least one MC event of its weight (as in
@@ -544,134 +602,104 @@ def choose_thresholds(
 ) -> dict[int, float]:
     """Per mass (MeV), the output cut y > t that maximises eps / sqrt(B_eff) (or the Punzi FOM) on ``table``.
 
-    Candidates are 0 and the quantiles of y of the window signal (each keeps a known fraction of it).
+    ``outputs`` [M, N]: y of every row at each hypothesis' mass (:meth:`PunziNet.outputs`). Candidates
+    are 0 and the quantiles of y of the window signal (each keeps a known fraction of it).
     """
     signal, background = window_masks(table, cut_table)
     datasets = table["dataset"].astype(str).to_numpy()
     sample_weight = _sample_weights(table)
     thresholds = {}
     for i, h in enumerate(cut_table.hypotheses):
-        sig_y = np.sort(outputs[signal[i]])
-        candidates = (
-            np.unique(np.concatenate([[0.0], np.quantile(sig_y, np.linspace(0.0, 0.999, n_candidates))])) - 1e-12
-        )
+        sig_y = np.sort(outputs[i][signal[i]])
+        candidates = np.unique(np.concatenate([[0.0], np.quantile(sig_y, np.linspace(0.0, 0.999, n_candidates))])) - 1e-12
         candidates = np.clip(candidates, 0.0, None)
         eps = (sig_y.size - np.searchsorted(sig_y, candidates, side="right")) / n_generated[i]
-        b_raw = np.zeros_like(candidates)
         b_eff = np.zeros_like(candidates)
         for name, w in sample_weight.items():
-            y = np.sort(outputs[background[i] & (datasets == name)])
-            count = y.size - np.searchsorted(y, candidates, side="right")
-            b_raw += w * count
-            b_eff += w * np.maximum(count, 1)
+            y = np.sort(outputs[i][background[i] & (datasets == name)])
+            b_eff += w * np.maximum(y.size - np.searchsorted(y, candidates, side="right"), 1)
         fom = eps / np.sqrt(b_eff) if criterion == "fom" else eps / (a / 2 + np.sqrt(b_eff))
         thresholds[h.mzp_mev] = float(candidates[int(np.argmax(fom))])
     return thresholds
 
 
-def network_yields(
-    model: PunziNet,
-    table: pd.DataFrame,
-    cut_table: CutTable,
-    n_generated: np.ndarray,
-    outputs: np.ndarray | None = None,
+def network_passes(model: PunziNet, cut_table: CutTable, outputs: np.ndarray) -> np.ndarray:
+    """[M, N] y(x, m) > threshold(m) at every mass of ``cut_table`` (between grid masses: :meth:`PunziNet.threshold`)."""
+    return np.stack([outputs[i] > model.threshold(h.mzp_gev) for i, h in enumerate(cut_table.hypotheses)])
+
+
+def cut_passes(table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
+    """[M, N] the event passes every cut of the hypothesis (the selection kernel on the exported variables)."""
+    missing = [v for v in VARIABLES if v not in table.columns]
+    if missing:
+        raise ValueError(f"the feature table lacks the variables {missing}: rerun run.py --features")
+    variables = np.ascontiguousarray(np.vstack([table[v].to_numpy(dtype=np.float64) for v in VARIABLES]))
+    return selection_codes(variables, cut_table) >= CODE_ALL_CUTS
+
+
+def selection_yields(
+    passed: np.ndarray, table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray, a: float = PUNZI_A
 ) -> list[dict]:
-    """Per mass: threshold, eps, B, raw background MC count, B_eff and figures of merit of y > threshold on ``table``."""
-    y = apply(model, table) if outputs is None else outputs
+    """Per mass: eps, B, raw background MC count (per dataset), B_eff and figures of merit of the events of ``table``
+    that pass (``passed`` [M, N]) inside the window; the same rows for the network and the cuts."""
     signal, background = window_masks(table, cut_table)
     datasets = table["dataset"].astype(str).to_numpy()
     sample_weight = _sample_weights(table)
     rows = []
     for i, h in enumerate(cut_table.hypotheses):
-        t = model.thresholds[h.mzp_mev]
-        passed = y > t
-        counts = {name: int(np.count_nonzero(passed & background[i] & (datasets == name))) for name in sample_weight}
-        rows.append(
-            _yield_row(
-                h.mzp_gev,
-                np.count_nonzero(passed & signal[i]) / n_generated[i],
-                counts,
-                sample_weight,
-                model.config.punzi_a,
-            )
-            | {"threshold": t}
-        )
+        selected = passed[i] & background[i]
+        counts = {name: int(np.count_nonzero(selected & (datasets == name))) for name in sample_weight}
+        eps = np.count_nonzero(passed[i] & signal[i]) / n_generated[i]
+        total = sum(sample_weight[k] * counts[k] for k in sample_weight)
+        effective = sum(sample_weight[k] * max(counts[k], 1) for k in sample_weight)
+        rows.append({
+            "mzp_gev": h.mzp_gev, "eps": float(eps), "background": float(total),
+            "background_mc_count": int(sum(counts.values())), "background_mc_by_dataset": counts,
+            "background_effective": float(effective), **figures_of_merit(float(eps), total, effective, a),
+        })  # fmt: skip
     return rows
 
 
-def _yield_row(
-    mzp_gev: float, eps: float, counts: Mapping[str, int], sample_weight: Mapping[str, float], a: float
-) -> dict:
-    background = sum(sample_weight[k] * counts[k] for k in sample_weight)
-    effective = sum(sample_weight[k] * max(counts[k], 1) for k in sample_weight)
-    return {
-        "mzp_gev": mzp_gev,
-        "eps": float(eps),
-        "background": float(background),
-        "background_mc_count": int(sum(counts.values())),
-        "background_mc_by_dataset": dict(counts),
-        "background_effective": float(effective),
-        **figures_of_merit(float(eps), background, effective, a),
-    }
+def fom_ratio_error(
+    numerator: np.ndarray, denominator: np.ndarray, table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray,
+    replicas: int = 200, seed: int = 1,
+) -> np.ndarray:
+    """Per mass, the statistical error of (eps/sqrt(B_eff) of ``numerator``) / (that of ``denominator``) (pass masks
+    [M, N] on the same events): the standard deviation over Poisson(1) bootstrap replicas of the events, which keeps
+    the correlation of two selections that share events."""
+    signal, background = window_masks(table, cut_table)
+    datasets = table["dataset"].astype(str).to_numpy()
+    sample_weight = _sample_weights(table)
+    rng = np.random.default_rng(seed)
+    errors = np.full(len(cut_table.hypotheses), np.nan)
+    for i in range(len(cut_table.hypotheses)):
+        relevant = np.flatnonzero((numerator[i] | denominator[i]) & (signal[i] | background[i]))
+        p = rng.poisson(1.0, size=(replicas, len(relevant))).astype(np.float64)
+        foms = []
+        for mask in (numerator[i][relevant], denominator[i][relevant]):
+            eps = (p * (mask & signal[i][relevant])).sum(1) / n_generated[i]
+            b_eff = np.zeros(replicas)
+            for name, w in sample_weight.items():
+                b_eff += w * np.maximum((p * (mask & background[i][relevant] & (datasets[relevant] == name))).sum(1), 1.0)
+            foms.append(eps / np.sqrt(b_eff))
+        ratio = foms[0] / np.where(foms[1] > 0, foms[1], np.nan)
+        errors[i] = float(np.nanstd(ratio, ddof=1)) if np.isfinite(ratio).sum() > 1 else np.nan
+    return errors
 
 
-def cut_yields(
-    features: pd.DataFrame,
-    dataset_metadata: Mapping[str, Mapping[str, Any]],
-    cut_table: CutTable,
-    lumi_fb: float,
-    part: Part = "validation",
-    a: float = PUNZI_A,
-) -> list[dict]:
-    """The hand cuts' eps, B and figures of merit per mass on a half of the MC (same rows as :func:`network_yields`).
-
-    ``features`` is the :func:`load_features` table of the processor's export (every variable of
-    every preselected event), so the cuts are evaluated by the selection kernel on exactly the
-    events, and the halves, that the network sees; ``dataset_metadata`` is the run's.
-    """
-    from core.weights import event_weight
-    from selections.zprime_selection import CODE_IN_WINDOW, selection_codes
-    from sensitivity.cut_optimisation import load_samples
-
-    scale = PART_WEIGHT_SCALE[part]
-    n_generated = generated_per_mass(dataset_metadata, cut_table, part)
-    signal_counts = np.zeros(len(cut_table.hypotheses))
-    counts: dict[str, np.ndarray] = {}
-    sample_weight: dict[str, float] = {}
-    for sample in load_samples(features, dataset_metadata, lumi_fb):
-        meta = dataset_metadata[sample.name]
-        variables = sample.variables if part == "all" else sample.variables[:, (0 if part == "train" else 1) :: 2]
-        in_window = selection_codes(np.ascontiguousarray(variables), cut_table) == CODE_IN_WINDOW
-        if meta.get("channel") == SIGNAL_CHANNEL:
-            for i, h in enumerate(cut_table.hypotheses):
-                if round(1000 * float(meta["mzp"])) == h.mzp_mev:
-                    signal_counts[i] += np.count_nonzero(in_window[i])
-        elif "xsec_pb" in meta:
-            counts[sample.name] = in_window.sum(axis=1)
-            sample_weight[sample.name] = event_weight(meta, lumi_fb) * scale
-    return [
-        _yield_row(
-            h.mzp_gev, signal_counts[i] / n_generated[i], {k: int(v[i]) for k, v in counts.items()}, sample_weight, a
-        )
-        for i, h in enumerate(cut_table.hypotheses)
-    ]
+# --- selected histograms -------------------------------------------------------------------------
 
 
-# --- network-selected histograms -----------------------------------------------------------------
-
-
-def network_selected(
-    model: PunziNet, table: pd.DataFrame, cut_table: CutTable, outputs: np.ndarray | None = None
-) -> dict[str, dict]:
-    """Per dataset: the recoil-mass-squared histograms of the events the network selects, and their counts.
+def selected_histograms(passed: np.ndarray, table: pd.DataFrame, cut_table: CutTable) -> dict[str, dict]:
+    """Per dataset: the recoil-mass-squared histograms of the events that pass (``passed`` [M, N]) and their counts.
 
     For every dataset of ``table``: ``recoil_mass2_selected``, a ``hist.Hist`` with axes
     ``mzp_mev`` x ``mrecoil2`` (the processor's, :func:`processors.histograms.make_recoil_mass2_selected`)
-    and ``Weight`` storage, filled for each hypothesis m with the events of y > threshold(m)
-    and their (part-scaled) weights; and ``cutflow_mzp`` {m: {"network": raw count with
-    y > threshold(m), "recoil_mass_window": raw count of those inside the window of m}}.
+    and ``Weight`` storage, filled for each hypothesis m with the events that pass at m and their
+    (part-scaled) weights; and ``cutflow_hypotheses`` {m: {"selection": raw count that passes at m,
+    "window": raw count of those inside the window of m}}, the counts the limits read (also as the
+    legacy ``cutflow_mzp``, window key ``recoil_mass_window``).
     """
-    y = apply(model, table) if outputs is None else outputs
     m2 = table["recoil_mass2"].to_numpy()
     weight = table["weight"].to_numpy()
     datasets = table["dataset"].astype(str).to_numpy()
@@ -680,13 +708,36 @@ def network_selected(
         rows = datasets == name
         h = histograms.make_recoil_mass2_selected(cut_table.masses_mev)
         cutflow = {}
-        for hyp in cut_table.hypotheses:
-            passed = rows & (y > model.thresholds[hyp.mzp_mev])
-            h.fill(np.full(np.count_nonzero(passed), hyp.mzp_mev), m2[passed], weight=weight[passed])
-            inside = passed & cut_table.in_window(m2, hyp)
-            cutflow[hyp.mzp_mev] = {
-                "network": int(np.count_nonzero(passed)),
-                "recoil_mass_window": int(np.count_nonzero(inside)),
-            }
-        out[name] = {"recoil_mass2_selected": h, "cutflow_mzp": cutflow}
+        for i, hyp in enumerate(cut_table.hypotheses):
+            selected = rows & passed[i]
+            h.fill(np.full(np.count_nonzero(selected), hyp.mzp_mev), m2[selected], weight=weight[selected])
+            cutflow[hyp.mzp_mev] = (int(np.count_nonzero(selected)), int(np.count_nonzero(selected & cut_table.in_window(m2, hyp))))
+        out[name] = {
+            "recoil_mass2_selected": h,
+            # the processors' two keys (docs/output.md), same numbers
+            "cutflow_hypotheses": {m: {"selection": n, "window": w} for m, (n, w) in cutflow.items()},
+            "cutflow_mzp": {m: {"selection": n, "recoil_mass_window": w} for m, (n, w) in cutflow.items()},
+        }
     return out
+
+
+def part_metadata(dataset_metadata: Mapping[str, Mapping[str, Any]], part: Part) -> dict[str, dict]:
+    """The run's dataset metadata for the events of ``part``: ``n_generated`` = the part's generated events, so that
+    xsec L / n_generated is the part's weight (the limits of a part's selected histograms read it)."""
+    return {
+        name: {**meta, "n_generated": generated_in_part(_generated(meta), part)} if "n_generated" in meta else dict(meta)
+        for name, meta in dataset_metadata.items()
+    }
+
+
+def check_weights(table: pd.DataFrame, dataset_metadata: Mapping[str, Mapping[str, Any]], lumi_fb: float) -> None:
+    """The feature files' weights must be xsec * lumi / n_generated at ``lumi_fb`` (same run, same sample)."""
+    first = table.groupby("dataset", observed=True)["weight"].first()
+    for name, weight in first.items():
+        if name not in dataset_metadata:
+            raise ValueError(f"feature files hold dataset {name!r}, which the fileset does not list")
+        expected = event_weight(dataset_metadata[name], lumi_fb)
+        if not np.isclose(weight, expected, rtol=1e-9):
+            raise ValueError(
+                f"dataset {name}: feature weight {weight:.6g} is not xsec*lumi/n_generated = {expected:.6g} at {lumi_fb} fb^-1 (other --lumi or sample?)"
+            )

@@ -30,6 +30,8 @@ def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
 def _format(value: Any, spec: str) -> str:
     if value is None or value == "":
         return "-"
+    if spec == "s":
+        return str(value)
     try:
         number = float(value)
     except (TypeError, ValueError):

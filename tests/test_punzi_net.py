@@ -119,7 +119,7 @@ def test_punzi_loss_gradients_are_finite_and_nonzero():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         net = pn.build_network()
-    out = net(torch.linspace(-1, 1, 6 * 14).reshape(6, 14)).squeeze(1)
+    out = net(torch.linspace(-1, 1, 6 * 15).reshape(6, 15)).squeeze(1)
     pn.punzi_loss(out, w, sig, bkg, n).backward()
     grads = [p.grad for p in net.parameters()]
     assert all(torch.isfinite(g).all() for g in grads)
@@ -131,9 +131,10 @@ def test_network_layout_is_the_talks():
     linear = [(name, m) for name, m in net.named_children() if isinstance(m, torch.nn.Linear)]
     assert [name for name, _ in linear] == list(pn.LAYER_NAMES)
     assert linear[0][0] == "input" and linear[0][1].out_features == 32
-    assert [m.in_features for _, m in linear] == [14, 32, 64, 64, 32, 16, 8]
+    assert [m.in_features for _, m in linear] == [15, 32, 64, 64, 32, 16, 8]  # the 14 features and the mass
     assert [m.out_features for _, m in linear] == [32, 64, 64, 32, 16, 8, 1]
-    out = net(torch.randn(5, 14))
+    assert pn.INPUT_NAMES == (*NETWORK_FEATURES, pn.MASS_INPUT)
+    out = net(torch.randn(5, 15))
     assert out.shape == (5, 1) and ((out > 0) & (out < 1)).all()
 
 
@@ -149,19 +150,25 @@ def _cut_table() -> CutTable:
 N_GEN = {1.0: 800, 2.0: 800}
 
 
-def _synthetic(seed: int = 3) -> pd.DataFrame:
-    """Signal of 1 and 2 GeV (features around +0.8) and background (around -0.8), separable on two features."""
+def _synthetic(seed: int = 3, masses=(1.0, 2.0), n_signal: int = 600, n_background: int = 1500) -> pd.DataFrame:
+    """Signal of each mass and background, separable on two features; the first feature of the signal moves with
+    its mass (centred at 2 (m - 1.5)), so the best selection depends on the mass hypothesis."""
     rng = np.random.default_rng(seed)
     parts = []
-    for mass, n in ((1.0, 600), (2.0, 600), (None, 1500)):
+    for mass, n in [(m, n_signal) for m in masses] + [(None, n_background)]:
         x = rng.normal(size=(n, len(NETWORK_FEATURES)))
-        x[:, :2] += -0.8 if mass is None else 0.8
+        if mass is None:
+            x[:, 0] *= 1.5
+            x[:, 1] -= 0.3
+        else:
+            x[:, 0] = rng.normal(2.0 * (mass - 1.5), 0.3, n)
+            x[:, 1] += 0.3
         frame = pd.DataFrame(x, columns=list(NETWORK_FEATURES))
         frame["recoil_mass2"] = rng.uniform(-1.0, 6.0, n) if mass is None else rng.normal(mass**2, 0.3, n)
         frame["weight"] = 0.5 if mass is None else 0.01
         frame["mzp_true_gev"] = np.nan if mass is None else mass
         frame["dataset"] = "bkg" if mass is None else f"signal_{mass:g}"
-        frame["event_index"] = np.arange(n)
+        frame["event"] = np.arange(1, n + 1)
         parts.append(frame)
     out = pd.concat(parts, ignore_index=True)
     out["dataset"] = out["dataset"].astype("category")
@@ -169,7 +176,7 @@ def _synthetic(seed: int = 3) -> pd.DataFrame:
 
 
 SMALL = pn.TrainingConfig(
-    seed=5, bce_epochs=2, bce_batch_size=256, punzi_epochs=40, punzi_batch_size=None, punzi_lr=3e-3
+    seed=5, threads=1, bce_epochs=30, bce_batch_size=256, punzi_epochs=20, punzi_batch_size=None, punzi_lr=1e-3, patience=0
 )
 
 
@@ -180,20 +187,60 @@ def trained():
     return table, cuts, n_gen, pn.train(table, cuts, n_gen, SMALL)
 
 
-def test_training_reduces_the_loss_and_separates(trained):
+def test_training_reduces_the_loss_and_separates_at_every_mass(trained):
     table, cuts, n_gen, model = trained
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         untrained = pn.PunziNet(pn.build_network(), model.scaling, {}, SMALL)
     before = pn.full_batch_punzi_loss(untrained, table, cuts, n_gen)
     after = pn.full_batch_punzi_loss(model, table, cuts, n_gen)
-    assert after < 0.5 * before
+    assert after < 0.75 * before
     assert model.history["punzi"][-1] < model.history["punzi"][0]
     assert model.history["bce"][-1] < model.history["bce"][0]
-    y = pn.apply(model, table)
-    signal = table["mzp_true_gev"].notna().to_numpy()
-    assert y[signal].mean() > y[~signal].mean() + 0.3
+    y = model.outputs(table, cuts)
+    signal, background = pn.window_masks(table, cuts)
+    for i in range(len(cuts.hypotheses)):  # area under the ROC curve of the window signal against the window background
+        assert (y[i][signal[i]][:, None] > y[i][background[i]][None, :]).mean() > 0.8
     assert set(model.thresholds) == {1000, 2000} and all(0 <= t < 1 for t in model.thresholds.values())
+    assert model.history["best_epoch"] == [SMALL.punzi_epochs]  # no threshold split: every epoch, the last weights
+
+
+def test_the_mass_input_selects_the_signal_of_a_mass_between_the_trained_ones():
+    """Trained at 1 and 2 GeV only (signal's first feature near -1 and +1), at 1.5 GeV the network keeps the 1.5 GeV
+    signal (first feature near 0) against the background far better than when told 1 or 2 GeV."""
+    cuts = _cut_table()
+    table = _synthetic(seed=11, n_signal=1500, n_background=4000)
+    model = pn.train(table, cuts, np.array([2000.0, 2000.0]), pn.TrainingConfig(**{**SMALL.__dict__, "seed": 5}))
+    between = _synthetic(seed=12, masses=(1.5,), n_signal=2000, n_background=4000)
+    signal = between["mzp_true_gev"].notna().to_numpy()
+    window = cuts.in_window(between["recoil_mass2"].to_numpy(), cuts.with_masses([1.5]).hypotheses[1])
+
+    def auc(mzp_gev):
+        y = model.predict(between, mzp_gev)
+        return (y[signal & window][:, None] > y[~signal & window][None, :]).mean()
+
+    at_mass = auc(1.5)  # measured 0.88
+    assert at_mass > 0.75 and at_mass > auc(1.0) + 0.1 and at_mass > auc(2.0) + 0.1  # measured 0.61 and 0.64
+    assert model.threshold(1.5) == pytest.approx(0.5 * (model.thresholds[1000] + model.thresholds[2000]))
+    with pytest.raises(ValueError, match="outside the network's grid"):
+        model.threshold(2.5)
+
+
+def test_early_stopping_keeps_the_weights_of_the_best_epoch_on_the_threshold_split():
+    cuts = _cut_table()
+    train_table, threshold_table = _synthetic(seed=3), _synthetic(seed=4, n_signal=300, n_background=700)
+    n_train, n_threshold = np.array([800.0, 800.0]), np.array([400.0, 400.0])
+    config = pn.TrainingConfig(**{**SMALL.__dict__, "punzi_epochs": 150, "punzi_lr": 1e-2, "patience": 3})
+    model = pn.train(train_table, cuts, n_train, config, threshold_split=(threshold_table, n_threshold))
+    monitored = model.history["punzi_threshold"]
+    best = int(np.argmin(monitored)) + 1
+    assert model.history["best_epoch"] == [best]
+    assert len(monitored) == len(model.history["punzi"]) < config.punzi_epochs  # it stopped
+    assert len(monitored) - best == config.patience
+    assert pn.full_batch_punzi_loss(model, threshold_table, cuts, n_threshold) == pytest.approx(min(monitored), rel=1e-6)
+    # the thresholds were chosen on the threshold split
+    expected = pn.choose_thresholds(model.outputs(threshold_table, cuts), threshold_table, cuts, n_threshold)
+    assert model.thresholds == expected
 
 
 def test_training_is_reproducible(trained):
@@ -210,36 +257,42 @@ def test_save_load_round_trip(trained, tmp_path):
     table, _, _, model = trained
     path = model.save(tmp_path / "net" / "model.pt")
     loaded = pn.PunziNet.load(path)
-    assert np.array_equal(pn.apply(loaded, table), pn.apply(model, table))
+    assert np.array_equal(loaded.predict(table, 1.7), model.predict(table, 1.7))
     assert loaded.thresholds == model.thresholds
     assert loaded.config == model.config
-    assert loaded.scaling.names == tuple(NETWORK_FEATURES)
-    assert np.array_equal(loaded.scaling.mean, model.scaling.mean) and np.array_equal(
-        loaded.scaling.std, model.scaling.std
-    )
+    assert loaded.scaling.names == pn.INPUT_NAMES
+    assert np.array_equal(loaded.scaling.mean, model.scaling.mean) and np.array_equal(loaded.scaling.std, model.scaling.std)
     raw = torch.load(path, weights_only=True)
-    assert raw["feature_names"] == list(NETWORK_FEATURES) and raw["config"]["seed"] == SMALL.seed
+    assert raw["feature_names"] == list(pn.INPUT_NAMES) and raw["config"]["seed"] == SMALL.seed
+    raw["format"] = "punzi_net/1"
+    torch.save(raw, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="not a saved mass-parametrised"):
+        pn.PunziNet.load(tmp_path / "old.pt")
 
 
-def test_thresholds_and_selected_histograms(trained):
+def test_yields_and_selected_histograms_of_the_network_and_the_cuts(trained):
     table, cuts, n_gen, model = trained
-    y = pn.apply(model, table)
-    rows = pn.network_yields(model, table, cuts, n_gen, y)
-    selected = pn.network_selected(model, table, cuts, y)
+    y = model.outputs(table, cuts)
+    passed = pn.network_passes(model, cuts, y)
+    rows = pn.selection_yields(passed, table, cuts, n_gen)
+    selected = pn.selected_histograms(passed, table, cuts)
     assert set(selected) == {"bkg", "signal_1", "signal_2"}
     signal_mask, background_mask = pn.window_masks(table, cuts)
     for i, (h, row) in enumerate(zip(cuts.hypotheses, rows)):
-        passed = y > model.thresholds[h.mzp_mev]
-        assert row["eps"] == pytest.approx(np.count_nonzero(passed & signal_mask[i]) / n_gen[i])
-        assert row["background"] == pytest.approx(0.5 * np.count_nonzero(passed & background_mask[i]))
+        np.testing.assert_array_equal(passed[i], y[i] > model.thresholds[h.mzp_mev])
+        assert row["eps"] == pytest.approx(np.count_nonzero(passed[i] & signal_mask[i]) / n_gen[i])
+        assert row["background"] == pytest.approx(0.5 * np.count_nonzero(passed[i] & background_mask[i]))
         assert row["punzi"] == pytest.approx(row["eps"] / (1.5 + math.sqrt(row["background"])))
         hist_bkg = selected["bkg"]["recoil_mass2_selected"][{"mzp_mev": hist_index(h.mzp_mev)}]
-        bkg_rows = (table["dataset"] == "bkg").to_numpy() & passed
+        bkg_rows = (table["dataset"] == "bkg").to_numpy() & passed[i]
         assert hist_bkg.sum(flow=True).value == pytest.approx(0.5 * np.count_nonzero(bkg_rows))
         assert hist_bkg.sum(flow=True).variance == pytest.approx(0.25 * np.count_nonzero(bkg_rows))
-        assert selected["bkg"]["cutflow_mzp"][h.mzp_mev]["recoil_mass_window"] == np.count_nonzero(
-            passed & background_mask[i]
-        )
+        assert selected["bkg"]["cutflow_mzp"][h.mzp_mev]["recoil_mass_window"] == np.count_nonzero(passed[i] & background_mask[i])
+    # a selection against itself: ratio 1 with no spread; against a looser one, a finite error
+    np.testing.assert_array_equal(pn.fom_ratio_error(passed, passed, table, cuts, n_gen), [0.0, 0.0])
+    looser = y > 0.05
+    errors = pn.fom_ratio_error(passed, looser, table, cuts, n_gen)
+    assert np.all(np.isfinite(errors)) and np.all(errors > 0)
 
 
 def hist_index(mzp_mev: int):
@@ -255,7 +308,7 @@ def test_choose_thresholds_removes_background_below_the_signal():
     rng = np.random.default_rng(1)
     y = np.where(is_signal, rng.uniform(0.2, 1.0, len(table)), rng.uniform(0.0, 0.3, len(table)))
     n_gen = np.array([800.0, 800.0])
-    thresholds = pn.choose_thresholds(y, table, cuts, n_gen)
+    thresholds = pn.choose_thresholds(np.stack([y, y]), table, cuts, n_gen)
     signal_mask, background_mask = pn.window_masks(table, cuts)
     for i, h in enumerate(cuts.hypotheses):
         t = thresholds[h.mzp_mev]
@@ -263,16 +316,17 @@ def test_choose_thresholds_removes_background_below_the_signal():
         assert np.count_nonzero(y[signal_mask[i]] > t) >= 0.85 * np.count_nonzero(y[signal_mask[i]] > 0.3)
 
 
-# --- feature files and halves -------------------------------------------------------------------
+# --- feature files and splits -------------------------------------------------------------------
 
 
-def test_load_features_orders_chunks_and_splits_halves(tmp_path):
+def test_load_features_orders_chunks_and_parts_follow_the_generated_event_number(tmp_path):
     def chunk(dataset, stem, start, stop, weight, mass):
         n = stop - start
         columns = {name: np.full(n, 0.5) for name in NETWORK_FEATURES}
         columns["recoil_mass2"] = np.arange(start, stop, dtype=float)
         columns["weight"] = np.full(n, weight)
         columns["mzp_true_gev"] = np.full(n, mass)
+        columns["event"] = np.arange(start, stop, dtype=np.int64) + 1
         table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
         (tmp_path / dataset).mkdir(exist_ok=True)
         pq.write_table(table, tmp_path / dataset / f"{stem}_{start}_{stop}.parquet")
@@ -282,26 +336,25 @@ def test_load_features_orders_chunks_and_splits_halves(tmp_path):
     chunk("bkg", "bkg_0000", 20000, 20002, 3.0, np.nan)
     chunk("bkg", "bkg_0000", 0, 3, 3.0, np.nan)
     chunk("sig", "sig_0000", 0, 4, 1.0, 2.0)
-    table = load_features(tmp_path)
+    table = load_features(tmp_path, required=("event",))
     bkg = table[table["dataset"] == "bkg"]
     assert bkg["recoil_mass2"].tolist() == [0, 1, 2, 20000, 20001, 100000, 100001, 100002]
     assert bkg["event_index"].tolist() == list(range(8))
-    train, validation = pn.select_part(table, "train"), pn.select_part(table, "validation")
-    assert len(train) + len(validation) == len(table)
-    assert train[train["dataset"] == "bkg"]["recoil_mass2"].tolist() == [0, 2, 20001, 100001]
-    assert (train[train["dataset"] == "bkg"]["weight"] == 6.0).all() and (
-        validation[validation["dataset"] == "sig"]["weight"] == 2.0
-    ).all()
-    meta = {
-        "sig": {"channel": "signal", "mzp": 2.0, "n_generated": 10},
-        "bkg": {"channel": "kkmc_mumu", "n_generated": 7},
-    }
+    meta = {"sig": {"channel": "signal", "mzp": 2.0, "n_generated": 10}, "bkg": {"channel": "kkmc_mumu", "n_generated": 100003}}
+    parts = {p: pn.select_part(table, p, meta) for p in ("train", "threshold", "evaluation")}
+    assert sum(len(t) for t in parts.values()) == len(table)
+    # event numbers 1, 20002, 100003 ((event - 1) mod 3 = 0) are the train split of bkg
+    assert parts["train"][parts["train"]["dataset"] == "bkg"]["recoil_mass2"].tolist() == [0, 20001, 100002]
+    # weights: xsec L / generated events of the split = weight x n_generated / n_split, exactly
+    assert np.allclose(parts["train"][parts["train"]["dataset"] == "bkg"]["weight"], 3.0 * 100003 / 33335, rtol=1e-15)
+    assert np.allclose(parts["evaluation"][parts["evaluation"]["dataset"] == "sig"]["weight"], 10 / 3, rtol=1e-15)
     cuts = _cut_table()
-    assert pn.generated_per_mass(
-        {**meta, "sig1": {"channel": "signal", "mzp": 1.0, "n_generated": 4}}, cuts, "train"
-    ).tolist() == [2.0, 5.0]
+    assert pn.generated_per_mass({**meta, "sig1": {"channel": "signal", "mzp": 1.0, "n_generated": 4}}, cuts, "train").tolist() == [2.0, 4.0]
+    assert pn.part_metadata(meta, "evaluation")["bkg"]["n_generated"] == 33334
     with pytest.raises(ValueError, match="1000"):
         pn.generated_per_mass(meta, cuts)
+    with pytest.raises(ValueError, match="no 'event' column"):
+        pn.select_part(table.drop(columns="event"), "train", meta)
     with pytest.raises(ValueError, match="no feature files"):
         load_features(tmp_path / "nothing")
     # a left-over chunk of a run with another chunk size is refused, not counted twice

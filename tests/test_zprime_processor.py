@@ -26,7 +26,7 @@ from coffea.nanoevents import BaseSchema
 from belle_mc.production import produce
 from core.weights import event_weight
 from processors.invisible_zprime import InvisibleZPrimeProcessor
-from core.ntuple_schema import dimuon_branches
+from processors.invisible_zprime import SEARCH as ZPRIME_SEARCH
 from selections.zprime_selection import CUTS, PRESELECTION, WINDOW, load_cut_table
 from selections.zprime_variables import NETWORK_FEATURES, VARIABLES
 
@@ -54,7 +54,7 @@ def sample(tmp_path_factory):
     fileset = json.loads((out / "fileset.json").read_text())
     for entry in fileset.values():
         entry["files"] = {str(out / f): t for f, t in entry["files"].items()}
-        entry["preload"] = dimuon_branches()
+        entry["preload"] = list(ZPRIME_SEARCH.branches)
     return out, fileset
 
 
@@ -149,12 +149,15 @@ def test_network_features_are_written_with_weights(sample, result):
         assert n_rows == out["cutflow"]["two_muon_id"]
         t = tables[0]
         # every variable (the network's 14 first), so the cut optimisation reads the same export
-        assert set(VARIABLES) | {"weight", "mzp_true_gev", "dataset"} == set(t.column_names)
+        assert set(VARIABLES) | {"weight", "mzp_true_gev", "event", "dataset"} == set(t.column_names)
         assert t.column_names[: len(NETWORK_FEATURES)] == list(NETWORK_FEATURES)
         assert len(NETWORK_FEATURES) == 14
         meta = fileset[name]["metadata"]
         assert np.allclose(t["weight"].to_numpy(), event_weight(meta, LUMI_FB))
         assert set(t["dataset"].to_pylist()) == {name}
+        # the generated event numbers of the preselected events: distinct, increasing, within 1 ... n_generated
+        events = np.concatenate([x["event"].to_numpy() for x in tables])
+        assert np.all(np.diff(events) > 0) and events[0] >= 1 and events[-1] <= meta["n_generated"]
         mzp = t["mzp_true_gev"].to_numpy()
         if meta["channel"] == "signal":
             assert np.all(mzp == meta["mzp"])

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 SIGNAL_MASSES_GEV = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
 """Z' mass grid of the invisible search, GeV."""
+OFF_GRID_MASSES_GEV = (1.5, 4.5, 7.5)
+"""Z' masses between the grid's, GeV: signal of the sensitivity samples that the network is never trained on
+(it is evaluated there through its mass input; docs/searches.md)."""
 
 DEFAULT_SAMPLE: dict[str, int] = {
     "kkmc_mumu": 600_000,
@@ -77,7 +80,7 @@ SENSITIVITY_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sensiti
 def sensitivity_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the invisible-Z' sensitivity sample."""
     requests: list[tuple[str, float | None, int]] = [
-        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV
+        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in (*SIGNAL_MASSES_GEV, *OFF_GRID_MASSES_GEV)
     ]
     requests += [(ch, None, n) for ch, n in SENSITIVITY_SAMPLE.items()]
     return requests
@@ -123,7 +126,7 @@ def sensitivity_filtered_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of the unsliced datasets of the filtered sensitivity sample: the
     signals of the sensitivity sample and :data:`SENSITIVITY_FILTERED_UNSLICED`."""
     requests: list[tuple[str, float | None, int]] = [
-        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in SIGNAL_MASSES_GEV
+        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in (*SIGNAL_MASSES_GEV, *OFF_GRID_MASSES_GEV)
     ]
     requests += [(ch, None, n) for ch, n in SENSITIVITY_FILTERED_UNSLICED.items()]
     return requests
