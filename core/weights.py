@@ -22,3 +22,11 @@ def event_weight(metadata: Mapping, lumi_fb: float) -> float:
 def is_data(metadata: Mapping) -> bool:
     """True for a dataset of recorded data (no cross section in its metadata)."""
     return "xsec_pb" not in metadata
+
+
+def is_complement_slice(metadata: Mapping) -> bool:
+    """True for a generator slice that is the rest of its channel outside the search slices (fileset
+    ``generator_slice_role`` = ``complement``, docs/fileset.md): the cut floors keep it out of every signal
+    window, so it is left out wherever a window's background is estimated from a sample that has no MC event
+    there (the zero-event rule of the limits, the one-event floor of B_eff in the figures of merit)."""
+    return metadata.get("generator_slice_role") == "complement"

@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_punzi_net.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     del table
-    print(f"preselected events: {', '.join(f'{len(t)} {p}' for p, t in parts.items())}; grid {list(grid.masses_gev)} GeV, "
-          f"off grid {[m for m in every_mass.masses_gev if m not in grid.masses_gev]} GeV ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+    print(f"preselected events: {', '.join(f'{len(t)} {p}' for p, t in parts.items())}; grid {[float(m) for m in grid.masses_gev]} GeV, "
+          f"off grid {[float(m) for m in every_mass.masses_gev if m not in grid.masses_gev]} GeV ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
 
     config = pn.TrainingConfig(
         seed=args.seed, threads=args.threads, bce_epochs=args.bce_epochs, punzi_epochs=args.punzi_epochs,

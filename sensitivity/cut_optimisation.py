@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.beams import cms_frame
-from core.weights import event_weight
+from core.weights import event_weight, is_complement_slice
 from selections.zprime_selection import CODE_IN_WINDOW, CutTable, MassHypothesis, selection_codes
 from selections.zprime_variables import COLUMN, VARIABLES
 from sensitivity.splits import generated_in_part, in_part, weight_scale
@@ -83,6 +83,9 @@ class Sample:
     variables: np.ndarray
     event: np.ndarray
     """Generated event number of each preselected event (splits, :mod:`sensitivity.splits`)."""
+    mc_floor: float = 1.0
+    """MC events the sample counts at least in B_eff: 1, or 0 for a complement slice (never in a window,
+    :func:`core.weights.is_complement_slice`)."""
 
 
 def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping], lumi_fb: float) -> list[Sample]:
@@ -102,7 +105,7 @@ def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping]
         rows = features.loc[names == name]
         variables = np.ascontiguousarray(np.vstack([rows[v].to_numpy(dtype=np.float64) for v in VARIABLES]).reshape(len(VARIABLES), len(rows)))
         samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variables,
-                              rows["event"].to_numpy(dtype=np.int64)))  # fmt: skip
+                              rows["event"].to_numpy(dtype=np.int64), 0.0 if is_complement_slice(meta) else 1.0))  # fmt: skip
     return samples
 
 
@@ -138,6 +141,7 @@ class HypothesisProblem:
         columns, owner = [], []  # owner: index into self.background_weights, or -1 for signal
         self.n_signal_generated = 0.0
         self.background_weights = np.array([_part(s, part)[1] for s in backgrounds])
+        self.background_floors = np.array([s.mc_floor for s in backgrounds])
         for index, s in [(-1, s) for s in signal] + list(enumerate(backgrounds)):
             variables, _, n_gen = _part(s, part)
             inside = variables[:, window.in_window(variables[COLUMN["recoil_mass2"]], hypothesis)]
@@ -153,14 +157,15 @@ class HypothesisProblem:
 
         The figures of merit use B_eff = sum over background samples of w max(n, 1): a
         sample with no selected MC event may still hold up to about one event of its
-        weight, so that cutting the last MC event of a sample is not rewarded.
+        weight, so that cutting the last MC event of a sample is not rewarded (a complement
+        generator slice, which cannot reach the window, counts max(n, 0)).
         """
         codes = selection_codes(self.variables, CutTable((hypothesis,), self.window_n_sigma))[0]
         selected = codes == CODE_IN_WINDOW
         eps = np.count_nonzero(selected & (self.owner < 0)) / self.n_signal_generated
         counts = np.bincount(self.owner[selected & (self.owner >= 0)], minlength=len(self.background_weights))
         background = float(counts @ self.background_weights)
-        effective = float(np.maximum(counts, 1) @ self.background_weights)
+        effective = float(np.maximum(counts, self.background_floors) @ self.background_weights)
         return Yields(eps, background, eps / np.sqrt(effective), eps / (PUNZI_A / 2 + np.sqrt(effective)))
 
     def candidates(self, parameter: str) -> np.ndarray:

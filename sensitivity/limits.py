@@ -89,7 +89,7 @@ from scipy import optimize, special, stats
 from core.channels import channel_role, signal_mass_gev
 from core.scalar_model import branching_fraction as scalar_branching_fraction
 from core.scalar_model import g2_band_xi, visible_decay_channel
-from core.weights import event_weight, is_data
+from core.weights import event_weight, is_complement_slice, is_data
 from core.zprime_model import CouplingBand, branching_fraction_invisible, branching_fraction_mumu, g2_band
 from processors.base import HYPOTHESIS_CUTFLOW, WINDOW
 from processors.searches import LEGACY_HYPOTHESIS_CUTFLOWS
@@ -511,7 +511,7 @@ def window_yields(
         by_channel[channel] = by_channel.get(channel, np.zeros(n_hyp)) + counts * weight
         var_by_channel[channel] = var_by_channel.get(channel, np.zeros(n_hyp)) + counts * weight**2
         mc_by_channel[channel] = mc_by_channel.get(channel, np.zeros(n_hyp, dtype=np.int64)) + counts
-        role = "complement" if meta.get("generator_slice_role") == "complement" else "search"
+        role = "complement" if is_complement_slice(meta) else "search"
         weights_by_role = weight_by_channel.setdefault(channel, {})
         weights_by_role[role] = max(weights_by_role.get(role, 0.0), float(weight))
 

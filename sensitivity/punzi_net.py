@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.weights import event_weight
+from core.weights import event_weight, is_complement_slice
 from processors import histograms
 from selections.zprime_selection import CODE_ALL_CUTS, CutTable, selection_codes
 from selections.zprime_variables import NETWORK_FEATURES, VARIABLES
@@ -76,6 +76,10 @@ INPUT_NAMES: tuple[str, ...] = (*NETWORK_FEATURES, MASS_INPUT)
 """The network's inputs, in order."""
 SIGNAL_CHANNEL = "signal"
 """``channel`` of the Z' signal datasets in the fileset metadata."""
+MC_FLOOR = "mc_floor"
+"""Column (added by :func:`select_part`): MC events the row's background sample counts at least in B_eff and in the
+Punzi loss' B, 1; 0 for a complement generator slice, which the cut floors keep out of every window
+(:func:`core.weights.is_complement_slice`): one event of its large weight would otherwise sit in every window's B."""
 FORMAT = "punzi_net/2"
 """Tag of the saved model dictionary (:meth:`PunziNet.save`); 2: the mass input."""
 
@@ -257,7 +261,7 @@ def punzi_terms(
     lumi: float = 1.0,
     sample_index: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
-    background_floor: float = 0.0,
+    background_floor: float | torch.Tensor = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """eps(m), B(m) and sigma_min(m) of every mass hypothesis m, differentiable in ``outputs``.
 
@@ -274,7 +278,8 @@ def punzi_terms(
     sample s. With ``background_floor`` = 1 that is the B_eff of the figures of merit
     (:func:`figures_of_merit`): a sample keeps at least one MC event of its weight, so the loss
     gains nothing from removing a sample's last few MC events (which would only tune on MC
-    fluctuations). With floor 0 it equals the plain B.
+    fluctuations). With floor 0 it equals the plain B. ``background_floor`` may be a tensor [S], one floor per
+    sample (0 for a complement generator slice, which cannot reach a window: :data:`MC_FLOOR`).
     """
     dtype = weights.dtype
     y = outputs.reshape(-1).to(dtype)
@@ -284,7 +289,8 @@ def punzi_terms(
     else:
         per_sample = torch.zeros(background_mask.shape[0], len(sample_weight), dtype=dtype)
         per_sample = per_sample.index_add(1, sample_index, background_mask.to(dtype) * y)
-        background = per_sample.clamp_min(background_floor) @ sample_weight.to(dtype)
+        floor = torch.as_tensor(background_floor, dtype=dtype)
+        background = torch.maximum(per_sample, floor) @ sample_weight.to(dtype)
     # sqrt with a finite gradient at B = 0 (where sqrt'(B) is infinite): value exact, gradient 0
     positive = background > 0
     sqrt_b = torch.where(
@@ -307,7 +313,7 @@ def punzi_loss(
     lumi: float = 1.0,
     sample_index: torch.Tensor | None = None,
     sample_weight: torch.Tensor | None = None,
-    background_floor: float = 0.0,
+    background_floor: float | torch.Tensor = 0.0,
 ) -> torch.Tensor:
     """The Punzi loss: the mean over mass hypotheses of sigma_min (see :func:`punzi_terms`)."""
     terms = punzi_terms(
@@ -326,9 +332,12 @@ def _generated(meta: Mapping[str, Any]) -> int:
 
 def select_part(table: pd.DataFrame, part: Part, dataset_metadata: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """The rows of ``part`` (:mod:`sensitivity.splits`, by the ``event`` column), each dataset's weights scaled to
-    the part (n_generated / generated events of the part: exact); ``all`` is the table itself."""
+    the part (n_generated / generated events of the part: exact; ``all``: every row, weights as they are), with
+    the :data:`MC_FLOOR` column from the run's metadata."""
     if part == "all":
-        return table
+        out = table.copy()
+        out[MC_FLOOR] = _floors(out, dataset_metadata)
+        return out
     if "event" not in table.columns:
         raise ValueError("the feature table has no 'event' column (the generated event number): rerun run.py --features")
     out = table.loc[in_part(table["event"].to_numpy(), part)].reset_index(drop=True)
@@ -340,7 +349,14 @@ def select_part(table: pd.DataFrame, part: Part, dataset_metadata: Mapping[str, 
         if "n_generated" in dataset_metadata[name]:
             scale[names == name] = weight_scale(_generated(dataset_metadata[name]), part)
     out["weight"] = out["weight"].to_numpy() * scale
+    out[MC_FLOOR] = _floors(out, dataset_metadata)
     return out
+
+
+def _floors(table: pd.DataFrame, dataset_metadata: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
+    names = table["dataset"].astype(str).to_numpy()
+    complements = [n for n in np.unique(names) if is_complement_slice(dataset_metadata.get(n, {}))]
+    return np.where(np.isin(names, complements), 0.0, 1.0)
 
 
 def generated_per_mass(dataset_metadata: Mapping[str, Mapping[str, Any]], cut_table: CutTable, part: Part = "all") -> np.ndarray:
@@ -388,6 +404,7 @@ class _WindowData:
     n_generated: torch.Tensor  # [M] float64
     sample_index: torch.Tensor  # [R] int64: background sample of each row (0 for signal)
     sample_weight: torch.Tensor  # [S] float64: MC weight of one event of each background sample
+    sample_floor: torch.Tensor  # [S] float64: MC events each sample counts at least in B (1, 0 for a complement slice)
 
     def bce_targets_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels and balanced weights: each hypothesis' window signal and window background weigh 1/M each."""
@@ -420,8 +437,7 @@ def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarr
     n_hyp = len(cut_table.hypotheses)
     one_hot = np.zeros((n_hyp, len(rows)), dtype=bool)
     one_hot[hypothesis, np.arange(len(rows))] = True
-    sample_weight = _sample_weights(table)
-    names = list(sample_weight)
+    names, weights, floors = _samples(table)
     datasets = table["dataset"].astype(str).to_numpy()[rows]
     sample_index = np.zeros(len(rows), dtype=np.int64)
     for i, name in enumerate(names):
@@ -433,7 +449,8 @@ def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarr
         torch.from_numpy(one_hot & ~is_signal),
         torch.from_numpy(np.asarray(n_generated, dtype=np.float64)),
         torch.from_numpy(sample_index),
-        torch.tensor([sample_weight[k] for k in names], dtype=torch.float64),
+        torch.from_numpy(weights),
+        torch.from_numpy(floors),
     )
 
 
@@ -469,7 +486,7 @@ def _loss(network: nn.Module, data: _WindowData, config: TrainingConfig, idx: to
         network(data.x[idx]).squeeze(1), data.weight[idx] / fraction,
         data.signal_mask[:, idx], data.background_mask[:, idx], data.n_generated * fraction,
         config.punzi_a, config.punzi_b, sample_index=data.sample_index[idx],
-        sample_weight=data.sample_weight / fraction, background_floor=config.punzi_background_floor * fraction,
+        sample_weight=data.sample_weight / fraction, background_floor=config.punzi_background_floor * data.sample_floor * fraction,
     )  # fmt: skip
 
 
@@ -585,10 +602,14 @@ def figures_of_merit(eps: float, background: float, background_effective: float,
     }
 
 
-def _sample_weights(table: pd.DataFrame) -> dict[str, float]:
-    """The per-event weight of every background dataset in ``table``."""
-    bkg = table.loc[table["mzp_true_gev"].isna(), ["dataset", "weight"]]
-    return {str(k): float(v) for k, v in bkg.groupby("dataset", observed=True)["weight"].first().items()}
+def _samples(table: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(names, per-event weights, MC floors) of the background datasets in ``table``; the floor is the
+    :data:`MC_FLOOR` column (:func:`select_part` adds it), 1 where the table has none."""
+    bkg = table.loc[table["mzp_true_gev"].isna()]
+    columns = ["weight", MC_FLOOR] if MC_FLOOR in bkg.columns else ["weight"]
+    first = bkg.groupby("dataset", observed=True)[columns].first()
+    floors = first[MC_FLOOR].to_numpy(dtype=np.float64) if MC_FLOOR in first.columns else np.ones(len(first))
+    return [str(k) for k in first.index], first["weight"].to_numpy(dtype=np.float64), floors
 
 
 def choose_thresholds(
@@ -607,7 +628,7 @@ def choose_thresholds(
     """
     signal, background = window_masks(table, cut_table)
     datasets = table["dataset"].astype(str).to_numpy()
-    sample_weight = _sample_weights(table)
+    names, weights, floors = _samples(table)
     thresholds = {}
     for i, h in enumerate(cut_table.hypotheses):
         sig_y = np.sort(outputs[i][signal[i]])
@@ -615,9 +636,9 @@ def choose_thresholds(
         candidates = np.clip(candidates, 0.0, None)
         eps = (sig_y.size - np.searchsorted(sig_y, candidates, side="right")) / n_generated[i]
         b_eff = np.zeros_like(candidates)
-        for name, w in sample_weight.items():
+        for name, w, floor in zip(names, weights, floors):
             y = np.sort(outputs[i][background[i] & (datasets == name)])
-            b_eff += w * np.maximum(y.size - np.searchsorted(y, candidates, side="right"), 1)
+            b_eff += w * np.maximum(y.size - np.searchsorted(y, candidates, side="right"), floor)
         fom = eps / np.sqrt(b_eff) if criterion == "fom" else eps / (a / 2 + np.sqrt(b_eff))
         thresholds[h.mzp_mev] = float(candidates[int(np.argmax(fom))])
     return thresholds
@@ -644,14 +665,15 @@ def selection_yields(
     that pass (``passed`` [M, N]) inside the window; the same rows for the network and the cuts."""
     signal, background = window_masks(table, cut_table)
     datasets = table["dataset"].astype(str).to_numpy()
-    sample_weight = _sample_weights(table)
+    names, weights, floors = _samples(table)
     rows = []
     for i, h in enumerate(cut_table.hypotheses):
         selected = passed[i] & background[i]
-        counts = {name: int(np.count_nonzero(selected & (datasets == name))) for name in sample_weight}
+        counts = {name: int(np.count_nonzero(selected & (datasets == name))) for name in names}
+        n = np.array([counts[k] for k in names], dtype=np.float64)
         eps = np.count_nonzero(passed[i] & signal[i]) / n_generated[i]
-        total = sum(sample_weight[k] * counts[k] for k in sample_weight)
-        effective = sum(sample_weight[k] * max(counts[k], 1) for k in sample_weight)
+        total = float(n @ weights)
+        effective = float(np.maximum(n, floors) @ weights)
         rows.append({
             "mzp_gev": h.mzp_gev, "eps": float(eps), "background": float(total),
             "background_mc_count": int(sum(counts.values())), "background_mc_by_dataset": counts,
@@ -669,7 +691,7 @@ def fom_ratio_error(
     the correlation of two selections that share events."""
     signal, background = window_masks(table, cut_table)
     datasets = table["dataset"].astype(str).to_numpy()
-    sample_weight = _sample_weights(table)
+    names, weights, floors = _samples(table)
     rng = np.random.default_rng(seed)
     errors = np.full(len(cut_table.hypotheses), np.nan)
     for i in range(len(cut_table.hypotheses)):
@@ -679,8 +701,8 @@ def fom_ratio_error(
         for mask in (numerator[i][relevant], denominator[i][relevant]):
             eps = (p * (mask & signal[i][relevant])).sum(1) / n_generated[i]
             b_eff = np.zeros(replicas)
-            for name, w in sample_weight.items():
-                b_eff += w * np.maximum((p * (mask & background[i][relevant] & (datasets[relevant] == name))).sum(1), 1.0)
+            for name, w, floor in zip(names, weights, floors):
+                b_eff += w * np.maximum((p * (mask & background[i][relevant] & (datasets[relevant] == name))).sum(1), floor)
             foms.append(eps / np.sqrt(b_eff))
         ratio = foms[0] / np.where(foms[1] > 0, foms[1], np.nan)
         errors[i] = float(np.nanstd(ratio, ddof=1)) if np.isfinite(ratio).sum() > 1 else np.nan

@@ -361,3 +361,32 @@ def test_load_features_orders_chunks_and_parts_follow_the_generated_event_number
     chunk("bkg", "bkg_0000", 0, 20002, 3.0, np.nan)
     with pytest.raises(ValueError, match="overlap"):
         load_features(tmp_path)
+
+
+def test_a_complement_slice_adds_no_one_event_floor_to_the_background():
+    """B_eff counts each background sample as at least one MC event of its weight, but not a complement generator
+    slice (fileset generator_slice_role), which the cut floors keep out of every window: one event of its large
+    weight would otherwise sit in every window's B_eff and Punzi loss."""
+    cuts = _cut_table()
+    table = _synthetic()
+    rest = table[table["dataset"] == "bkg"].iloc[:1].assign(dataset="bkg_rest", recoil_mass2=50.0, weight=1000.0)
+    combined = pd.concat([table.astype({"dataset": str}), rest.astype({"dataset": str})], ignore_index=True)
+    combined["dataset"] = combined["dataset"].astype("category")
+    meta = {name: {"channel": "kkmc_mumu", "xsec_pb": 1.0, "n_generated": 10**6} for name in ("bkg", "bkg_rest")}
+    meta |= {f"signal_{m:g}": {"channel": "signal", "mzp": m, "n_generated": 800, "xsec_pb": 1.0} for m in (1.0, 2.0)}
+    nothing = np.zeros((2, len(combined)), dtype=bool)
+    n_gen = np.array([800.0, 800.0])
+
+    def effective(metadata):
+        part = pn.select_part(combined, "all", metadata)
+        return [r["background_effective"] for r in pn.selection_yields(nothing, part, cuts, n_gen)]
+
+    assert effective(meta) == [1000.0 + 0.5, 1000.0 + 0.5]  # one event of each sample
+    meta["bkg_rest"]["generator_slice_role"] = "complement"
+    assert effective(meta) == [0.5, 0.5]
+    part = pn.select_part(combined, "all", meta)
+    assert part.loc[part["dataset"] == "bkg_rest", pn.MC_FLOOR].tolist() == [0.0]
+    # the Punzi loss' B: the same floors
+    data = pn._window_data(part, cuts, n_gen, pn.FeatureScaling.fit(pn._window_inputs(part, cuts)))
+    names = pn._samples(part)[0]
+    assert data.sample_floor.tolist() == [0.0 if n == "bkg_rest" else 1.0 for n in names]
