@@ -30,6 +30,7 @@ from execution.runner import (
     run_processor,
     write_pickle_atomic,
 )
+from processors.base import clear_feature_files
 from processors.searches import DEFAULT_SEARCH, SEARCHES
 from processors.summary import print_summary
 
@@ -80,6 +81,10 @@ def run(args: argparse.Namespace) -> dict:
     fileset_path = args.fileset if args.fileset is not None else search.default_sample()
     fileset = load_fileset(fileset_path, search.channels)
     processor_instance = search.make_processor(args.lumi, table, args.features)
+    if args.features is not None and not args.resume:  # a new run: chunks of an earlier one would overlap
+        removed = clear_feature_files(args.features, fileset)
+        if removed:
+            log.info("removed %d feature files of an earlier run under %s", removed, args.features)
     selection = processor_instance.describe()
     output = output_path(args)
     configuration = {"processor": type(processor_instance).__name__, "lumi_fb": args.lumi, **selection, "features": str(args.features)}

@@ -25,7 +25,7 @@ Everything merges with ``+``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -86,6 +86,17 @@ def write_chunk_parquet(table: pa.Table, features_dir: str | os.PathLike, meta: 
     pq.write_table(table, tmp)
     os.replace(tmp, path)
     return str(path)
+
+
+def clear_feature_files(features_dir: str | os.PathLike, datasets: Iterable[str]) -> int:
+    """Remove the feature files of ``datasets`` under ``features_dir`` (a new, not resumed, run: files of a run with
+    other chunk boundaries would be read back as overlapping chunks); the number removed."""
+    removed = 0
+    for dataset in datasets:
+        for path in (Path(features_dir) / dataset).glob("*.parquet"):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def dataset_column(name: str, n: int) -> pa.Array:

@@ -176,3 +176,22 @@ def test_scalar_only_option_is_rejected_for_the_zprime_analysis(small_sample_dir
     res = run("--fileset", str(small_sample_dir / "fileset.json"), "--window-table", str(tmp_path / "w.json"),
               "--output", str(tmp_path / "o.pkl"))  # fmt: skip
     assert res.returncode == 2 and res.stderr.strip().splitlines()[-1].startswith("run.py: error: --window-table")
+
+
+def test_a_new_run_replaces_the_feature_files_of_an_earlier_one(small_sample_dir, tmp_path):
+    """Two runs with other chunk boundaries into one --features directory: the second holds its own chunks only,
+    every preselected event once (the study reruns into its own directory)."""
+    from sensitivity.features import load_features
+
+    features, out = tmp_path / "features", tmp_path / "out.pkl"
+    fileset = str(small_sample_dir / "fileset.json")
+    for chunksize in ("4000", "7000"):
+        res = run("--fileset", fileset, "--executor", "iterative", "--chunksize", chunksize, "--features", str(features), "--output", str(out))
+        assert res.returncode == 0, res.stderr
+    table = load_features(features, required=("event",))
+    with open(out, "rb") as fh:
+        result = pickle.load(fh)
+    for name, output in result["datasets"].items():
+        rows = table[table["dataset"] == name]
+        assert len(rows) == output["cutflow"]["two_muon_id"] and rows["event"].is_unique
+    assert "removed" in res.stderr and "feature files of an earlier run" in res.stderr
