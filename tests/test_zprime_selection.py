@@ -15,6 +15,7 @@ from selections.zprime_selection import (
     load_cut_table,
     selection_codes,
 )
+from core.belle_detector import ECL_REGIONS_RAD
 from core.beams import cms_frame
 from selections.zprime_variables import COLUMN, VARIABLES
 
@@ -38,6 +39,15 @@ def test_every_cut_has_a_definition_in_talk_order():
 SQRT_S_GEV = cms_frame()[0]
 
 
+def _inside_missing_angle(h) -> float:
+    """A lab polar angle of the recoil that passes cut 9 of ``h``: the middle of the widest overlap of its
+    [min, max] with an ECL region (rad)."""
+    overlaps = [(max(lo, h.missing_theta_lab_min_rad), min(hi, h.missing_theta_lab_max_rad)) for lo, hi in ECL_REGIONS_RAD]
+    lo, hi = max(overlaps, key=lambda r: r[1] - r[0])
+    assert hi > lo, f"hypothesis {h.mzp_gev} GeV accepts no recoil angle"
+    return 0.5 * (lo + hi)
+
+
 def _ideal_candidate(h) -> np.ndarray:
     """Variables of an event that passes every cut of hypothesis ``h`` (its table values) and sits at M^2 = m^2."""
     v = np.zeros(len(VARIABLES))
@@ -51,7 +61,7 @@ def _ideal_candidate(h) -> np.ndarray:
     v[COLUMN["opening_angle_cms"]] = h.opening_angle_max_rad - 0.1
     v[COLUMN["cos_theta_recoil_cms"]] = 0.0
     v[COLUMN["dphi_recoil_photon"]] = np.pi
-    v[COLUMN["theta_recoil_lab"]] = np.radians(90.0)
+    v[COLUMN["theta_recoil_lab"]] = _inside_missing_angle(h)
     v[COLUMN["pt_proj_max"]] = v[COLUMN["pt_proj_min"]] = h.pt_projection_sum_min_gev / 2 + 0.1
     return v
 
