@@ -13,7 +13,8 @@ failure with its exit status):
 2. resolution: ``scripts/measure_resolution.py`` on the exported features (report; ``--write-tables``
    writes the widths into the search's table);
 3. per search, from the features and the pickle (local, no executor):
-   - zprime: ``scripts/optimise_cuts.py`` (``--write-tables`` writes the optimised cuts),
+   - zprime: ``scripts/optimise_cuts.py`` (``--write-tables`` writes the optimised cuts, and the
+     processing step runs again, without the features, so that the pickle holds their cutflows),
      ``scripts/train_punzi_net.py``, then ``scripts/limits.py`` for the cuts (all events, and the
      evaluation split) and for the network (evaluation split), and their limit curves in one figure;
    - visible: ``scripts/run_visible_sensitivity.py`` (limits per mass and the fine m_R scan);
@@ -95,17 +96,17 @@ def run_steps(args: argparse.Namespace, out: Path) -> None:
     search = SEARCHES[args.analysis]
     python = sys.executable
     pickle_path = out / search.output_name
+    processing = [python, str(ROOT / "run.py"), "--analysis", search.name, "--lumi", str(args.lumi), "--output", str(pickle_path),
+                  *ExecutionOptions.from_args(args).as_arguments(),
+                  *(["--fileset", str(args.fileset.resolve())] if args.fileset is not None else [])]  # fmt: skip
     if not (args.skip_processing and pickle_path.exists()):
-        command = [python, str(ROOT / "run.py"), "--analysis", search.name, "--lumi", str(args.lumi),
-                   "--features", str(out / "features"), "--output", str(pickle_path),
-                   *ExecutionOptions.from_args(args).as_arguments()]  # fmt: skip
-        if args.fileset is not None:
-            command += ["--fileset", str(args.fileset.resolve())]
-        step("processing", command)
+        step("processing", [*processing, "--features", str(out / "features")])
     write = ["--write"] if args.write_tables else []
     step("resolution", [python, str(SCRIPTS / "measure_resolution.py"), "--analysis", search.name, "--study", str(out), *write])
     if search.name == "zprime":
         step("cut optimisation", [python, str(SCRIPTS / "optimise_cuts.py"), "--study", str(out), *write])
+        if args.write_tables:  # the cutflows of the pickle (the cut-based limits) must be those of the written table
+            step("processing with the written cut table", processing)
         epochs = [*(["--punzi-epochs", str(args.punzi_epochs)] if args.punzi_epochs is not None else []),
                   *(["--bce-epochs", str(args.bce_epochs)] if args.bce_epochs is not None else [])]  # fmt: skip
         step("network", [python, str(SCRIPTS / "train_punzi_net.py"), "--study", str(out), *epochs])
