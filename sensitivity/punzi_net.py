@@ -449,8 +449,8 @@ def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarr
         torch.from_numpy(one_hot & ~is_signal),
         torch.from_numpy(np.asarray(n_generated, dtype=np.float64)),
         torch.from_numpy(sample_index),
-        torch.from_numpy(weights),
-        torch.from_numpy(floors),
+        torch.from_numpy(weights.copy()),  # a pandas view is read-only
+        torch.from_numpy(floors.copy()),
     )
 
 
