@@ -100,11 +100,13 @@ def systematics_effect_markdown(rows: Sequence[Mapping[str, Any]], command: str,
             change = r.get("change_pct")
             cells.append(f"{float(r['gprime_exp']):.4g}" + ("" if change is None else f" ({float(change):+.1f}%)"))
         lines.append(f"| {c} | {'-' if size is None else f'{100 * size:.2f}%'} | " + " | ".join(cells) + " |")
+    if any(r.get("change_pct") is not None and float(r["change_pct"]) < 0 for r in by_key.values()):
+        lines.append(
+            "\nNegative changes: where a window's background rests on few MC events (or on the one-event weight of a "
+            "channel without MC events, a Gamma with about one effective event), a background normalisation uncertainty "
+            "mostly widens a very skewed count distribution, whose median, where the expected limit is taken, can move down.\n"
+        )
     lines += [
-        "\nWith the zero-event rule the windows' background is dominated by the one-event weight of a channel without MC "
-        "events (its Gamma width has about one effective event), so a background normalisation uncertainty mostly "
-        "widens a very skewed count distribution: its median, where the expected limit is taken, can move down and the "
-        "expected limit with a systematic can come out slightly below the MC-statistics-only one (negative changes).\n",
         "\nBackground of the windows (zero-event rule on) and the MC-statistics share of its variance with all systematics:\n",
         markdown_table(
             [{**by_key[("all", m)], "low_mc": "yes" if by_key[("all", m)]["low_mc"] else "no"} for m in masses if ("all", m) in by_key],
