@@ -98,16 +98,17 @@ def plot_outputs(outputs: np.ndarray, thresholds: list[float], table, cut_table:
     bins = np.linspace(0.0, 1.0, 41)
     index = {h.mzp_gev: i for i, h in enumerate(cut_table.hypotheses)}
     shown = [m for m in masses_gev if m in index]
+    colour = {c: f"C{k}" for k, c in enumerate(sorted(set(channels[background.any(0)])))}  # one colour per channel in every panel
     with plt.style.context(mplhep.style.ROOT):
         fig, axes = plt.subplots(1, len(shown), figsize=(6.5 * len(shown), 6), squeeze=False)
         for ax, m in zip(axes[0], shown):
             i = index[m]
             ax.hist(outputs[i][signal[i]], bins=bins, density=True, histtype="step", lw=2, color="k", label=f"signal {m:g} GeV")
-            for k, channel in enumerate(sorted(set(channels[background[i]]))):
+            for channel in sorted(set(channels[background[i]])):
                 rows = background[i] & (channels == channel)
                 if rows.sum() >= 2:
                     ax.hist(outputs[i][rows], bins=bins, weights=weight[rows], density=True, histtype="step", lw=1.5,
-                            color=f"C{k}", label=f"{channel} ({rows.sum()} MC)")  # fmt: skip
+                            color=colour[channel], label=f"{channel} ({rows.sum()} MC)")  # fmt: skip
             ax.axvline(thresholds[i], color="grey", ls="--")
             ax.set_yscale("log")
             ax.set_xlabel(f"network output y(x, m = {m:g} GeV)")
