@@ -88,6 +88,15 @@ class Sample:
     :func:`core.weights.is_complement_slice`)."""
 
 
+def variable_matrix(table: pd.DataFrame) -> np.ndarray:
+    """Every variable of :data:`~selections.zprime_variables.VARIABLES` of the exported features ``table``, as the
+    selection kernel reads them: contiguous float64 [len(VARIABLES), n events]."""
+    missing = [v for v in VARIABLES if v not in table.columns]
+    if missing:
+        raise ValueError(f"the feature table lacks the variables {missing}: rerun run.py --features")
+    return np.ascontiguousarray(np.vstack([table[v].to_numpy(dtype=np.float64) for v in VARIABLES]).reshape(len(VARIABLES), len(table)))
+
+
 def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping], lumi_fb: float) -> list[Sample]:
     """One :class:`Sample` per dataset of ``dataset_metadata`` (the run's, in its order) from the exported features.
 
@@ -103,8 +112,7 @@ def load_samples(features: pd.DataFrame, dataset_metadata: Mapping[str, Mapping]
     samples = []
     for name, meta in dataset_metadata.items():
         rows = features.loc[names == name]
-        variables = np.ascontiguousarray(np.vstack([rows[v].to_numpy(dtype=np.float64) for v in VARIABLES]).reshape(len(VARIABLES), len(rows)))
-        samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variables,
+        samples.append(Sample(name, meta["channel"], meta.get("mzp"), int(meta["n_generated"]), event_weight(meta, lumi_fb), variable_matrix(rows),
                               rows["event"].to_numpy(dtype=np.int64), 0.0 if is_complement_slice(meta) else 1.0))  # fmt: skip
     return samples
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,7 +58,8 @@ from torch.nn import functional as F
 from core.weights import event_weight, is_complement_slice
 from processors import histograms
 from selections.zprime_selection import CODE_ALL_CUTS, CutTable, selection_codes
-from selections.zprime_variables import NETWORK_FEATURES, VARIABLES
+from selections.zprime_variables import NETWORK_FEATURES
+from sensitivity.cut_optimisation import variable_matrix
 from sensitivity.splits import Part, generated_in_part, in_part, weight_scale
 
 PUNZI_A = 3.0
@@ -397,6 +397,7 @@ class _WindowData:
     """The (event, hypothesis) rows of a part: every signal event of mass m in the window of m and every background
     event in the window of m, each with input m; as tensors for the two training stages."""
 
+    scaling: FeatureScaling  # the standardisation of x
     x: torch.Tensor  # [R, F] float32, standardised (the mass input last)
     weight: torch.Tensor  # [R] float64 MC weight
     signal_mask: torch.Tensor  # [M, R] bool: row is signal of hypothesis m
@@ -426,13 +427,13 @@ def _hypothesis_rows(table: pd.DataFrame, cut_table: CutTable) -> tuple[np.ndarr
     return hypothesis, rows, signal, background
 
 
-def _window_inputs(table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
-    hypothesis, rows, _, _ = _hypothesis_rows(table, cut_table)
-    return input_matrix(table, cut_table.masses_gev[hypothesis], rows)
-
-
-def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray, scaling: FeatureScaling) -> _WindowData:
-    hypothesis, rows, signal, background = _hypothesis_rows(table, cut_table)
+def _window_data(
+    table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarray, scaling: FeatureScaling | None = None
+) -> _WindowData:
+    """The training rows of ``table``; ``scaling`` None: fitted on these rows' inputs (``_WindowData.scaling``)."""
+    hypothesis, rows, signal, _ = _hypothesis_rows(table, cut_table)
+    inputs = input_matrix(table, cut_table.masses_gev[hypothesis], rows)
+    scaling = FeatureScaling.fit(inputs) if scaling is None else scaling
     is_signal = signal[hypothesis, rows]
     n_hyp = len(cut_table.hypotheses)
     one_hot = np.zeros((n_hyp, len(rows)), dtype=bool)
@@ -443,7 +444,8 @@ def _window_data(table: pd.DataFrame, cut_table: CutTable, n_generated: np.ndarr
     for i, name in enumerate(names):
         sample_index[datasets == name] = i
     return _WindowData(
-        scaling.transform(input_matrix(table, cut_table.masses_gev[hypothesis], rows)),
+        scaling,
+        scaling.transform(inputs),
         torch.from_numpy(table["weight"].to_numpy(dtype=np.float64)[rows].copy()),
         torch.from_numpy(one_hot & is_signal),
         torch.from_numpy(one_hot & ~is_signal),
@@ -512,8 +514,8 @@ def train(
     are chosen on ``table``. ``history`` of the result holds the loss after every epoch of each
     stage (``punzi_threshold``: on the threshold split) and ``best_epoch``.
     """
-    scaling = FeatureScaling.fit(_window_inputs(table, cut_table))
-    data = _window_data(table, cut_table, n_generated, scaling)
+    data = _window_data(table, cut_table, n_generated)  # the input scaling is fitted on the training rows
+    scaling = data.scaling
     monitor = None if threshold_split is None else _window_data(threshold_split[0], cut_table, threshold_split[1], scaling)
     n = data.x.shape[0]
     if not (data.signal_mask.any(1).all() and data.background_mask.any().item()):
@@ -651,11 +653,7 @@ def network_passes(model: PunziNet, cut_table: CutTable, outputs: np.ndarray) ->
 
 def cut_passes(table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
     """[M, N] the event passes every cut of the hypothesis (the selection kernel on the exported variables)."""
-    missing = [v for v in VARIABLES if v not in table.columns]
-    if missing:
-        raise ValueError(f"the feature table lacks the variables {missing}: rerun run.py --features")
-    variables = np.ascontiguousarray(np.vstack([table[v].to_numpy(dtype=np.float64) for v in VARIABLES]))
-    return selection_codes(variables, cut_table) >= CODE_ALL_CUTS
+    return selection_codes(variable_matrix(table), cut_table) >= CODE_ALL_CUTS
 
 
 def selection_yields(

@@ -387,6 +387,6 @@ def test_a_complement_slice_adds_no_one_event_floor_to_the_background():
     part = pn.select_part(combined, "all", meta)
     assert part.loc[part["dataset"] == "bkg_rest", pn.MC_FLOOR].tolist() == [0.0]
     # the Punzi loss' B: the same floors
-    data = pn._window_data(part, cuts, n_gen, pn.FeatureScaling.fit(pn._window_inputs(part, cuts)))
+    data = pn._window_data(part, cuts, n_gen)
     names = pn._samples(part)[0]
     assert data.sample_floor.tolist() == [0.0 if n == "bkg_rest" else 1.0 for n in names]
