@@ -77,11 +77,14 @@ SENSITIVITY_SEED = 7
 SENSITIVITY_SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sensitivity"
 
 
+def _sensitivity_signal_requests() -> list[tuple[str, float | None, int]]:
+    """The signal datasets of both sensitivity samples: the grid and the off-grid masses."""
+    return [("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in (*SIGNAL_MASSES_GEV, *OFF_GRID_MASSES_GEV)]
+
+
 def sensitivity_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of every dataset of the invisible-Z' sensitivity sample."""
-    requests: list[tuple[str, float | None, int]] = [
-        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in (*SIGNAL_MASSES_GEV, *OFF_GRID_MASSES_GEV)
-    ]
+    requests = _sensitivity_signal_requests()
     requests += [(ch, None, n) for ch, n in SENSITIVITY_SAMPLE.items()]
     return requests
 
@@ -125,9 +128,7 @@ def sensitivity_filtered_slices(scale: float = 1.0) -> dict[str, tuple[int, int]
 def sensitivity_filtered_requests() -> list[tuple[str, float | None, int]]:
     """(channel, mass, generated events) of the unsliced datasets of the filtered sensitivity sample: the
     signals of the sensitivity sample and :data:`SENSITIVITY_FILTERED_UNSLICED`."""
-    requests: list[tuple[str, float | None, int]] = [
-        ("signal", m, SENSITIVITY_SIGNAL_EVENTS) for m in (*SIGNAL_MASSES_GEV, *OFF_GRID_MASSES_GEV)
-    ]
+    requests = _sensitivity_signal_requests()
     requests += [(ch, None, n) for ch, n in SENSITIVITY_FILTERED_UNSLICED.items()]
     return requests
 
