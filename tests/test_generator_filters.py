@@ -333,3 +333,36 @@ def test_a_block_whose_events_are_all_filtered_out_writes_nothing():
     process, xsec, _ = channel_xsec_pb("kkmc_mumu")
     res = production.generate_block(CHANNELS["kkmc_mumu"], process, xsec, 1, "z", 0, 3, None, SLICES["kkmc_mumu_tail"])
     assert res.n_generated == 3 and res.detector_events.n_events == len(res.event_numbers) <= 3
+
+
+@pytest.mark.parametrize("slice_name", [name for name, s in SLICES.items() if s.pre_decay_filter is not None])
+def test_pre_decay_filter_keeps_every_event_the_slice_keeps(slice_name):
+    """A pre-decay filter drops draws before they are built: it must be a necessary condition of the slice's
+    event filter. Built from the same accepted proposals, every event the slice keeps passes it, and it drops
+    most of the draws (else it would not be worth having)."""
+    from belle_mc.montecarlo import unweighted_states
+
+    gen_slice = SLICES[slice_name]
+    process, xsec, _ = channel_xsec_pb(gen_slice.channel)
+    rng = np.random.default_rng(17)
+    state = unweighted_states(process, rng, 1_500_000, xsec.max_weight)
+    before = np.asarray(gen_slice.pre_decay_filter(process.pre_decay_event(state)), bool)
+    kept = gen_slice.accept(process.build(rng, state))
+    assert kept.sum() > 1000
+    assert not np.any(kept & ~before), f"{np.count_nonzero(kept & ~before)} kept events fail the pre-decay filter"
+    assert before.mean() < 0.25
+    assert "pre-decay filter" in gen_slice.describe()
+
+
+def test_pre_decay_filter_changes_the_slice_fingerprint():
+    """Receipts and fileset entries of a slice made with other filters are not reused (other random stream)."""
+    from dataclasses import replace
+
+    task = production.GenerationTask("aafh_eemumu", None, "aafh_eemumu_windows", 1, 10, 0, 10, 10, "/tmp",
+                                     generator_slice="aafh_eemumu_windows")  # fmt: skip
+    fingerprint = production.task_fingerprint(task)
+    assert fingerprint["generator_filter"] == SLICES["aafh_eemumu_windows"].describe()
+    plain = replace(SLICES["aafh_eemumu_windows"], pre_decay_filter=None)
+    assert plain.describe() != fingerprint["generator_filter"]
+    with pytest.raises(ValueError, match="needs the event filter"):
+        GeneratorSlice("kkmc_mumu_y", "kkmc_mumu", pre_decay_filter=SLICES["aafh_eemumu_windows"].pre_decay_filter)

@@ -188,12 +188,14 @@ def scalar_requests() -> list[tuple[str, float | None, int]]:
 def _is_current(
     entry: dict | None, directory: Path, channel: str, n: int, seed: int, generator_slice: str | None = None
 ) -> bool:
-    """True when a fileset entry was made with these settings by this generator and model and its files exist."""
+    """True when a fileset entry was made with these settings by this generator and model (and, for a generator
+    slice, its current filters) and its files exist."""
     if entry is None:
         return False
     meta = entry["metadata"]
     return (
         meta.get("generator_slice") == generator_slice
+        and (generator_slice is None or meta.get("generator_filter") == SLICES[generator_slice].describe())
         and meta.get("n_generated") == n
         and meta.get("seed") == seed
         and meta.get("model_version", 1) == CHANNELS[channel].model_version

@@ -117,6 +117,20 @@ def sample_unweighted(
         return process.generate(rng, n)
     if isinstance(process, MixtureProcess):
         return process.sample_unweighted(rng, n, stats)
+    return process.build(rng, unweighted_states(process, rng, n, max_weight, stats))
+
+
+def unweighted_states(
+    process: Process,
+    rng: np.random.Generator,
+    n: int,
+    max_weight: float,
+    stats: UnweightingStats | None = None,
+) -> dict[str, np.ndarray]:
+    """The proposal states of exactly ``n`` unweighted events of ``process`` (hit-or-miss against ``max_weight``),
+    not built: :func:`sample_unweighted` is ``process.build(rng, unweighted_states(...))``."""
+    if isinstance(process, (EventGenerator, MixtureProcess)):
+        raise TypeError(f"{type(process).__name__} has no proposal states")
     stats = stats if stats is not None else UnweightingStats()
     pieces: list[dict[str, np.ndarray]] = []
     have = 0
@@ -144,8 +158,7 @@ def sample_unweighted(
             stats.n_overweight,
             stats.n_proposed,
         )
-    state = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
-    return process.build(rng, state)
+    return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
 
 
 class MixtureProcess:

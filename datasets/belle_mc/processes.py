@@ -1019,12 +1019,21 @@ class TwoPhotonLeptonPair:
         )
         return Proposal(weight, state)
 
+    def pre_decay_event(self, state: dict) -> dict:
+        """What an accepted proposal fixes before the random decay of the lepton pair (no random numbers): the
+        scattered ``electron`` and ``positron``, the photon the electron radiated (``photon_electron``) and the
+        pair's four-momentum ``lepton_pair`` (the gamma gamma system), CM frame, GeV; with ``sqrt_s``. :meth:`build` makes its events from exactly these arrays, so a
+        generator slice can filter on them before building (``GeneratorSlice.pre_decay_filter``)."""
+        rs = state["sqrt_s"]
+        e_minus, q1 = self._photon_vectors(0.5 * rs, state["z1"], state["q2_1"], state["phi1"], +1.0)
+        e_plus, q2 = self._photon_vectors(0.5 * rs, state["z2"], state["q2_2"], state["phi2"], -1.0)
+        return {"sqrt_s": rs, "electron": e_minus, "positron": e_plus, "photon_electron": q1, "lepton_pair": q1 + q2}
+
     def build(self, rng: np.random.Generator, state: dict) -> dict:
         rs = state["sqrt_s"]
         n = len(rs)
-        e_minus, q1 = self._photon_vectors(0.5 * rs, state["z1"], state["q2_1"], state["phi1"], +1.0)
-        e_plus, q2 = self._photon_vectors(0.5 * rs, state["z2"], state["q2_2"], state["phi2"], -1.0)
-        system = q1 + q2
+        pre = self.pre_decay_event(state)
+        e_minus, e_plus, q1, system = pre["electron"], pre["positron"], pre["photon_electron"], pre["lepton_pair"]
         w = np.sqrt(invariant_mass2(system))
         # photon-1 axis in the gamma gamma rest frame
         q1_rest = boost(q1, -(system[:, 1:] / system[:, :1]))

@@ -37,7 +37,7 @@ from core.beams import cms_frame
 from . import detector
 from .channels import CHANNELS, Channel
 from core.fileset import update_fileset, write_json_atomic  # noqa: I001
-from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted
+from .montecarlo import CrossSection, UnweightingStats, integrate, sample_unweighted, unweighted_states
 from .ntuple import DEFAULT_COMPRESSION, NtupleWriter
 from .particles import ParticleTable
 from .slices import SLICES, GeneratorSlice, select_events, select_particles
@@ -128,17 +128,25 @@ def simulate_block(
 ) -> SimulatedBlock:
     """Draw ``n_events`` events of block ``block``, keep those of ``generator_slice`` (its truth filter right
     after the kinematics, then its forced tau decays, then its particle filter on the built particles),
-    and simulate the detector for them.
+    and simulate the detector for them. A slice with a pre-decay filter builds only the accepted proposals
+    that pass it (the others are drawn, counted and dropped).
 
     Without a slice every drawn event is kept and the random numbers are those of a production without slices.
     """
     ss = np.random.SeedSequence([seed, zlib.crc32(dataset.encode()), block])
     rng = np.random.default_rng(ss)
-    events = sample_unweighted(process, rng, n_events, xsec.max_weight, stats)
-    drawn = np.arange(n_events, dtype=np.int64)
+    if generator_slice is not None and generator_slice.pre_decay_filter is not None:
+        if not hasattr(process, "pre_decay_event"):
+            raise ValueError(f"generator slice {generator_slice.name!r}: the process of {channel.name} has no pre-decay event")
+        state = unweighted_states(process, rng, n_events, xsec.max_weight, stats)
+        drawn = np.flatnonzero(np.asarray(generator_slice.pre_decay_filter(process.pre_decay_event(state)), bool))
+        events = process.build(rng, {k: v[drawn] for k, v in state.items()})
+    else:
+        events = sample_unweighted(process, rng, n_events, xsec.max_weight, stats)
+        drawn = np.arange(n_events, dtype=np.int64)
     if generator_slice is not None:
         keep = generator_slice.accept(events)
-        drawn = np.flatnonzero(keep)
+        drawn = drawn[keep]
         events = select_events(events, keep)
         generator_slice.force_decays(rng, events)
     particles = channel.build_particles(rng, events)
@@ -378,7 +386,10 @@ def run_task(
 def task_fingerprint(task: GenerationTask) -> dict:
     """Everything that fixes a task's files (not where they are), with the generator and model versions."""
     fields = {k: v for k, v in asdict(task).items() if k != "output_dir"}
-    return {**fields, "generator": GENERATOR_VERSION, "model_version": CHANNELS[task.channel].model_version}
+    fingerprint = {**fields, "generator": GENERATOR_VERSION, "model_version": CHANNELS[task.channel].model_version}
+    if task.generator_slice is not None:  # a changed filter draws other events
+        fingerprint["generator_filter"] = SLICES[task.generator_slice].describe()
+    return fingerprint
 
 
 def receipt_directory(output_dir: str | os.PathLike, dataset: str) -> Path:
