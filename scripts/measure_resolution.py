@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with pickle_path.open("rb") as fh:
             metadata = pickle.load(fh)["metadata"]["dataset_metadata"]
-        features = load_features(args.study / "features")
+        signal = [n for n, m in metadata.items() if m.get("channel") == resolution.SPECS[args.analysis].signal_channel]
+        features = load_features(args.study / "features", datasets=signal)  # the widths are the signal's
         points = resolution.measure(features, metadata, args.analysis)
         table_json = json.loads(table_path.read_text())
         if not points:

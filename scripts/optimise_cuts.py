@@ -13,6 +13,10 @@ optimised on (``fit``: the train and threshold splits by generated event number)
 evaluation split (sensitivity/cut_optimisation.py, sensitivity/splits.py), and
 writes them as JSON (default DIR/cut_optimisation.json). With --write the optimised values replace those in the cut
 table (keeping each hypothesis' mass and resolution); `python run.py` then uses them.
+
+Only the events inside some window of the table are read (file by file); ``--thin K`` optimises on
+every K-th event of the fit part, for a sample whose window events do not fit in memory or time
+(the >= 626 fb^-1 filtered sample); the evaluation split is then read whole and ``all`` is not reported.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ import pickle
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from belle_mc.slices import pt_mumu_cut_floor_gev
 
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
 from sensitivity.cut_optimisation import FIT_PART, VALIDATION_PART, load_samples, optimise_table
 from sensitivity.features import load_features
+from sensitivity.splits import in_part, thinned
 
 
 def _filter_floors(m2_low: float, m2_high: float) -> dict[str, float]:
@@ -42,18 +49,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=DEFAULT_CUT_TABLE, help="cut table to start from (and to write with --write)")
     parser.add_argument("--write", action="store_true", help="write the optimised values into --table")
     parser.add_argument("--output", type=Path, default=None, help="report JSON (default <study>/cut_optimisation.json)")
+    parser.add_argument("--thin", type=int, default=1, help="optimise on every K-th event of the fit part (exact weights); "
+                        "the evaluation split is whole (default 1: all)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.thin < 1:
+        parser.error("--thin must be at least 1")
     args.output = args.output or args.study / "cut_optimisation.json"
+    fit_part = thinned(FIT_PART, args.thin)
     try:
         table = load_cut_table(args.table)
         with (args.study / "zprime_invisible.pkl").open("rb") as fh:
             run_metadata = pickle.load(fh)["metadata"]
         args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
-        samples = load_samples(load_features(args.study / "features"), run_metadata["dataset_metadata"], args.lumi)
+        parts = (fit_part, VALIDATION_PART) if args.thin > 1 else ("all",)
+        features = load_features(  # only the events some window of the table holds: the others never count
+            args.study / "features", required=("event", "recoil_mass2"),
+            keep_rows=lambda f: np.any([in_part(f["event"].to_numpy(), p) for p in parts], axis=0) & table.in_any_window(f["recoil_mass2"].to_numpy()),
+        )  # fmt: skip
+        samples = load_samples(features, run_metadata["dataset_metadata"], args.lumi)
+        del features
         sliced = sum(1 for m in run_metadata["dataset_metadata"].values() if m.get("generator_slice"))
         if sliced:
             print(f"generator slices in the sample ({sliced} datasets): pt(mu mu) cuts kept above the filters' floors")
-        new, report = optimise_table(table, samples, _filter_floors if sliced else None)
+        new, report = optimise_table(table, samples, _filter_floors if sliced else None, fit_part)
     except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"optimise_cuts.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

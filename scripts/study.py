@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md", help="results file whose section is rewritten")
     p.add_argument("--punzi-epochs", type=int, help="zprime: Punzi-loss epochs of the network")
     p.add_argument("--bce-epochs", type=int, help="zprime: cross-entropy epochs of the network")
+    p.add_argument("--thin", type=int, default=1, help="zprime: fit the cuts and the network on every K-th event of their "
+                   "splits (a sample too large for memory or time); limits and figures of merit use whole splits")  # fmt: skip
     p.add_argument("--n-estimators", type=int, help="scalar: boosting stages of the BDT")
     add_executor_options(p)
     return p
@@ -104,12 +106,13 @@ def run_steps(args: argparse.Namespace, out: Path) -> None:
     write = ["--write"] if args.write_tables else []
     step("resolution", [python, str(SCRIPTS / "measure_resolution.py"), "--analysis", search.name, "--study", str(out), *write])
     if search.name == "zprime":
-        step("cut optimisation", [python, str(SCRIPTS / "optimise_cuts.py"), "--study", str(out), *write])
+        thin = ["--thin", str(args.thin)] if args.thin != 1 else []
+        step("cut optimisation", [python, str(SCRIPTS / "optimise_cuts.py"), "--study", str(out), *write, *thin])
         if args.write_tables:  # the cutflows of the pickle (the cut-based limits) must be those of the written table
             step("processing with the written cut table", processing)
         epochs = [*(["--punzi-epochs", str(args.punzi_epochs)] if args.punzi_epochs is not None else []),
                   *(["--bce-epochs", str(args.bce_epochs)] if args.bce_epochs is not None else [])]  # fmt: skip
-        step("network", [python, str(SCRIPTS / "train_punzi_net.py"), "--study", str(out), *epochs])
+        step("network", [python, str(SCRIPTS / "train_punzi_net.py"), "--study", str(out), *epochs, *thin])
         step("limits with the cuts", [python, str(SCRIPTS / "limits.py"), str(pickle_path), "--output", str(out / "limits" / "cuts")])
         for selection, selected in (("cuts_evaluation", "cuts_selected.pkl"), ("network", "network_selected.pkl")):
             step(f"limits: {selection.replace('_', ' on the ')} split", [python, str(SCRIPTS / "limits.py"),
@@ -215,7 +218,10 @@ def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.thin < 1:
+        parser.error("--thin must be at least 1")
     out = (args.output or ROOT / "results" / "study" / args.analysis).resolve()
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -14,6 +14,12 @@ exactly the same events. Signal samples at masses between the cut table's (e.g. 
 are off-grid masses: never trained on; there the network takes the mass as input, its output cut
 and the hand cuts are interpolated between the neighbouring grid masses.
 
+Only the events inside some mass window are read, split by split, file by file, so the whole
+feature table never sits in memory. On a sample too large to fit on in time or memory (the
+>= 626 fb^-1 filtered sample: ~26M window events per split), ``--thin K`` fits the network on every
+K-th event of the train and threshold splits (exact weights, sensitivity/splits.py); the figures
+of merit and the selected histograms always use the whole evaluation split.
+
 Writes, under ``--output-dir`` (default DIR/punzi_net/): ``model.pt`` (network, input scaling,
 thresholds, config), ``fom.json`` and ``fom.csv`` (per mass: eps, B, figures of merit of both
 selections, the ratio network / cuts with its bootstrap error; training time and peak memory),
@@ -42,7 +48,7 @@ if str(REPO) not in sys.path:  # run as a file from anywhere: import the checkou
 
 from selections.zprime_selection import DEFAULT_CUT_TABLE, CutTable, load_cut_table  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
-from sensitivity.features import load_features  # noqa: E402
+from sensitivity.splits import thinned  # noqa: E402
 
 CSV_COLUMNS = ("eps", "background", "background_mc_count", "background_effective", "fom", "punzi", "fom_eff", "punzi_eff")
 EVALUATION = "evaluation"
@@ -168,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--punzi-epochs", type=int, default=defaults.punzi_epochs, help="at most this many (early stopping)")
     parser.add_argument("--patience", type=int, default=defaults.patience, help="epochs without improvement on the threshold split before stopping; 0: never")
     parser.add_argument("--punzi-batch-size", type=int, default=defaults.punzi_batch_size, help="0: full batch")
+    parser.add_argument("--thin", type=int, default=1, help="fit (train and threshold splits) on every K-th of their events; "
+                        "the evaluation keeps its whole split (default 1: all)")  # fmt: skip
     args = parser.parse_args(argv)
-    for name in ("threads", "bce_epochs", "punzi_epochs"):
+    for name in ("threads", "bce_epochs", "punzi_epochs", "thin"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.patience < 0 or args.punzi_batch_size < 0:
@@ -185,14 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         args.lumi = run_metadata["lumi_fb"]
         args.fileset = run_metadata["fileset"]
         grid, every_mass = hypotheses(cut_table, dataset_metadata)
-        table = load_features(args.features, required=("event",))
-        pn.check_weights(table, dataset_metadata, args.lumi)
-        parts = {part: pn.select_part(table, part, dataset_metadata) for part in ("train", "threshold", EVALUATION)}
+        fit_parts = {"train": thinned("train", args.thin), "threshold": thinned("threshold", args.thin)}
+        parts = {name: pn.load_part(args.features, part, grid, dataset_metadata, args.lumi) for name, part in fit_parts.items()}
     except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"train_punzi_net.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
-    del table
-    print(f"preselected events: {', '.join(f'{len(t)} {p}' for p, t in parts.items())}; grid {[float(m) for m in grid.masses_gev]} GeV, "
+    print(f"events in a window: {', '.join(f'{len(parts[n])} {p}' for n, p in fit_parts.items())}; grid {[float(m) for m in grid.masses_gev]} GeV, "
           f"off grid {[float(m) for m in every_mass.masses_gev if m not in grid.masses_gev]} GeV ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
 
     config = pn.TrainingConfig(
@@ -200,9 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         punzi_batch_size=args.punzi_batch_size or None, patience=args.patience,
     )  # fmt: skip
     t_train = time.perf_counter()
+    n_generated = {name: pn.generated_per_mass(dataset_metadata, grid, part) for name, part in fit_parts.items()}
     model = pn.train(
-        parts["train"], grid, pn.generated_per_mass(dataset_metadata, grid, "train"), config,
-        threshold_split=(parts["threshold"], pn.generated_per_mass(dataset_metadata, grid, "threshold")), on_epoch=EpochPrinter(),
+        parts["train"], grid, n_generated["train"], config,
+        threshold_split=(parts["threshold"], n_generated["threshold"]), on_epoch=EpochPrinter(),
     )  # fmt: skip
     t_train = time.perf_counter() - t_train
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -210,8 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     epochs_run, best_epoch = len(model.history["punzi"]), int(model.history["best_epoch"][0])
     print(f"trained in {t_train:.0f} s on {config.threads} threads ({epochs_run} Punzi epochs, best {best_epoch}); "
           f"peak memory {peak_rss_mb:.0f} MB; wrote {model_path}")  # fmt: skip
+    loss = {name: pn.full_batch_punzi_loss(model, parts[name], grid, n_generated[name]) for name in fit_parts}
+    del parts  # the fit parts are done with: the evaluation split is read next
 
-    evaluation = parts[EVALUATION]
+    evaluation = pn.load_part(args.features, EVALUATION, every_mass, dataset_metadata, args.lumi)
     n_gen = pn.generated_per_mass(dataset_metadata, every_mass, EVALUATION)
     outputs = model.outputs(evaluation, every_mass)
     network = pn.network_passes(model, every_mass, outputs)
@@ -224,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
         ratio = net["fom_eff"] / cut["fom_eff"] if cut["fom_eff"] > 0 else float("nan")
         rows.append({"mzp_gev": h.mzp_gev, "off_grid": h.mzp_gev not in grid.masses_gev, "threshold": model.threshold(h.mzp_gev),
                      "network": net, "cuts": cut, "ratio_fom_eff": ratio, "ratio_fom_eff_error": float(error)})  # fmt: skip
-    loss = {part: pn.full_batch_punzi_loss(model, parts[part], grid, pn.generated_per_mass(dataset_metadata, grid, part)) for part in parts}
+    # the loss' [masses x rows] terms of a whole large split do not fit in memory: with --thin, on the thinned split
+    loss_part = thinned(EVALUATION, args.thin)
+    loss_table = evaluation if args.thin == 1 else pn.load_part(args.features, loss_part, grid, dataset_metadata, args.lumi)
+    loss[EVALUATION] = pn.full_batch_punzi_loss(model, loss_table, grid, pn.generated_per_mass(dataset_metadata, grid, loss_part))
+    del loss_table
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
     print(f"\nevaluation split (events with (event - 1) mod 3 = 2), {args.lumi:g} fb^-1; Punzi loss "
           + ", ".join(f"{p} {v:.4g}" for p, v in loss.items()))  # fmt: skip
@@ -246,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "cuts_source": "hand cuts of the cut table (interpolated off grid) on the same evaluation events",
         "command": " ".join(["python", "scripts/train_punzi_net.py", *(argv if argv is not None else sys.argv[1:])]),
         "punzi_loss": loss,
+        "fit_parts": fit_parts,
+        "punzi_loss_parts": {**fit_parts, EVALUATION: loss_part},
         "training_seconds": t_train,
         "threads": config.threads,
         "peak_memory_mb": peak_rss_mb,

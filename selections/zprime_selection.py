@@ -121,6 +121,15 @@ class CutTable:
         """Where |M^2 - m^2| < window_n_sigma sigma(m): the recoil-mass window of ``hypothesis`` (GeV^2)."""
         return np.abs(recoil_mass2 - hypothesis.mzp_gev**2) < self.window_n_sigma * hypothesis.sigma_recoil_mass2_gev2
 
+    def in_any_window(self, recoil_mass2: np.ndarray) -> np.ndarray:
+        """Where M^2 (GeV^2) is inside the window of at least one hypothesis: the only events a selection of the
+        table can keep (the rest can be left out of anything that fits or evaluates one)."""
+        recoil_mass2 = np.asarray(recoil_mass2)
+        inside = np.zeros(recoil_mass2.shape, dtype=bool)
+        for h in self.hypotheses:
+            inside |= self.in_window(recoil_mass2, h)
+        return inside
+
     def parameter_matrix(self) -> np.ndarray:
         """Cut values as a float64 array [n_hypotheses, n_parameters] in the kernel's parameter order."""
         return np.array([[getattr(h, p) for p in _PARAMETERS] for h in self.hypotheses], dtype=np.float64)

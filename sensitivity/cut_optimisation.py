@@ -227,13 +227,18 @@ def optimise_hypothesis(problem: HypothesisProblem, lower_bounds: Mapping[str, f
 
 
 def optimise_table(
-    table: CutTable, samples: list[Sample], lower_bounds: Callable[[float, float], Mapping[str, float]] | None = None
+    table: CutTable,
+    samples: list[Sample],
+    lower_bounds: Callable[[float, float], Mapping[str, float]] | None = None,
+    fit_part: str = FIT_PART,
 ) -> tuple[CutTable, list[dict]]:
     """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part.
 
     Hypotheses without a signal sample of their mass keep their values (reported as skipped).
     ``lower_bounds(m2_low, m2_high)`` gives the lower bounds of :func:`optimise_hypothesis` for the hypothesis
-    whose recoil-M^2 window is [m2_low, m2_high] (GeV^2).
+    whose recoil-M^2 window is [m2_low, m2_high] (GeV^2). The cuts are fitted on ``fit_part`` (thinned, e.g.
+    ``"fit/10"``, when the samples hold only every K-th fit event: then the report has no ``all`` part).
+    The report's keys are ``fit_before``, ``fit_after``, ``evaluation_...`` and ``all_...``.
     """
     hypotheses, report = [], []
     for h in table.hypotheses:
@@ -241,16 +246,15 @@ def optimise_table(
             hypotheses.append(h)  # nothing to optimise on: the values stay
             report.append({"mzp_gev": h.mzp_gev, "skipped": "no signal sample of this mass"})
             continue
-        fit = HypothesisProblem(h, samples, table.window_n_sigma, FIT_PART)
+        fit = HypothesisProblem(h, samples, table.window_n_sigma, fit_part)
         half_width = table.window_n_sigma * h.sigma_recoil_mass2_gev2
         bounds = lower_bounds(h.mzp_gev**2 - half_width, h.mzp_gev**2 + half_width) if lower_bounds else None
         new = optimise_hypothesis(fit, bounds)
         row = {"mzp_gev": h.mzp_gev}
-        for part in (FIT_PART, VALIDATION_PART, "all"):
-            problem = fit if part == FIT_PART else HypothesisProblem(h, samples, table.window_n_sigma, part)
+        for key, part in ((FIT_PART, fit_part), (VALIDATION_PART, VALIDATION_PART), *((("all", "all"),) if fit_part == FIT_PART else ())):
+            problem = fit if part == fit_part else HypothesisProblem(h, samples, table.window_n_sigma, part)
             for label, hyp in (("before", h), ("after", new)):
-                y = problem.yields(hyp)
-                row[f"{part}_{label}"] = dataclasses.asdict(y)
+                row[f"{key}_{label}"] = dataclasses.asdict(problem.yields(hyp))
         hypotheses.append(new)
         report.append(row)
     return CutTable(tuple(hypotheses), table.window_n_sigma), report

@@ -60,6 +60,7 @@ from processors import histograms
 from selections.zprime_selection import CODE_ALL_CUTS, CutTable, selection_codes
 from selections.zprime_variables import NETWORK_FEATURES
 from sensitivity.cut_optimisation import variable_matrix
+from sensitivity.features import load_features
 from sensitivity.splits import Part, generated_in_part, in_part, weight_scale
 
 PUNZI_A = 3.0
@@ -186,8 +187,14 @@ class PunziNet:
         return apply(self, table, mzp_gev, batch_size)
 
     def outputs(self, table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:
-        """y of every row of ``table`` at every mass of ``cut_table`` (grid or not): float64 [M, N]."""
-        return np.stack([apply(self, table, h.mzp_gev) for h in cut_table.hypotheses]) if len(table) else np.zeros((len(cut_table.hypotheses), 0))
+        """y of the rows of ``table`` inside the window of each mass of ``cut_table`` (grid or not) at that mass,
+        0 outside it (no selection keeps those; no output cut is below 0): float32 [M, N], the network's precision."""
+        m2 = table["recoil_mass2"].to_numpy() if len(table) else np.zeros(0)
+        out = np.zeros((len(cut_table.hypotheses), len(table)), dtype=np.float32)
+        for i, h in enumerate(cut_table.hypotheses):
+            rows = np.flatnonzero(cut_table.in_window(m2, h))
+            out[i, rows] = apply(self, table, h.mzp_gev, rows=rows)
+        return out
 
     def threshold(self, mzp_gev: float) -> float:
         """The output cut at ``mzp_gev``: the chosen one at a grid mass, linear in the mass between grid masses."""
@@ -235,15 +242,19 @@ class PunziNet:
         )
 
 
-def apply(model: PunziNet, table: pd.DataFrame, mzp_gev: float | np.ndarray, batch_size: int = 262144) -> np.ndarray:
-    """The network output y(x, m) of every row of ``table`` (the exported feature columns), float64."""
+def apply(
+    model: PunziNet, table: pd.DataFrame, mzp_gev: float | np.ndarray, batch_size: int = 262144, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The network output y(x, m) of every row of ``table`` (the exported feature columns), or of its ``rows``
+    (indices), float64; a per-row ``mzp_gev`` has one mass per row of ``table``."""
+    rows = np.arange(len(table)) if rows is None else np.asarray(rows)
     out = []
     model.network.eval()
     with torch.no_grad():
-        for i in range(0, len(table), batch_size):
-            rows = np.arange(i, min(i + batch_size, len(table)))
-            m = mzp_gev if np.ndim(mzp_gev) == 0 else np.asarray(mzp_gev)[rows]
-            out.append(model.network(model.scaling.transform(input_matrix(table, m, rows))).squeeze(1))
+        for i in range(0, len(rows), batch_size):
+            batch = rows[i : i + batch_size]
+            m = mzp_gev if np.ndim(mzp_gev) == 0 else np.asarray(mzp_gev)[batch]
+            out.append(model.network(model.scaling.transform(input_matrix(table, m, batch))).squeeze(1))
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
@@ -341,16 +352,37 @@ def select_part(table: pd.DataFrame, part: Part, dataset_metadata: Mapping[str, 
     if "event" not in table.columns:
         raise ValueError("the feature table has no 'event' column (the generated event number): rerun run.py --features")
     out = table.loc[in_part(table["event"].to_numpy(), part)].reset_index(drop=True)
-    names = out["dataset"].astype(str).to_numpy()
-    scale = np.ones(len(out))
+    _scale_to_part(out, part, dataset_metadata)
+    return out
+
+
+def _scale_to_part(table: pd.DataFrame, part: Part, dataset_metadata: Mapping[str, Mapping[str, Any]]) -> None:
+    """In place: the weights of ``table`` (rows of ``part`` only) scaled to the part, and the :data:`MC_FLOOR` column."""
+    names = table["dataset"].astype(str).to_numpy()
+    scale = np.ones(len(table))
     for name in np.unique(names):
         if name not in dataset_metadata:
             raise ValueError(f"feature files hold dataset {name!r}, which the run's metadata does not list")
         if "n_generated" in dataset_metadata[name]:
             scale[names == name] = weight_scale(_generated(dataset_metadata[name]), part)
-    out["weight"] = out["weight"].to_numpy() * scale
-    out[MC_FLOOR] = _floors(out, dataset_metadata)
-    return out
+    table["weight"] = table["weight"].to_numpy() * scale
+    table[MC_FLOOR] = _floors(table, dataset_metadata)
+
+
+def load_part(
+    features: str | Path, part: str, cut_table: CutTable, dataset_metadata: Mapping[str, Mapping[str, Any]], lumi_fb: float
+) -> pd.DataFrame:
+    """The exported feature rows of ``part`` (:mod:`sensitivity.splits`, thinned or not) inside the window of some
+    hypothesis of ``cut_table``, weights checked against the run (:func:`check_weights`) and scaled to the part
+    (:func:`select_part`). Read file by file (:func:`load_features`), so a sample larger than memory is never
+    held whole; the rows left out are those no selection of ``cut_table`` can keep."""
+    table = load_features(
+        features, required=("event", "recoil_mass2"),
+        keep_rows=lambda f: in_part(f["event"].to_numpy(), part) & cut_table.in_any_window(f["recoil_mass2"].to_numpy()),
+    )  # fmt: skip
+    check_weights(table, dataset_metadata, lumi_fb)
+    _scale_to_part(table, part, dataset_metadata)  # every row is of the part: no copy
+    return table
 
 
 def _floors(table: pd.DataFrame, dataset_metadata: Mapping[str, Mapping[str, Any]]) -> np.ndarray:
@@ -633,13 +665,13 @@ def choose_thresholds(
     names, weights, floors = _samples(table)
     thresholds = {}
     for i, h in enumerate(cut_table.hypotheses):
-        sig_y = np.sort(outputs[i][signal[i]])
+        sig_y = np.sort(outputs[i][signal[i]].astype(np.float64))
         candidates = np.unique(np.concatenate([[0.0], np.quantile(sig_y, np.linspace(0.0, 0.999, n_candidates))])) - 1e-12
         candidates = np.clip(candidates, 0.0, None)
         eps = (sig_y.size - np.searchsorted(sig_y, candidates, side="right")) / n_generated[i]
         b_eff = np.zeros_like(candidates)
         for name, w, floor in zip(names, weights, floors):
-            y = np.sort(outputs[i][background[i] & (datasets == name)])
+            y = np.sort(outputs[i][background[i] & (datasets == name)].astype(np.float64))
             b_eff += w * np.maximum(y.size - np.searchsorted(y, candidates, side="right"), floor)
         fom = eps / np.sqrt(b_eff) if criterion == "fom" else eps / (a / 2 + np.sqrt(b_eff))
         thresholds[h.mzp_mev] = float(candidates[int(np.argmax(fom))])

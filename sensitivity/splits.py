@@ -15,11 +15,14 @@ values are optimised: the cuts have no separate threshold step) and ``all``. Bec
 by *generated* number, the number of generated events of a dataset in a part is known exactly
 (:func:`generated_in_part`), so the part's MC weight xsec L / n_part is exact, whatever the
 preselection kept.
+
+A part can be *thinned*: ``"<part>/K"`` (e.g. ``"train/10"``) holds every K-th generated event of
+each of its splits, those with ((event - 1) // 3) mod K = 0, again with an exact generated count.
+The cut optimisation and the network fit on a thinned ``fit`` / ``train`` / ``threshold`` when the
+sample is too large for memory or time (``--thin``), while the evaluation keeps its whole split.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 
@@ -33,25 +36,40 @@ PARTS: dict[str, tuple[str, ...]] = {
     "all": SPLITS,
 }
 """Each part and the splits it is made of."""
-Part = Literal["train", "threshold", "evaluation", "fit", "all"]
+Part = str
+"""A part's name: a key of :data:`PARTS`, or ``"<key>/K"`` for every K-th of its events."""
 
 
-def _splits_of(part: str) -> tuple[int, ...]:
-    if part not in PARTS:
-        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
-    return tuple(SPLITS.index(s) for s in PARTS[part])
+def _parse(part: str) -> tuple[tuple[int, ...], int]:
+    """(split indices, thinning K) of a part name ``"<part>"`` or ``"<part>/K"``."""
+    name, _, thin = str(part).partition("/")
+    if name not in PARTS or (thin and not (thin.isdigit() and int(thin) >= 1)):
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, optionally thinned as <part>/K with K >= 1, got {part!r}")
+    return tuple(SPLITS.index(s) for s in PARTS[name]), int(thin or 1)
+
+
+def thinned(part: str, thin: int) -> str:
+    """The name of every ``thin``-th event of ``part`` (``part`` itself for 1)."""
+    if int(thin) < 1:
+        raise ValueError(f"thinning must be at least 1, got {thin}")
+    _parse(part)
+    return part if int(thin) == 1 else f"{part}/{int(thin)}"
 
 
 def in_part(event: np.ndarray, part: str) -> np.ndarray:
     """bool per event: its generated event number (1-based) puts it in ``part``."""
-    split = (np.asarray(event, dtype=np.int64) - 1) % len(SPLITS)
-    return np.isin(split, _splits_of(part))
+    splits, thin = _parse(part)
+    index = np.asarray(event, dtype=np.int64) - 1
+    keep = np.isin(index % len(SPLITS), splits)
+    return keep if thin == 1 else keep & ((index // len(SPLITS)) % thin == 0)
 
 
 def generated_in_part(n_generated: int, part: str) -> int:
     """Generated events (numbers 1 ... ``n_generated``) of ``part``: exactly, not n_generated x fraction."""
     n = int(n_generated)
-    return sum(n // len(SPLITS) + (1 if k < n % len(SPLITS) else 0) for k in _splits_of(part))
+    splits, thin = _parse(part)
+    per_split = [n // len(SPLITS) + (1 if k < n % len(SPLITS) else 0) for k in splits]
+    return sum((j + thin - 1) // thin for j in per_split)  # j numbers 3i + k, i = 0 .. j-1: those with i mod thin = 0
 
 
 def weight_scale(n_generated: int, part: str) -> float:

@@ -106,3 +106,25 @@ def test_processor_with_the_new_table_reproduces_eps_and_background(sample, opti
         assert eps == pytest.approx(row["all_after"]["eps"], rel=1e-12)
         assert background == pytest.approx(row["all_after"]["background"], rel=1e-12, abs=1e-9)
         assert np.isfinite(row["evaluation_after"]["fom"])
+
+
+def test_window_events_alone_and_a_thinned_fit_part_give_the_same_yields(samples, optimised):
+    """What optimise_cuts.py reads on a sample larger than memory: only the events inside some window (the others
+    change no yield), and with --thin K every K-th fit event, whose yields are those of that part."""
+    from selections.zprime_variables import COLUMN
+
+    start, new, _ = optimised
+    windowed = []
+    for s in samples:
+        keep = start.in_any_window(s.variables[COLUMN["recoil_mass2"]])
+        windowed.append(dataclasses.replace(s, variables=s.variables[:, keep], event=s.event[keep]))
+    assert sum(s.variables.shape[1] for s in windowed) < sum(s.variables.shape[1] for s in samples)
+    for h in new.hypotheses:
+        for part in (FIT_PART, "evaluation", "fit/3"):
+            full = HypothesisProblem(h, samples, start.window_n_sigma, part).yields(h)
+            assert HypothesisProblem(h, windowed, start.window_n_sigma, part).yields(h) == full
+    thin_table, report = optimise_table(start, windowed, None, "fit/3")
+    for h, row in zip(thin_table.hypotheses, report):
+        assert "all_after" not in row and np.isfinite(row["evaluation_after"]["fom"])
+        assert row["fit_after"]["fom"] >= row["fit_before"]["fom"]
+        assert row["fit_after"]["fom"] == pytest.approx(HypothesisProblem(h, samples, start.window_n_sigma, "fit/3").yields(h).fom, rel=1e-12)

@@ -18,6 +18,7 @@ from selections.zprime_selection import CutTable, load_cut_table  # noqa: E402
 from selections.zprime_variables import NETWORK_FEATURES  # noqa: E402
 from sensitivity import punzi_net as pn  # noqa: E402
 from sensitivity.features import load_features  # noqa: E402
+from sensitivity.splits import generated_in_part, in_part  # noqa: E402
 
 # --- the loss -------------------------------------------------------------------------------------
 
@@ -390,3 +391,42 @@ def test_a_complement_slice_adds_no_one_event_floor_to_the_background():
     data = pn._window_data(part, cuts, n_gen)
     names = pn._samples(part)[0]
     assert data.sample_floor.tolist() == [0.0 if n == "bkg_rest" else 1.0 for n in names]
+
+
+def test_a_part_is_read_file_by_file_keeping_only_window_events(tmp_path):
+    """load_part reads only the rows of a (thinned) part inside some window, chunk file by chunk file, with the part's
+    exact weights: what train_punzi_net.py --thin K fits on, without the whole table in memory."""
+    cuts = _cut_table()  # windows 1 +- 0.98 and 4 +- 1.09 GeV^2
+    rng = np.random.default_rng(4)
+
+    def chunk(dataset, start, stop, weight, mass):
+        n = stop - start
+        columns = {name: rng.normal(size=n) for name in NETWORK_FEATURES}
+        columns |= {"recoil_mass2": rng.uniform(-2.0, 12.0, n), "weight": np.full(n, weight), "mzp_true_gev": np.full(n, mass),
+                    "event": np.arange(start, stop, dtype=np.int64) + 1}  # fmt: skip
+        table = pa.table({**columns, "dataset": pa.array([dataset] * n, type=pa.dictionary(pa.int32(), pa.string()))})
+        (tmp_path / dataset).mkdir(exist_ok=True)
+        pq.write_table(table, tmp_path / dataset / f"{dataset}_0000_{start}_{stop}.parquet")
+        return pd.DataFrame(columns).assign(dataset=dataset)
+
+    whole = pd.concat([chunk("bkg", 0, 5000, 2.0, np.nan), chunk("bkg", 5000, 9001, 2.0, np.nan), chunk("sig", 0, 3000, 0.25, 1.0)])
+    meta = {"bkg": {"channel": "kkmc_mumu", "xsec_pb": 2.0 * 9001 / 626e3, "n_generated": 9001},
+            "sig": {"channel": "signal", "mzp": 1.0, "xsec_pb": 0.25 * 3000 / 626e3, "n_generated": 3000}}  # fmt: skip
+    for part in ("train/4", "evaluation"):
+        got = pn.load_part(tmp_path, part, cuts, meta, 626.0)
+        expected = whole[in_part(whole["event"].to_numpy(), part) & cuts.in_any_window(whole["recoil_mass2"].to_numpy())]
+        assert sorted(zip(got["dataset"].astype(str), got["event"])) == sorted(zip(expected["dataset"], expected["event"]))
+        assert 0 < len(got) < len(whole) / (5 if part == "train/4" else 2)
+        bkg = got["dataset"] == "bkg"
+        assert np.allclose(got.loc[bkg, "weight"], 2.0 * 9001 / generated_in_part(9001, part), rtol=1e-14)
+        assert got["dataset"].dtype == "category"
+    # a thinned part estimates the same window yield as the whole sample, within statistics
+    window = cuts.in_any_window(whole["recoil_mass2"].to_numpy()) & whole["mzp_true_gev"].isna().to_numpy()
+    thin = pn.load_part(tmp_path, "fit/3", cuts, meta, 626.0)
+    estimate = thin.loc[thin["dataset"] == "bkg", "weight"].sum()
+    assert abs(estimate - 2.0 * window.sum()) < 4 * np.sqrt((thin["dataset"] == "bkg").sum()) * thin["weight"].max()
+    # columns and datasets can be read in part; a column the files lack is named
+    only = load_features(tmp_path, columns=("recoil_mass2",), datasets=("sig",))
+    assert set(only.columns) == {"recoil_mass2", "dataset", "event_index"} and len(only) == 3000
+    with pytest.raises(ValueError, match=r"lack the columns \['nonsense'\]"):
+        load_features(tmp_path, columns=("nonsense",))

@@ -41,3 +41,31 @@ def test_weights_of_a_split_reproduce_the_yield_of_the_whole_sample():
         in_part(events, "validation")
     with pytest.raises(ValueError, match="has none in part"):
         weight_scale(1, "threshold")
+
+
+@pytest.mark.parametrize("thin", [1, 2, 7, 10])
+@pytest.mark.parametrize("n", [1, 5, 31, 100_000, 72_000_001])
+def test_thinned_parts_count_exactly(n, thin):
+    """'<part>/K' keeps every K-th event of each split; its generated count is that of the numbers it keeps."""
+    events = np.arange(1, min(n, 100_000) + 1)
+    for part in ("train", "threshold", "evaluation", "fit", "all"):
+        name = f"{part}/{thin}"
+        count = generated_in_part(n, name)
+        if n <= 100_000:
+            assert count == int(in_part(events, name).sum())
+        assert count * thin >= generated_in_part(n, part) > (count - len(PARTS[part])) * thin
+    sub = in_part(events, f"fit/{thin}")
+    assert np.all(in_part(events[sub], "fit")) and not np.any(in_part(events[sub], "evaluation"))
+
+
+def test_a_thinned_part_estimates_the_same_yield():
+    n, weight = 3_000_000, 0.5
+    events = np.flatnonzero(np.random.default_rng(9).random(n) < 0.02) + 1
+    total = len(events) * weight
+    for name in ("train/10", "fit/4"):
+        kept = in_part(events, name).sum()
+        estimate, sigma = kept * weight * weight_scale(n, name), np.sqrt(kept) * weight * weight_scale(n, name)
+        assert abs(estimate - total) < 4 * sigma
+    for bad in ("train/0", "train/x", "fit/-1", "nothing/2"):
+        with pytest.raises(ValueError, match="optionally thinned"):
+            in_part(events, bad)

@@ -42,7 +42,7 @@ def test_zprime_study_on_dask_gives_the_iterative_products_and_its_limits(small_
     fileset = str(small_sample_dir / "fileset.json")
     study, results = tmp_path / "study", tmp_path / "results.md"
     _run(str(ROOT / "scripts" / "study.py"), "--analysis", "zprime", "--fileset", fileset, "--output", str(study),
-         "--results", str(results), "--chunksize", "5000", "--punzi-epochs", "1", "--bce-epochs", "1", *EXECUTORS[1])  # fmt: skip
+         "--results", str(results), "--chunksize", "5000", "--punzi-epochs", "1", "--bce-epochs", "1", "--thin", "2", *EXECUTORS[1])  # fmt: skip
     iterative = tmp_path / "iterative"
     _run(str(ROOT / "run.py"), "--analysis", "zprime", "--fileset", fileset, "--output", str(iterative / "zprime_invisible.pkl"),
          "--features", str(iterative / "features"), "--chunksize", "5000", *EXECUTORS[0])  # fmt: skip
