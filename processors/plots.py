@@ -925,7 +925,7 @@ def plot_pair_mass(datasets: dict[str, dict], metadata: dict[str, dict], lumi_fb
 # --- one entry point per search ---------------------------------------------------------------
 
 
-def search_figures(result: dict, stem: Path, search: str) -> list[Path]:
+def search_figures(result: dict, stem: Path, search: str, images: bool = True) -> list[Path]:
     """Write every figure and table of one search's output next to its pickle; return the paths written.
 
     ``stem`` is the output pickle path without suffix (``results/zprime_invisible``); ``search`` one of
@@ -936,7 +936,8 @@ def search_figures(result: dict, stem: Path, search: str) -> list[Path]:
     hypothesis), the signal efficiency vs mass (``<stem>_signal_efficiency.png``, when the output has
     signal samples at its hypotheses), the cutflow CSVs (``<stem>_cutflow.csv``,
     ``<stem>_cutflow_hypotheses.csv``) and, with data, ``<stem>_<key>_data.png`` for the search's
-    :attr:`FigureSpec.data_keys`.
+    :attr:`FigureSpec.data_keys`. ``images`` False: only the cutflow CSVs (drawing takes seconds; the pickle
+    holds everything the figures show).
     """
     if search not in FIGURE_SPECS:
         raise ValueError(f"search must be one of {sorted(FIGURE_SPECS)}, got {search!r}")
@@ -948,6 +949,8 @@ def search_figures(result: dict, stem: Path, search: str) -> list[Path]:
         return stem.with_name(f"{stem.name}_{suffix}")
 
     written: list[Path] = []
+    if not images:
+        return write_cutflow_csv(result, named("cutflow.csv"))
     if search == "zprime":
         hypotheses = sorted(hypothesis_cutflows(next(iter(datasets.values())), search))
         mzp_mev = 2000 if 2000 in hypotheses else hypotheses[len(hypotheses) // 2]

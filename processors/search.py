@@ -70,11 +70,12 @@ class Search:
 
         return ensure_search_sample(self.name)
 
-    def figures(self, result: dict, output: Path) -> list[Path]:
-        """Write the search's figures and cutflow CSVs next to the output pickle ``output``; return their paths."""
+    def figures(self, result: dict, output: Path, images: bool = True) -> list[Path]:
+        """Write the search's figures (unless ``images`` is False) and cutflow CSVs next to the output pickle
+        ``output``; return their paths."""
         from processors.plots import search_figures
 
-        return search_figures(result, output.with_suffix(""), self.name)
+        return search_figures(result, output.with_suffix(""), self.name, images)
 
     def make_processor(self, lumi_fb: float, table: Any, features_dir: Path | None = None) -> SearchProcessor:
         """The search's processor for a run."""

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_py(*args, timeout=600, env=None):
     return subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args], capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, str(ROOT / "run.py"), *args, "--no-figures"], capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
@@ -153,7 +153,7 @@ def _wait_for_chunks(directory: Path, n: int, proc: subprocess.Popen, timeout: f
 def test_a_killed_dask_worker_does_not_change_the_result(fileset_path, reference, tmp_path):
     out = tmp_path / "out.pkl"
     cmd = [sys.executable, str(ROOT / "run.py"), "--fileset", str(fileset_path), "--executor", "dask", "--cluster", "local"]
-    cmd += ["--workers", "2", "--chunksize", "300", "--output", str(out)]
+    cmd += ["--workers", "2", "--chunksize", "300", "--output", str(out), "--no-figures"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for_chunks(tmp_path / "out.pkl.chunks", 20, proc)
@@ -176,7 +176,7 @@ def test_a_killed_dask_worker_does_not_change_the_result(fileset_path, reference
 def test_an_interrupted_run_resumes_from_its_chunks(fileset_path, reference, tmp_path):
     out = tmp_path / "out.pkl"
     args = ["--fileset", str(fileset_path), "--executor", "iterative", "--chunksize", "300", "--output", str(out)]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, "--no-figures"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_chunks(tmp_path / "out.pkl.chunks", 30, proc)
     finally:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_py(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], check=False, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "--no-figures"], check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def load(path: Path) -> dict:
@@ -43,7 +43,7 @@ def one_dataset_fileset(small_sample_dir: Path, directory: Path, files: list[Pat
 def test_dashboard_serves_bokeh_plots_during_a_run_and_performance_report(small_sample_dir, tmp_path):
     out, report = tmp_path / "out.pkl", tmp_path / "report" / "dask.html"
     command = [sys.executable, str(ROOT / "run.py"), "--fileset", str(small_sample_dir / "fileset.json"), "--executor", "dask"]
-    command += ["--cluster", "local", "--workers", "1", "--chunksize", "400", "--performance-report", str(report), "--output", str(out)]
+    command += ["--cluster", "local", "--workers", "1", "--chunksize", "400", "--performance-report", str(report), "--output", str(out), "--no-figures"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         link = None

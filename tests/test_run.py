@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import uproot
 
+from processors.compare import differences
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,6 +42,19 @@ def test_figure_and_summary_are_written(run_output, result):
     # the configuration that made the histograms travels with them
     table = result["metadata"]["cut_table"]
     assert [h["mzp_gev"] for h in table["hypotheses"]][:3] == [0.1, 0.25, 0.5]
+
+
+def test_no_figures_writes_the_same_pickle_and_tables_without_images(run_output, result, small_sample_dir, tmp_path):
+    out = tmp_path / "out.pkl"
+    res = run("--fileset", str(small_sample_dir / "fileset.json"), "--executor", "iterative", "--chunksize", "3000",
+              "--output", str(out), "--no-figures")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.pkl", "out_cutflow.csv", "out_cutflow_hypotheses.csv"]
+    assert out.with_name("out_cutflow.csv").read_text() == run_output[0].with_name("out_cutflow.csv").read_text()
+    with open(out, "rb") as fh:
+        again = pickle.load(fh)
+    assert differences(again, result) == []
+    assert "Per mass window" in res.stdout
 
 
 def test_every_event_in_the_files_is_counted(result, small_sample_dir, small_fileset):
@@ -146,7 +161,7 @@ def test_bad_input_stops_with_one_line_naming_it(small_sample_dir, tmp_path, cas
 def test_skip_bad_files_completes_and_records_them(small_sample_dir, tmp_path):
     mutate, _ = BAD_INPUTS["corrupt file"]
     path = _copy_fileset(small_sample_dir, tmp_path, mutate)
-    res = run("--fileset", str(path), "--executor", "iterative", "--skip-bad-files", "--output", str(tmp_path / "o.pkl"))
+    res = run("--fileset", str(path), "--executor", "iterative", "--skip-bad-files", "--output", str(tmp_path / "o.pkl"), "--no-figures")
     assert res.returncode == 0, res.stderr
     out = pickle.loads((tmp_path / "o.pkl").read_bytes())
     assert [Path(p).name for p in out["metadata"]["skipped_files"]] == ["bad.root"]
@@ -186,7 +201,8 @@ def test_a_new_run_replaces_the_feature_files_of_an_earlier_one(small_sample_dir
     features, out = tmp_path / "features", tmp_path / "out.pkl"
     fileset = str(small_sample_dir / "fileset.json")
     for chunksize in ("4000", "7000"):
-        res = run("--fileset", fileset, "--executor", "iterative", "--chunksize", chunksize, "--features", str(features), "--output", str(out))
+        res = run("--fileset", fileset, "--executor", "iterative", "--chunksize", chunksize, "--features", str(features),
+                  "--output", str(out), "--no-figures")  # fmt: skip
         assert res.returncode == 0, res.stderr
     table = load_features(features, required=("event",))
     with open(out, "rb") as fh:

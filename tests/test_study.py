@@ -45,7 +45,7 @@ def test_zprime_study_on_dask_gives_the_iterative_products_and_its_limits(small_
          "--results", str(results), "--chunksize", "5000", "--punzi-epochs", "1", "--bce-epochs", "1", "--thin", "2", *EXECUTORS[1])  # fmt: skip
     iterative = tmp_path / "iterative"
     _run(str(ROOT / "run.py"), "--analysis", "zprime", "--fileset", fileset, "--output", str(iterative / "zprime_invisible.pkl"),
-         "--features", str(iterative / "features"), "--chunksize", "5000", *EXECUTORS[0])  # fmt: skip
+         "--features", str(iterative / "features"), "--chunksize", "5000", "--no-figures", *EXECUTORS[0])  # fmt: skip
     (result_dask, features_dask), (result_iterative, features_iterative) = map(_processing_products, (study, iterative))
     assert result_dask["metadata"]["executor"] == "dask" and result_iterative["metadata"]["executor"] == "iterative"
     assert differences(result_dask, result_iterative) == []
@@ -66,7 +66,7 @@ def test_processing_products_do_not_depend_on_the_executor(analysis, small_sampl
     for k, executor in enumerate(EXECUTORS):
         out = tmp_path / f"run{k}"
         _run(str(ROOT / "run.py"), "--analysis", analysis, "--fileset", str(small_sample_dir / "fileset.json"),
-             "--output", str(out / "out.pkl"), "--features", str(out / "features"), "--chunksize", "5000", *executor)  # fmt: skip
+             "--output", str(out / "out.pkl"), "--features", str(out / "features"), "--chunksize", "5000", "--no-figures", *executor)  # fmt: skip
         with (out / "out.pkl").open("rb") as fh:
             products.append((pickle.load(fh), load_features(out / "features")))
     (result_a, features_a), (result_b, features_b) = products
