@@ -68,6 +68,7 @@ Calculators (``calculator=``):
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -819,7 +820,28 @@ class BoundedQuasiNewtonOptimizer(pyhf.optimize.scipy_optimizer):
     L-BFGS-B with central-difference gradients walks to the minimum (forward differences stop it
     early in the narrow mu-gamma valley of a background known to 15%), and SLSQP started there
     polishes it (a minimum on a bound); the lower of the two is kept.
+
+    Fits are memoised per optimizer instance: a CLs scan repeats, at every tested mu, the fits that
+    do not depend on it (the free fits of the data and of the Asimov data, and the background-only
+    fit that makes the Asimov data), 3 of the 5 fits of each asymptotic hypothesis test. The
+    optimizer is deterministic, so a repeated fit returns what it would compute again.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._fits: dict[tuple, Any] = {}
+        self.fits_made = 0
+        """Fits actually run (the memoised ones are not counted)."""
+
+    def minimize(self, objective, data, pdf, init_pars, par_bounds, fixed_vals=None, **kwargs):  # noqa: ANN001 (pyhf's signature)
+        key = (
+            id(objective), id(pdf), np.asarray(data, dtype=float).tobytes(), np.asarray(init_pars, dtype=float).tobytes(),
+            repr(par_bounds), repr(fixed_vals), repr(sorted(kwargs.items())),
+        )  # fmt: skip
+        if key not in self._fits:
+            self._fits[key] = super().minimize(objective, data, pdf, init_pars, par_bounds, fixed_vals, **kwargs)
+            self.fits_made += 1
+        return copy.deepcopy(self._fits[key])
 
     def _minimize(self, minimizer, func, x0, do_grad=False, bounds=None, fixed_vals=None, options={}):  # noqa: B006 (pyhf's signature)
         full = np.array(x0, dtype=float)
