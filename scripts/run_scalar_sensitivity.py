@@ -8,10 +8,11 @@ Steps:
 1. ``run.py --analysis scalar --features <out>/features --output <out>/scalar.pkl``: cutflows,
    pair-mass histograms and the BDT features of every phi_L candidate (skipped with
    ``--skip-processing`` when they exist);
-2. the five-class GradientBoostingClassifier (:mod:`sensitivity.scalar_bdt`) on the even
-   events, saved to ``<out>/bdt.joblib``; its log-loss and accuracy on the held-back odd events;
-3. per phi_L mass the P(signal) cut maximising the Punzi FOM on the ``event % 4 == 1`` events;
-4. efficiencies and backgrounds on the ``event % 4 == 3`` events, 90% CL expected limits on xi
+2. the five-class GradientBoostingClassifier (:mod:`sensitivity.scalar_bdt`) on the ``train`` split
+   (sensitivity/splits.py: (event - 1) mod 3 = 0), saved to ``<out>/bdt.joblib``; its log-loss and
+   accuracy on the held-back events of the other two splits;
+3. per phi_L mass the P(signal) cut maximising the Punzi FOM on the ``threshold`` split;
+4. efficiencies and backgrounds on the ``evaluation`` split, 90% CL expected limits on xi
    with pyhf (:mod:`sensitivity.scalar_limits`), written by ``sensitivity.limits.write_limits`` (the
    writer of every search): ``<out>/limits.csv``, ``limits.json``, ``workspaces/mphi_<MeV>.json`` with
    ``workspaces/fit_settings.json`` (the fit settings that reproduce the table), ``xi_limits.png``;
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from selections.scalar_selection import CLASSES, DEFAULT_WINDOW_TABLE, RECTANGULAR_CUT, SIGNAL_CHANNEL, WINDOW, load_window_table
     from sensitivity import scalar_bdt as bdt
+    from sensitivity.features import load_features
     from sensitivity.limits import write_limits
     from sensitivity.scalar_limits import BDT_COLUMN_NOTES, scalar_limit_table, signal_cross_sections
 
@@ -79,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- BDT -------------------------------------------------------------------------------------
     try:
-        frame = bdt.bdt_candidates(bdt.load_features(features))
-    except (FileNotFoundError, ValueError) as err:
+        frame = bdt.bdt_candidates(load_features(features, required=("event", "n_generated", "class_label")))
+    except (OSError, ValueError) as err:
         print(f"run_scalar_sensitivity.py: error: {err}", file=sys.stderr)
         return 2
     train = bdt.part_mask(frame, "train")

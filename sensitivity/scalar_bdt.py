@@ -12,13 +12,12 @@ classifier learns the cut's region too). The inputs are
 pair mass, which the mass windows cut on); the features come from the processor's
 parquet export (``run.py --analysis scalar --features DIR``).
 
-Split (by generated event number, which is independent of everything the detector
-does): events with an **even** number train the classifier; those with ``event % 4 == 1``
-choose the score cut of each mass (**optimisation** part); those with ``event % 4 == 3``
-give the efficiencies and backgrounds that go into the limits (**evaluation** part), so
-that neither the training nor the cut choice is evaluated on the events it was tuned on.
-Weights of a part are scaled by the inverse of its share of the generated events
-(:data:`PART_SCALE`).
+Split: the three splits of every search (:mod:`sensitivity.splits`, by generated event number,
+which is independent of everything the detector does): ``train`` trains the classifier,
+``threshold`` chooses the score cut of each mass, ``evaluation`` gives the efficiencies and
+backgrounds that go into the limits, so that neither the training nor the cut choice is
+evaluated on the events it was tuned on. The weights of a part are each dataset's times
+n_generated / (its generated events in the part), exact (:func:`part_weights`).
 
 Class weights: within a class, candidates carry their physics weight (xsec * lumi /
 n_generated; signal masses count equally); each class then sums to the same total, so
@@ -48,11 +47,10 @@ from sklearn.ensemble import GradientBoostingClassifier
 from selections.scalar_selection import CLASSES, SIGNAL_CHANNEL, WindowTable
 from selections.scalar_variables import BDT_FEATURES
 from sensitivity.cut_optimisation import PUNZI_A
+from sensitivity.splits import SPLITS, generated_in_part, in_part, weight_scale
 
-PARTS = ("train", "optimisation", "evaluation")
-"""The three parts of the sample, by generated event number (see the module docstring)."""
-PART_SCALE = {"train": 2.0, "optimisation": 4.0, "evaluation": 4.0}
-"""Inverse share of the generated events in each part: multiplies weights, divides generated counts."""
+PARTS = SPLITS
+"""The three parts of the sample (:data:`sensitivity.splits.SPLITS`): train, threshold (the score cuts), evaluation."""
 
 DEFAULT_HYPERPARAMETERS = {"n_estimators": 100, "max_depth": 3, "learning_rate": 0.05, "subsample": 0.8, "min_samples_leaf": 20}
 """Hyperparameters of the GradientBoostingClassifier: shallow trees, slow stochastic boosting, leaves of at
@@ -62,35 +60,32 @@ N_SCORE_CANDIDATES = 60
 """Number of candidate score cuts per mass (quantiles of the signal's P(signal) in the window)."""
 
 
-def load_features(directory: str | Path) -> pd.DataFrame:
-    """All parquet feature files under ``directory`` (one sub-directory per dataset) as one table."""
-    files = sorted(Path(directory).glob("*/*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no feature files (*/*.parquet) under {directory}")
-    frame = pd.concat((pd.read_parquet(f) for f in files), ignore_index=True)
-    for column in ("dataset", "channel"):
-        frame[column] = frame[column].astype(str)
-    return frame
-
-
 def part_mask(frame: pd.DataFrame, part: str) -> np.ndarray:
-    """Rows of ``frame`` in ``part`` (:data:`PARTS`), by generated event number."""
-    event = frame["event"].to_numpy()
-    if part == "train":
-        return event % 2 == 0
-    if part == "optimisation":
-        return event % 4 == 1
-    if part == "evaluation":
-        return event % 4 == 3
-    raise ValueError(f"unknown part {part!r}: one of {', '.join(PARTS)}")
+    """Rows of ``frame`` in ``part`` (:data:`PARTS`), by generated event number (:func:`sensitivity.splits.in_part`)."""
+    if part not in PARTS:
+        raise ValueError(f"unknown part {part!r}: one of {', '.join(PARTS)}")
+    return in_part(frame["event"].to_numpy(), part)
+
+
+def part_weights(frame: pd.DataFrame, part: str) -> np.ndarray:
+    """The weight of every row of ``frame`` for the events of ``part``: its dataset's n_generated / generated events
+    of the part times the weight (exact; rows of other parts get a weight too, mask them with :func:`part_mask`)."""
+    weight = frame["weight"].to_numpy(dtype=float)
+    n_generated = frame["n_generated"].to_numpy()
+    scale = np.ones(len(frame))
+    for n in np.unique(n_generated):
+        scale[n_generated == n] = weight_scale(int(n), part)
+    return weight * scale
 
 
 def bdt_candidates(frame: pd.DataFrame) -> pd.DataFrame:
-    """The candidates the BDT is trained on (every phi_L candidate); every channel must have a class."""
+    """The candidates the BDT is trained on (every phi_L candidate of the :func:`sensitivity.features.load_features`
+    table, dataset and channel names as strings); every channel must have a class."""
+    frame = frame.astype({"dataset": str, "channel": str}).reset_index(drop=True)
     unknown = sorted(set(frame.loc[frame["class_label"] < 0, "channel"]))
     if unknown:
         raise ValueError(f"feature table holds channels without a BDT class: {', '.join(unknown)}")
-    return frame.reset_index(drop=True)
+    return frame
 
 
 def class_weights(frame: pd.DataFrame) -> np.ndarray:
@@ -187,46 +182,45 @@ def window_yields(
     candidates past the rectangular cut count.
     """
     window = next(w for w in table.windows if math.isclose(w.mphi_gev, mphi_gev))
-    scale = PART_SCALE[part]
-    in_part = part_mask(frame, part) & frame["rectangular_cut"].to_numpy()
+    selected_part = part_mask(frame, part) & frame["rectangular_cut"].to_numpy()
     pair_mass = frame["pair_mass"].to_numpy()
     flavour = frame["pair_flavour"].to_numpy().astype(int)
-    in_window = table.in_window(pair_mass, flavour, window) & in_part
+    in_window = table.in_window(pair_mass, flavour, window) & selected_part
     passed = p_signal > score_cut
-    weight = frame["weight"].to_numpy()
+    weight = part_weights(frame, part)
     label = frame["class_label"].to_numpy()
     own_signal = (frame["channel"].to_numpy() == SIGNAL_CHANNEL) & np.isclose(frame["mphi_true_gev"].to_numpy(), mphi_gev)
     background = label != 0
 
-    n_generated = float(frame.loc[own_signal].groupby("dataset")["n_generated"].first().sum()) if own_signal.any() else 0.0
-    n_gen_part = n_generated / scale
+    signal_generated = frame.loc[own_signal].groupby("dataset")["n_generated"].first() if own_signal.any() else []
+    n_gen_part = float(sum(generated_in_part(int(n), part) for n in signal_generated))
     n_sig = np.count_nonzero(own_signal & in_window & passed)
     eps = n_sig / n_gen_part if n_gen_part > 0 else 0.0
     eps_stat = math.sqrt(eps * (1.0 - eps) / n_gen_part) if n_gen_part > 0 else 0.0
-    signal_xi1 = scale * float(weight[own_signal & in_window & passed].sum())
+    signal_xi1 = float(weight[own_signal & in_window & passed].sum())
 
-    same_flavour = background & in_part & (flavour == window.flavour)
+    same_flavour = background & selected_part & (flavour == window.flavour)
     w_flavour = weight[same_flavour]
     fraction = float(w_flavour[passed[same_flavour]].sum() / w_flavour.sum()) if w_flavour.sum() > 0 else 0.0
     n_pass_flavour = np.count_nonzero(passed[same_flavour])
     window_bkg = background & in_window
-    b_window = scale * float(weight[window_bkg].sum())
+    b_window = float(weight[window_bkg].sum())
     n_window = np.count_nonzero(window_bkg)
     if n_window == 0:  # no MC event in the window: it may still hold about one of the typical weight
-        b_window = scale * (float(w_flavour.mean()) if w_flavour.size else 0.0)
+        b_window = float(w_flavour.mean()) if w_flavour.size else 0.0
         n_window = 1
     factorised = b_window * fraction
     factorised_stat = factorised * math.sqrt(1.0 / n_window + (1.0 / n_pass_flavour if n_pass_flavour else 1.0))
     direct = window_bkg & passed
-    b_direct = scale * float(weight[direct].sum())
+    b_direct = float(weight[direct].sum())
     # the larger of the two: the factorised estimate fills in where the MC runs out, the direct count
     # wins where the window's background is more signal-like than the flavour's average
     if b_direct >= factorised:
-        estimate, estimate_stat = b_direct, scale * math.sqrt(float(np.sum(weight[direct] ** 2)))
+        estimate, estimate_stat = b_direct, math.sqrt(float(np.sum(weight[direct] ** 2)))
     else:
         estimate, estimate_stat = factorised, factorised_stat
     composition = {
-        cls: scale * float(weight[direct & (label == k)].sum()) for k, cls in enumerate(CLASSES) if k > 0
+        cls: float(weight[direct & (label == k)].sum()) for k, cls in enumerate(CLASSES) if k > 0
     }
     return WindowYields(
         mphi_gev=float(mphi_gev),
@@ -245,13 +239,13 @@ def window_yields(
 
 
 def optimise_score_cut(frame: pd.DataFrame, p_signal: np.ndarray, table: WindowTable, mphi_gev: float) -> float:
-    """The cut on P(signal) of mass ``mphi_gev`` that maximises the Punzi FOM on the optimisation part.
+    """The cut on P(signal) of mass ``mphi_gev`` that maximises the Punzi FOM on the threshold split.
 
     Candidates: quantiles of P(signal) of the mass' own signal in its window (and 0, no cut).
     """
     window = next(w for w in table.windows if math.isclose(w.mphi_gev, mphi_gev))
     own = (
-        part_mask(frame, "optimisation")
+        part_mask(frame, "threshold")
         & frame["rectangular_cut"].to_numpy()
         & (frame["channel"].to_numpy() == SIGNAL_CHANNEL)
         & np.isclose(frame["mphi_true_gev"].to_numpy(), mphi_gev)
@@ -261,7 +255,7 @@ def optimise_score_cut(frame: pd.DataFrame, p_signal: np.ndarray, table: WindowT
     candidates = np.unique(np.concatenate([[0.0], np.quantile(scores, np.linspace(0.0, 0.98, N_SCORE_CANDIDATES))])) if scores.size else np.array([0.0])
     best_cut, best_fom = 0.0, -1.0
     for cut in candidates:
-        fom = window_yields(frame, p_signal, table, mphi_gev, float(cut), "optimisation").punzi()
+        fom = window_yields(frame, p_signal, table, mphi_gev, float(cut), "threshold").punzi()
         if fom > best_fom:
             best_cut, best_fom = float(cut), fom
     return best_cut
@@ -270,14 +264,13 @@ def optimise_score_cut(frame: pd.DataFrame, p_signal: np.ndarray, table: WindowT
 __all__ = [
     "DEFAULT_HYPERPARAMETERS",
     "PARTS",
-    "PART_SCALE",
     "WindowYields",
     "bdt_candidates",
     "class_weights",
-    "load_features",
     "load_model",
     "optimise_score_cut",
     "part_mask",
+    "part_weights",
     "predict_probabilities",
     "save_model",
     "train_classifier",

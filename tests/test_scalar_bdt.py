@@ -19,6 +19,7 @@ from belle_mc.production import produce
 from core.constants import HIGGS_VEV_GEV, MUON_MASS_GEV
 from selections.scalar_selection import CLASSES, PairMassWindow, WindowTable
 from sensitivity import scalar_bdt as bdt
+from sensitivity.features import load_features
 from sensitivity.scalar_limits import delta_a_mu_scalar, g2_band_xi, xi_limits
 from core.scalar_model import branching_fraction
 
@@ -97,7 +98,7 @@ def bdt_frame(tmp_path_factory):
          "--output", str(out / "scalar.pkl"), "--features", str(out / "features")]
     )  # fmt: skip
     assert code == 0
-    return bdt.bdt_candidates(bdt.load_features(out / "features"))
+    return bdt.bdt_candidates(load_features(out / "features"))
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,17 @@ def test_class_weights_give_every_class_the_same_total(bdt_frame):
     w = bdt.class_weights(bdt_frame)
     totals = pd.Series(w).groupby(bdt_frame["class_label"].to_numpy()).sum()
     np.testing.assert_allclose(totals.to_numpy(), totals.iloc[0], rtol=1e-9)
+
+
+def test_part_weights_are_exact_per_dataset():
+    """A part's weight is each dataset's n_generated / (its generated events in the part) times the weight: exact
+    for any n_generated (the splits of sensitivity/splits.py, shared with the invisible-Z' study)."""
+    from sensitivity.splits import generated_in_part
+
+    frame = pd.DataFrame({"weight": [2.0, 2.0, 0.5], "n_generated": [10, 10, 7], "event": [1, 3, 2]})
+    for part in bdt.PARTS:
+        np.testing.assert_allclose(bdt.part_weights(frame, part)[:2], [2.0 * 10 / generated_in_part(10, part)] * 2, rtol=1e-15)
+        assert bdt.part_weights(frame, part)[2] == pytest.approx(0.5 * 7 / generated_in_part(7, part), rel=1e-15)
+    assert bdt.part_mask(frame, "evaluation").tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="unknown part"):
+        bdt.part_mask(frame, "optimisation")
