@@ -359,8 +359,13 @@ class WindowYields:
     def low_mc(self) -> NDArray[np.bool_]:
         """Hypotheses whose low-MC channels (:data:`LOW_MC_EVENTS`) make up >= :data:`LOW_MC_MIN_SHARE` of B.
 
-        A window with B = 0 (no channel information) is low-MC too.
+        A window with B = 0 is low-MC too. Without per-channel MC counts (the scalar BDT's background, a direct
+        count or a factorised estimate): B rests on the MC statistics of its estimate, so a window is low-MC when
+        the estimate is worth fewer than :data:`LOW_MC_EVENTS` equal-weight MC events
+        (:attr:`background_effective_mc_count`, (B / sigma_B)^2).
         """
+        if not self.background_mc_by_channel:
+            return (self.background <= 0) | (self.background_effective_mc_count < LOW_MC_EVENTS)
         flags = np.zeros(len(self.mass_gev), dtype=bool)
         for i, channels in enumerate(self.low_mc_channels()):
             b = float(self.background[i])

@@ -63,6 +63,16 @@ def test_bdt_yields_become_the_common_container():
     assert math.isnan(derived.signal_xsec_pb[2])
 
 
+def test_a_scalar_background_worth_few_mc_events_is_flagged_low_mc():
+    """The BDT's B has no per-channel counts: a window is low-MC when its estimate is worth fewer than 10 MC events,
+    (B / sigma_B)^2 (4 +- 1.5: 7.1 events; 9 +- 3: 9; 40 +- 10: 16)."""
+    yields = [*YIELDS[:2], _bdt_yields(5.0, 0.1, XSEC[5000], 40.0, 10.0)]
+    y = scalar_window_yields(yields, LUMI_FB, XSEC)
+    np.testing.assert_array_equal(y.low_mc, [True, True, False])
+    rows = compute_limits(y).rows()
+    assert [r["low_mc"] for r in rows] == [True, True, False]
+
+
 def test_cross_sections_that_do_not_match_the_yields_are_refused():
     with pytest.raises(ValueError, match="signal_yield differs"):
         scalar_window_yields(YIELDS, 2 * LUMI_FB, XSEC)  # features weighted to another luminosity
