@@ -16,7 +16,10 @@
    (``final_state_particles``, the same events as the ``next()`` loop) and with Pythia's
    initialisation (``generate``), and the whole ``generate_block`` (plus lab transform and
    detector). They have no speed target.
-2. For kkmc_tautau and kkmc_mumu: the same generated events written once per
+2. With ``--slices NAME ...``: drawn events per CPU s of generator slices (``generate_block`` with
+   the slice, ``--slice-events`` draws); a slice with a pre-decay filter is also timed without it,
+   the two alternated twice (the speed-up of building only the draws that can pass).
+3. For kkmc_tautau and kkmc_mumu: the same generated events written once per
    compression; bytes per written/generated event, write rate, and the read rate
    of all branches with ``uproot.open(f)["events"].arrays()`` (best of 3).
 
@@ -160,6 +163,31 @@ def bench_pythia(name: str, n_events: int) -> dict:
     }
 
 
+def bench_slice(name: str, n_events: int) -> dict:
+    """Drawn events per CPU second of one generator slice through ``generate_block``; with a pre-decay filter, also
+    without it (alternated twice: a busy machine slows both alike)."""
+    from dataclasses import replace
+
+    from belle_mc.slices import SLICES
+
+    gen_slice = SLICES[name]
+    channel, mass, process, xsec, setup_s = setup(gen_slice.channel)
+    variants = {"as registered": gen_slice}
+    if gen_slice.pre_decay_filter is not None:
+        variants["without pre-decay filter"] = replace(gen_slice, pre_decay_filter=None)
+    sizes = block_sizes(n_events)
+    generate_block(channel, process, xsec, SEED, name, len(sizes), sizes[0], None, gen_slice)  # warm-up (numba)
+    rates: dict[str, list[float]] = {label: [] for label in variants}
+    kept: dict[str, int] = {}
+    for _ in range(2):
+        for label, variant in variants.items():
+            clock = Clock()
+            kept[label] = sum(len(generate_block(channel, process, xsec, SEED, name, b, n, None, variant).passed_numbers)
+                              for b, n in enumerate(sizes))  # fmt: skip
+            rates[label].append(n_events / clock.stop()[1])
+    return {"n_drawn": n_events, "setup_s": setup_s, "drawn_per_cpu_s": rates, "kept_by_filter": kept}
+
+
 def bench_compression(name: str, n_events: int, workdir: Path) -> dict:
     channel, mass, process, xsec, _ = setup(name)
     dataset = dataset_name(name, mass)
@@ -215,6 +243,10 @@ def print_tables(result: dict) -> None:
                 f" {r['pythia_and_conversion_events_per_s']:10,.0f}"
                 f" {r['physics_detector_events_per_s']:10,.0f} {r['setup_s']:8.2f} {r['xsec_pb']:9.1f}"
             )
+    for name, r in result["slices"].items():
+        print(f"\nslice {name}: drawn events per CPU s ({r['n_drawn']:,} draws, two alternated runs each)")
+        for label, rates in r["drawn_per_cpu_s"].items():
+            print(f"  {label:26s} {', '.join(f'{x:,.0f}' for x in rates)}  (kept by the slice's filters: {r['kept_by_filter'][label]})")
     for name, rows in result["compression"].items():
         print(f"\n{name}: same events for each compression")
         print(f"{'compression':>11s} {'B/written':>10s} {'B/generated':>12s} {'write ev/s':>11s} {'read ev/s':>11s} {'read MB/s':>10s} {'vs zlib':>8s}")
@@ -233,6 +265,8 @@ def main() -> None:
                              f"those of {', '.join(COMPRESSION_SAMPLES)} among them")
     parser.add_argument("--pythia-events", type=int, default=10_000,
                         help="generated events per Pythia channel (default 10000)")
+    parser.add_argument("--slices", nargs="*", default=[], metavar="NAME", help="generator slices to time (belle_mc.slices.SLICES)")
+    parser.add_argument("--slice-events", type=int, default=2_000_000, help="drawn events per slice timing (default 2000000)")
     parser.add_argument("--output", type=Path, default=Path(__file__).parent / "out", help="directory for bench_generation.json")
     args = parser.parse_args()
     if args.events < 2 * BLOCK_SIZE:
@@ -248,6 +282,7 @@ def main() -> None:
                    "default_compression": DEFAULT_COMPRESSION, "target_events_per_s": TARGET_EVENTS_PER_S,
                    "signal_mass_gev": SIGNAL_MASS_GEV, "seed": SEED, "pythia_events": args.pythia_events},
         "generation": {},
+        "slices": {},
         "compression": {},
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -260,6 +295,9 @@ def main() -> None:
             passed = r["produce_events_per_s_without_setup"] >= TARGET_EVENTS_PER_S
             r["verdict"] = "-" if CHANNELS[name].needs_mass else ("PASS" if passed else "FAIL")
             result["generation"][name] = r
+            print(f"{name}: done", flush=True)
+        for name in args.slices:
+            result["slices"][name] = bench_slice(name, args.slice_events)
             print(f"{name}: done", flush=True)
         for name in (n for n in COMPRESSION_SAMPLES if n in args.channels):
             result["compression"][name] = bench_compression(name, args.events, Path(tmp))
