@@ -174,6 +174,7 @@ def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
         network = {float(r["mzp_gev"]): r for r in read_csv(out / "limits" / "network" / "limits.csv")}
         fom = {float(r["mzp_gev"]): r for r in read_csv(out / "punzi_net" / "fom.csv")}
         report = json.loads((out / "punzi_net" / "fom.json").read_text())
+        fit_parts = report.get("fit_parts", {"train": "train", "threshold": "threshold"})
         rows = []
         for m in sorted(set(cuts) | set(fom)):
             f, c = fom.get(m, {}), cuts.get(m, {})
@@ -192,9 +193,10 @@ def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
                                   ("g_net", "g' exp. (network, eval.)", ".3g"), ("ratio", "FOM network / cuts (eval.)", "s"),
                                   ("n_mc", "B MC events", "d"), ("low_mc", "low MC", "s")]),  # fmt: skip
             LOW_MC_NOTE,
-            f"\nNetwork training: {report['training_seconds']:.0f} s on {report['threads']} threads, peak memory "
-            f"{report['peak_memory_mb']:.0f} MB, {report['punzi_epochs_run']} Punzi epochs (best {report['best_epoch']}); "
-            f"`{report['command']}`.\n",
+            f"\nNetwork training: {report['training_seconds']:.0f} s on {report['threads']} threads on the "
+            f"`{fit_parts['train']}` part (early stopping and output cuts on `{fit_parts['threshold']}`), "
+            f"{report['punzi_epochs_run']} Punzi epochs (best {report['best_epoch']}); peak memory of the whole step "
+            f"{report['peak_memory_mb']:.0f} MB; `{report['command']}`.\n",
         ]
     elif search.name == "visible":
         rows = [{**r, "low_mc": _low_mc(r)} for r in read_csv(out / "limits" / "limits.csv")]
