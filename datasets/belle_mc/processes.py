@@ -1022,8 +1022,9 @@ class TwoPhotonLeptonPair:
     def pre_decay_event(self, state: dict) -> dict:
         """What an accepted proposal fixes before the random decay of the lepton pair (no random numbers): the
         scattered ``electron`` and ``positron``, the photon the electron radiated (``photon_electron``) and the
-        pair's four-momentum ``lepton_pair`` (the gamma gamma system), CM frame, GeV; with ``sqrt_s``. :meth:`build` makes its events from exactly these arrays, so a
-        generator slice can filter on them before building (``GeneratorSlice.pre_decay_filter``)."""
+        pair's four-momentum ``lepton_pair`` (the gamma gamma system), CM frame, GeV; with ``sqrt_s``.
+        :meth:`build` makes its events from exactly these arrays, so a generator slice can filter on them before
+        building (``GeneratorSlice.pre_decay_filter``)."""
         rs = state["sqrt_s"]
         e_minus, q1 = self._photon_vectors(0.5 * rs, state["z1"], state["q2_1"], state["phi1"], +1.0)
         e_plus, q2 = self._photon_vectors(0.5 * rs, state["z2"], state["q2_2"], state["phi2"], -1.0)
