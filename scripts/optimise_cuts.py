@@ -27,8 +27,6 @@ import pickle
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from belle_mc.slices import pt_mumu_cut_floor_gev
 
 from selections.zprime_selection import DEFAULT_CUT_TABLE, load_cut_table
@@ -61,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         with (args.study / "zprime_invisible.pkl").open("rb") as fh:
             run_metadata = pickle.load(fh)["metadata"]
         args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
-        parts = (fit_part, VALIDATION_PART) if args.thin > 1 else ("all",)
-        features = load_features(  # only the events some window of the table holds: the others never count
+        features = load_features(  # the fit part and the evaluation split, inside some window (no other event counts)
             args.study / "features", required=("event", "recoil_mass2"),
-            keep_rows=lambda f: np.any([in_part(f["event"].to_numpy(), p) for p in parts], axis=0) & table.in_any_window(f["recoil_mass2"].to_numpy()),
+            keep_rows=lambda f: (in_part(f["event"].to_numpy(), fit_part) | in_part(f["event"].to_numpy(), VALIDATION_PART))
+            & table.in_any_window(f["recoil_mass2"].to_numpy()),
         )  # fmt: skip
         samples = load_samples(features, run_metadata["dataset_metadata"], args.lumi)
         del features

@@ -71,9 +71,32 @@ def truth_recoil_mass2(ev: dict, minus_key: str = "lepton_minus", plus_key: str 
     The event's own ``sqrt_s`` (beam-energy spread included) in the CM frame of the generator:
     the truth version of the invisible-Z' ``recoil_mass2``.
     """
-    pair = ev[minus_key] + ev[plus_key]
-    energy = ev["sqrt_s"] - pair[:, 0]
+    return _recoil_mass2(ev["sqrt_s"], ev[minus_key] + ev[plus_key])
+
+
+def _recoil_mass2(sqrt_s: np.ndarray, pair: np.ndarray) -> np.ndarray:
+    """(sqrt(s), 0) - pair squared, GeV^2, for CM four-momenta ``pair`` [n, 4]."""
+    energy = sqrt_s - pair[:, 0]
     return energy**2 - np.einsum("ij,ij->i", pair[:, 1:], pair[:, 1:])
+
+
+def _in_pair_region(
+    pair: np.ndarray, m2: np.ndarray, pt_min: float | None, m2_above: float | None, m2_below: float | None,
+    m2_max: float, margin: float = 0.0,
+) -> np.ndarray:
+    """Recoil M^2 ``m2`` at most ``m2_max`` and, if any is given, CM pt of ``pair`` above ``pt_min``, or ``m2`` above
+    ``m2_above``, or below ``m2_below``; every bound loosened by ``margin``."""
+    keep = m2 <= m2_max + margin
+    if pt_min is None and m2_above is None and m2_below is None:
+        return keep
+    either = np.zeros(len(m2), dtype=bool)
+    if pt_min is not None:
+        either |= np.hypot(pair[:, 1], pair[:, 2]) > pt_min - margin
+    if m2_above is not None:
+        either |= m2 > m2_above - margin
+    if m2_below is not None:
+        either |= m2 < m2_below + margin
+    return keep & either
 
 
 def pair_in_cdc(ev: dict, minus_key: str = "lepton_minus", plus_key: str = "lepton_plus") -> np.ndarray:
@@ -128,19 +151,10 @@ class MuonPairRegion:
     plus_key: str = "lepton_plus"
 
     def __call__(self, ev: dict) -> np.ndarray:
-        m2 = truth_recoil_mass2(ev, self.minus_key, self.plus_key)
-        keep = _lab_track_like(ev[self.minus_key]) & _lab_track_like(ev[self.plus_key]) & (m2 <= self.m2_max_gev2)
-        if self.pt_min_gev is None and self.m2_above_gev2 is None and self.m2_below_gev2 is None:
-            return keep
-        either = np.zeros(len(m2), dtype=bool)
-        if self.pt_min_gev is not None:
-            pair = ev[self.minus_key] + ev[self.plus_key]
-            either |= np.hypot(pair[:, 1], pair[:, 2]) > self.pt_min_gev
-        if self.m2_above_gev2 is not None:
-            either |= m2 > self.m2_above_gev2
-        if self.m2_below_gev2 is not None:
-            either |= m2 < self.m2_below_gev2
-        return keep & either
+        pair = ev[self.minus_key] + ev[self.plus_key]
+        region = _in_pair_region(pair, _recoil_mass2(ev["sqrt_s"], pair), self.pt_min_gev, self.m2_above_gev2,
+                                 self.m2_below_gev2, self.m2_max_gev2)  # fmt: skip
+        return _lab_track_like(ev[self.minus_key]) & _lab_track_like(ev[self.plus_key]) & region
 
     def describe(self) -> str:
         parts = ["both true muons are tracks"]
@@ -174,17 +188,8 @@ class PairMomentumRegion:
 
     def __call__(self, ev: dict) -> np.ndarray:
         pair = ev[self.key]
-        energy = ev["sqrt_s"] - pair[:, 0]
-        m2 = energy**2 - np.einsum("ij,ij->i", pair[:, 1:], pair[:, 1:])
-        keep = m2 <= self.m2_max_gev2 + self.margin
-        if self.pt_min_gev is None and self.m2_below_gev2 is None:
-            return keep
-        either = np.zeros(len(m2), dtype=bool)
-        if self.pt_min_gev is not None:
-            either |= np.hypot(pair[:, 1], pair[:, 2]) > self.pt_min_gev - self.margin
-        if self.m2_below_gev2 is not None:
-            either |= m2 < self.m2_below_gev2 + self.margin
-        return keep & either
+        return _in_pair_region(pair, _recoil_mass2(ev["sqrt_s"], pair), self.pt_min_gev, None, self.m2_below_gev2,
+                               self.m2_max_gev2, self.margin)  # fmt: skip
 
     def describe(self) -> str:
         parts = [f"pair recoil M^2 <= {self.m2_max_gev2:g} GeV^2"] if np.isfinite(self.m2_max_gev2) else []
