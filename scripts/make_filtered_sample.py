@@ -6,8 +6,9 @@
 The datasets are ``belle_mc.catalog``'s: the signals and four-lepton channels of the sensitivity
 sample, and the generator slices :data:`~belle_mc.catalog.SENSITIVITY_SLICES` with their drawn
 events times ``--scale`` (docs/generator.md, "Generator slices"). Datasets already complete in
-``--output`` are kept. The full sample is ~45 GB and ~7 CPU hours (measured rates, docs/generator.md):
-give it an executor with many workers.
+``--output`` are kept, and an interrupted run resumes: the same command keeps the finished files
+(generation tasks) of an incomplete dataset and makes the rest. The full sample is ~45 GB and
+~7 CPU hours (measured rates, docs/generator.md): give it an executor with many workers.
 """
 
 from __future__ import annotations

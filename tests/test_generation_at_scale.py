@@ -12,13 +12,14 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-
+from belle_mc.catalog import ensure_default_sample
 from belle_mc.channels import CHANNELS
 from belle_mc.montecarlo import integrate
 from belle_mc.production import (
     BLOCK_SIZE,
     INTEGRATION_POINTS,
     TASK_MAX_UNALIGNED_EVENTS,
+    GenerationError,
     GenerationTask,
     plan_tasks,
     produce,
@@ -150,6 +151,28 @@ def test_a_failed_task_fails_the_run_in_one_line_and_resume_makes_only_the_rest(
     fresh_meta, fresh_files, fresh_events = in_process_sample
     assert (meta, files) == (fresh_meta, fresh_files)
     assert ak.to_list(events) == ak.to_list(fresh_events)
+
+
+def test_an_interrupted_sample_is_completed_without_remaking_its_finished_tasks(tmp_path):
+    """``ensure_default_sample`` (make_filtered_sample.py, run.py's default data) resumes: a production of hours
+    that was stopped keeps the files of its finished tasks."""
+    slices = {"kkmc_tautau_mu_mu": (150_000, 50_000)}  # tasks [0, 100k) and [100k, 150k)
+    obstacle = tmp_path / "kkmc_tautau_mu_mu_0002.root.part"
+    obstacle.mkdir(parents=True)
+    with pytest.raises(GenerationError, match="1 of 2 tasks done"):
+        ensure_default_sample(tmp_path, progress=False, requests=[], seed=3, slices=slices)
+    first = (tmp_path / "kkmc_tautau_mu_mu_0000.root").stat()
+    obstacle.rmdir()
+    path = ensure_default_sample(tmp_path, progress=False, requests=[], seed=3, slices=slices)
+    again = (tmp_path / "kkmc_tautau_mu_mu_0000.root").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # not made again
+    entry = json.loads(path.read_text())["kkmc_tautau_mu_mu"]
+    reference = produce("kkmc_tautau", 150_000, tmp_path / "ref", seed=3, events_per_file=50_000, progress=False,
+                        generator_slice="kkmc_tautau_mu_mu")  # fmt: skip
+    assert (entry["metadata"], list(entry["files"])) == (reference["metadata"], list(reference["files"]))
+    for name in entry["files"]:
+        got = uproot.open(tmp_path / name)["events"].arrays()
+        assert ak.to_list(got) == ak.to_list(uproot.open(tmp_path / "ref" / name)["events"].arrays())
 
 
 def test_resume_remakes_the_tasks_a_run_with_another_seed_left(tmp_path):

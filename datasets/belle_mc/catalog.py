@@ -102,7 +102,7 @@ SENSITIVITY_SLICES: dict[str, tuple[int, int]] = {
 """Generator slices of the filtered invisible-Z' sensitivity sample (docs/generator.md, "Generator slices"):
 slice name -> (drawn events = n_generated, drawn events per file). The slices that hold the background
 events the selection keeps in a window (``kkmc_mumu_tail``, ``kkmc_tautau_mu_mu``, ``kkmc_tautau_mu_other``,
-``kkmc_tautau_hadronic``, ``kkmc_tautau_hadronic``, ``kkmc_tautau_rest``, ``aafh_eemumu_windows``) are drawn for >= 626 fb^-1
+``kkmc_tautau_hadronic``, ``kkmc_tautau_rest``, ``aafh_eemumu_windows``) are drawn for >= 626 fb^-1
 (``n_generated >= DATA_LUMI_FB x 1000 x xsec_pb``); the two complements in which no selected event was
 found in unfiltered samples only fill the preselection spectrum (``kkmc_mumu_core`` 5.2 and
 ``aafh_eemumu_rest`` 0.59 fb^-1). The four-lepton channels are far above 626 fb^-1 unfiltered. About
@@ -233,6 +233,10 @@ def ensure_default_sample(
     e.g. :func:`sensitivity_filtered_slices`), each a dataset of its channel; ``executor`` (a coffea
     executor, ``execution.runner.open_executor``) runs the generation tasks, e.g. on a Dask cluster;
     ``compression`` is that of the files (``ntuple.COMPRESSION``).
+
+    An interrupted call resumes where it stopped: the finished generation tasks of an incomplete
+    dataset (``production.finished_tasks``: receipt with the same fingerprint, files present) are
+    kept and only the others are made.
     """
     directory = Path(directory)
     path = directory / FILESET_NAME
@@ -242,7 +246,10 @@ def ensure_default_sample(
         if _is_current(existing.get(name), directory, channel, n, seed):
             continue
         log.info("making sample dataset %s (%d events)", name, n)
-        produce(channel, n, directory, mass=mass, seed=seed, progress=progress, executor=executor, compression=compression)
+        produce(
+            channel, n, directory, mass=mass, seed=seed, progress=progress, executor=executor, compression=compression,
+            resume=True,
+        )  # fmt: skip
     for name, (n, per_file) in (slices or {}).items():
         channel = SLICES[name].channel
         if _is_current(existing.get(name), directory, channel, n, seed, generator_slice=name):
@@ -251,7 +258,7 @@ def ensure_default_sample(
         log.info("making generator slice %s (%d drawn events)", name, n)
         produce(
             channel, n, directory, seed=seed, events_per_file=per_file, progress=progress, executor=executor,
-            generator_slice=name, compression=compression,
+            generator_slice=name, compression=compression, resume=True,
         )  # fmt: skip
     return path
 
