@@ -1,6 +1,7 @@
 """Generation at pool scale (issue 14): tasks on coffea's executors give the same sample anywhere;
 the Pythia channels convert their events without a Python loop per particle, to the same particles."""
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -23,6 +24,8 @@ from belle_mc.production import (
     GenerationTask,
     plan_tasks,
     produce,
+    receipt_directory,
+    receipt_path,
     run_task,
 )
 from belle_mc.pythia_channels import final_state_particles
@@ -173,6 +176,42 @@ def test_an_interrupted_sample_is_completed_without_remaking_its_finished_tasks(
     for name in entry["files"]:
         got = uproot.open(tmp_path / name)["events"].arrays()
         assert ak.to_list(got) == ak.to_list(uproot.open(tmp_path / "ref" / name)["events"].arrays())
+
+
+def _hold(path: Path):
+    """An exclusive flock on ``path``, as another production would hold it (released on close)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")  # noqa: SIM115
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def test_a_second_production_of_a_dataset_in_the_same_directory_is_refused(tmp_path):
+    with _hold(receipt_directory(tmp_path, CHANNEL) / "production.lock"):
+        with pytest.raises(GenerationError, match=rf"{CHANNEL} in {tmp_path} is being made by another process"):
+            produce(CHANNEL, 150_000, tmp_path, seed=11, events_per_file=50_000, progress=False)
+    assert not list(tmp_path.glob("*.root"))
+    produce(CHANNEL, 150_000, tmp_path, seed=11, events_per_file=50_000, progress=False)  # released: it runs
+    assert len(list(tmp_path.glob("*.root"))) == 3
+
+
+def test_a_task_still_written_by_a_stopped_productions_worker_is_not_made_twice(tmp_path, in_process_sample):
+    """A worker of a killed production may go on writing its task's files: the new production's task fails
+    in one line instead of writing the same files at the same time, and --resume makes it once the lock is free."""
+    out = tmp_path / "out"
+    second_task = plan_tasks(CHANNEL, 150_000, out, seed=11, events_per_file=50_000)[1]
+    with _hold(receipt_path(second_task).with_suffix(".lock")):
+        res = generate(out)
+    assert res.returncode == 1, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert "the task of generated events 100001-150000 is being made by another process" in last
+    assert last.endswith("1 of 2 tasks done, --resume makes the rest")
+    assert sorted(f.name for f in out.glob("*.root")) == [f"{CHANNEL}_0000.root", f"{CHANNEL}_0001.root"]
+    assert generate(out, "--resume").returncode == 0
+    meta, files, events = sample(out)
+    fresh_meta, fresh_files, fresh_events = in_process_sample
+    assert (meta, files) == (fresh_meta, fresh_files)
+    assert ak.to_list(events) == ak.to_list(fresh_events)
 
 
 def test_resume_remakes_the_tasks_a_run_with_another_seed_left(tmp_path):

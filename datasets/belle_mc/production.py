@@ -16,6 +16,7 @@ generated event passes through the detector response; events with fewer than
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import logging
@@ -327,6 +328,11 @@ def run_task(
     current_file = -1
     name = ""
     block = task.blocks[0]
+    try:  # a worker of a stopped production may still be writing these files
+        lock = _lock(receipt_path(task).with_suffix(".lock"), f"{task.dataset}: the task of generated events {lo_event + 1}-{hi_event}")
+    except GenerationError as err:
+        result.error = str(err)
+        return result
     try:
         for block in task.blocks:
             n_b = min(BLOCK_SIZE, task.n_total - block * BLOCK_SIZE)
@@ -380,6 +386,9 @@ def run_task(
         if writer is not None:
             writer.__exit__(KeyboardInterrupt, None, None)
         raise
+    finally:
+        if lock is not None:
+            lock.close()
     return result
 
 
@@ -400,6 +409,29 @@ def receipt_directory(output_dir: str | os.PathLike, dataset: str) -> Path:
 def receipt_path(task: GenerationTask) -> Path:
     """The receipt of ``task``: written (atomically) once all its files are complete, read by ``resume``."""
     return receipt_directory(task.output_dir, task.dataset) / f"{task.first_event:012d}.json"
+
+
+def _lock(path: Path, what: str):
+    """An open file holding an exclusive lock on ``path`` (released when closed, or when its process ends).
+
+    GenerationError when another process holds it: two productions writing the same files would
+    corrupt them silently. On a file system without locks the work goes on unlocked (None)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise GenerationError(f"{what} is being made by another process ({path} is locked): wait for it or stop it") from None
+    except OSError as err:  # e.g. ENOLCK on a network file system without locks
+        handle.close()
+        log.warning("cannot lock %s (%s): no protection against a concurrent production", path, err)
+        return None
+    return handle
+
+
+def _is_receipt(path: Path) -> bool:
+    return path.suffix == ".json"
 
 
 def finished_tasks(tasks: list[GenerationTask]) -> list[TaskResult]:
@@ -466,8 +498,11 @@ def produce(
     nothing is registered. Every finished task leaves a receipt (:func:`receipt_path`) next to
     its files until then: with ``resume``, the tasks of an interrupted or failed production of the
     same dataset, seed and split whose receipts and files are there are not made again. Without
-    it, every file and receipt of the dataset in ``output_dir`` is removed first. Returns the
-    dataset's fileset entry.
+    it, every file and receipt of the dataset in ``output_dir`` is removed first. A production
+    and each of its tasks hold a lock (:func:`_lock`) in the receipts' directory: a second
+    production of the dataset in the same directory, or a task whose files a worker of a stopped
+    production is still writing, fails with a GenerationError instead of corrupting the files.
+    Returns the dataset's fileset entry.
     """
     check_request(channel_name, n_events, mass, events_per_file)
     channel = CHANNELS[channel_name]
@@ -475,84 +510,90 @@ def produce(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     dataset = slice_dataset_name(channel_name, mass, generator_slice)
-    process = channel.make_process(mass)
-    t0 = time.perf_counter()
-    xsec = integrate(process, INTEGRATION_POINTS)
-    log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
+    lock = _lock(receipt_directory(out, dataset) / "production.lock", f"{dataset} in {out}")
+    try:
+        process = channel.make_process(mass)
+        t0 = time.perf_counter()
+        xsec = integrate(process, INTEGRATION_POINTS)
+        log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
-    tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression, generator_slice)
-    receipts = receipt_directory(out, dataset)
-    done = finished_tasks(tasks) if resume else []
-    if resume:
-        log.info("%s: resuming, %d of %d tasks already made", dataset, len(done), len(tasks))
-    else:
-        shutil.rmtree(receipts, ignore_errors=True)
-    kept = {name for r in done for _, name, _ in r.files}
-    for old in out.glob(f"{dataset}_*.root"):
-        if old.name not in kept and _is_dataset_file(old.name, dataset):
-            old.unlink()
-    started = {r.first_event for r in done}
-    todo = [t for t in tasks if t.first_event not in started]
+        tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression, generator_slice)
+        receipts = receipt_directory(out, dataset)
+        done = finished_tasks(tasks) if resume else []
+        if resume:
+            log.info("%s: resuming, %d of %d tasks already made", dataset, len(done), len(tasks))
+        else:  # the receipts go; the locks stay, this production and its tasks hold them
+            for old_receipt in filter(_is_receipt, receipts.glob("*")):
+                old_receipt.unlink()
+        kept = {name for r in done for _, name, _ in r.files}
+        for old in out.glob(f"{dataset}_*.root"):
+            if old.name not in kept and _is_dataset_file(old.name, dataset):
+                old.unlink()
+        started = {r.first_event for r in done}
+        todo = [t for t in tasks if t.first_event not in started]
 
-    results = done + _run_tasks(todo, process, xsec, executor, dataset, n_events, progress, done)
-    failed = [r.error for r in results if r.error is not None]
-    if failed:
-        more = f" (and {len(failed) - 1} more failed task(s))" if len(failed) > 1 else ""
-        finished = len(results) - len(failed)
-        raise GenerationError(f"{failed[0]}{more}; {finished} of {len(tasks)} tasks done, --resume makes the rest")
-    results.sort(key=lambda r: r.first_event)
-    covered = [(r.first_event, r.n_generated) for r in results]
-    if covered != [(t.first_event, t.n_events) for t in tasks]:
-        raise GenerationError(f"{dataset}: the executor returned results of {len(results)} of {len(tasks)} tasks")
-    files = _number_files([f for r in results for f in r.files], out, dataset)
-    n_written = sum(r.n_written for r in results)
-    stats = UnweightingStats(
-        sum(r.n_proposed for r in results), sum(r.n_accepted for r in results), sum(r.n_overweight for r in results)
-    )
+        results = done + _run_tasks(todo, process, xsec, executor, dataset, n_events, progress, done)
+        failed = [r.error for r in results if r.error is not None]
+        if failed:
+            more = f" (and {len(failed) - 1} more failed task(s))" if len(failed) > 1 else ""
+            finished = len(results) - len(failed)
+            raise GenerationError(f"{failed[0]}{more}; {finished} of {len(tasks)} tasks done, --resume makes the rest")
+        results.sort(key=lambda r: r.first_event)
+        covered = [(r.first_event, r.n_generated) for r in results]
+        if covered != [(t.first_event, t.n_events) for t in tasks]:
+            raise GenerationError(f"{dataset}: the executor returned results of {len(results)} of {len(tasks)} tasks")
+        files = _number_files([f for r in results for f in r.files], out, dataset)
+        n_written = sum(r.n_written for r in results)
+        stats = UnweightingStats(
+            sum(r.n_proposed for r in results), sum(r.n_accepted for r in results), sum(r.n_overweight for r in results)
+        )
 
-    elapsed = time.perf_counter() - t0
-    channel_xsec_pb = channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb
-    metadata = {
-        "channel": channel_name,
-        "xsec_pb": channel_xsec_pb * (1.0 if gen_slice is None else gen_slice.decay_fraction),
-        "n_generated": int(n_events),
-    }
-    if channel_name in ZPRIME_CHANNELS:
-        metadata["mzp"] = float(mass)
-    elif channel_name == "signal_ttphi":
-        metadata["mphi"] = float(mass)
-    metadata.update(
-        {
-            "xsec_model_pb": xsec.xsec_pb,
-            "xsec_model_error_pb": xsec.error_pb,
-            "n_events_in_files": int(n_written),
-            "skim": f"nTrack >= {SKIM_MIN_TRACKS}",
-            "seed": int(seed),
-            "generator": GENERATOR_VERSION,
-            "model_version": channel.model_version,
-            "description": channel.description,
+        elapsed = time.perf_counter() - t0
+        channel_xsec_pb = channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb
+        metadata = {
+            "channel": channel_name,
+            "xsec_pb": channel_xsec_pb * (1.0 if gen_slice is None else gen_slice.decay_fraction),
+            "n_generated": int(n_events),
         }
-    )
-    if gen_slice is not None:
+        if channel_name in ZPRIME_CHANNELS:
+            metadata["mzp"] = float(mass)
+        elif channel_name == "signal_ttphi":
+            metadata["mphi"] = float(mass)
         metadata.update(
             {
-                "generator_slice": gen_slice.name,
-                "generator_slice_role": gen_slice.role,
-                "generator_filter": gen_slice.describe(),
-                "xsec_channel_pb": channel_xsec_pb,
-                "decay_fraction": gen_slice.decay_fraction,
-                "n_passed_filter": int(sum(r.n_passed_filter for r in results)),
+                "xsec_model_pb": xsec.xsec_pb,
+                "xsec_model_error_pb": xsec.error_pb,
+                "n_events_in_files": int(n_written),
+                "skim": f"nTrack >= {SKIM_MIN_TRACKS}",
+                "seed": int(seed),
+                "generator": GENERATOR_VERSION,
+                "model_version": channel.model_version,
+                "description": channel.description,
             }
         )
-    entry = {"files": {name: "events" for name in files}, "metadata": metadata}
-    update_fileset(out, dataset, entry)
-    shutil.rmtree(receipts, ignore_errors=True)
-    log.info(
-        "%s: %d generated, %d written in %d files, %.1f s (%.0f events/s)%s",
-        dataset, n_events, n_written, len(files), elapsed, n_events / elapsed,
-        f"; unweighting efficiency {stats.n_accepted / stats.n_proposed:.3f}" if stats.n_proposed else "",
-    )
-    return entry
+        if gen_slice is not None:
+            metadata.update(
+                {
+                    "generator_slice": gen_slice.name,
+                    "generator_slice_role": gen_slice.role,
+                    "generator_filter": gen_slice.describe(),
+                    "xsec_channel_pb": channel_xsec_pb,
+                    "decay_fraction": gen_slice.decay_fraction,
+                    "n_passed_filter": int(sum(r.n_passed_filter for r in results)),
+                }
+            )
+        entry = {"files": {name: "events" for name in files}, "metadata": metadata}
+        update_fileset(out, dataset, entry)
+        shutil.rmtree(receipts, ignore_errors=True)
+        log.info(
+            "%s: %d generated, %d written in %d files, %.1f s (%.0f events/s)%s",
+            dataset, n_events, n_written, len(files), elapsed, n_events / elapsed,
+            f"; unweighting efficiency {stats.n_accepted / stats.n_proposed:.3f}" if stats.n_proposed else "",
+        )
+        return entry
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 def check_slice(channel_name: str, generator_slice: str | None) -> GeneratorSlice | None:
