@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"system": args.system, "max_workers": args.max_workers, "chunksize": args.chunksize, "fileset": str(fileset_path),
                     "target_duration": args.target_duration,
                     "cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}  # fmt: skip
+    finished = False
     try:
         t0 = time.perf_counter()
         with open_executor(options, report) as executor:
@@ -181,9 +183,14 @@ def main(argv: list[str] | None = None) -> int:
                 result["scale_down_s"] = round(time.perf_counter() - t_idle, 1)
             result["jobs_after_scale_down"] = len(monitor.queued())
         result["pool_wall_s"] = round(time.perf_counter() - t0, 1)
+        finished = True
     finally:
         kill_leftovers(state)
-    result["jobs_left_after_close"] = len(list(state.glob("*.json")))
+        result["jobs_left_after_close"] = len(list(state.glob("*.json")))
+        if finished:  # the stand-in pool's state, configuration and job logs; kept to read when the pool failed
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench_pool.py: the pool's job logs are kept in {work / 'logs'}", file=sys.stderr)
     result["run_s"] = round(run_s, 1)
     result["removed_job"] = monitor.removed
     result["max_workers_connected"] = max(s[2] for s in monitor.samples)

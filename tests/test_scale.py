@@ -6,6 +6,7 @@ itself (numbers in condor/README.md)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,11 @@ def test_adaptive_pool_with_a_removed_job_equals_the_iterative_run(small_sample_
     out = tmp_path / "bench_pool.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "bench_pool.py"), "--fileset", str(small_sample_dir / "fileset.json")]
     command += ["--system", "slurm", "--max-workers", "4", "--chunksize", "500", "--target-duration", "0.5s", "--json", str(out)]
-    res = subprocess.run(command, check=False, capture_output=True, text=True, timeout=140)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    res = subprocess.run(command, check=False, capture_output=True, text=True, timeout=140, env={**os.environ, "TMPDIR": str(temporary)})
     assert res.returncode == 0, res.stderr[-3000:]
+    assert not list(temporary.glob("bench_pool-*"))  # the pool's working directory is removed after a successful run
     result = json.loads(out.read_text())
     assert result["differences_from_iterative"] == []
     assert result["events"] > 0 and result["chunks"] > 60
