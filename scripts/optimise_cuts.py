@@ -16,7 +16,9 @@ table (keeping each hypothesis' mass and resolution); `python run.py` then uses 
 
 Only the events inside some window of the table are read (file by file); ``--thin K`` optimises on
 every K-th event of the fit part, for a sample whose window events do not fit in memory or time
-(the >= 626 fb^-1 filtered sample); the evaluation split is then read whole and ``all`` is not reported.
+(the >= 626 fb^-1 filtered sample), and reports on every K-th event of the evaluation split (the
+figures of merit and limits of the cuts on the whole split are train_punzi_net.py's and limits.py's);
+``all`` is then not reported.
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the optimised values into --table")
     parser.add_argument("--output", type=Path, default=None, help="report JSON (default <study>/cut_optimisation.json)")
     parser.add_argument("--thin", type=int, default=1, help="optimise on every K-th event of the fit part (exact weights); "
-                        "the evaluation split is whole (default 1: all)")  # fmt: skip
+                        "and report on every K-th of the evaluation split (default 1: all)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.thin < 1:
         parser.error("--thin must be at least 1")
     args.output = args.output or args.study / "cut_optimisation.json"
     fit_part = thinned(FIT_PART, args.thin)
+    # the evaluation yields are a report (the limits of the cuts come from the pickle and train_punzi_net.py):
+    # thinned like the fit, so that a sample larger than memory is read at 1/K
+    evaluation_part = thinned(VALIDATION_PART, args.thin)
     try:
         table = load_cut_table(args.table)
         with (args.study / "zprime_invisible.pkl").open("rb") as fh:
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fileset, args.lumi = run_metadata["fileset"], run_metadata["lumi_fb"]
         features = load_features(  # the fit part and the evaluation split, inside some window (no other event counts)
             args.study / "features", required=("event", "recoil_mass2"),
-            keep_rows=lambda f: (in_part(f["event"].to_numpy(), fit_part) | in_part(f["event"].to_numpy(), VALIDATION_PART))
+            keep_rows=lambda f: (in_part(f["event"].to_numpy(), fit_part) | in_part(f["event"].to_numpy(), evaluation_part))
             & table.in_any_window(f["recoil_mass2"].to_numpy()),
         )  # fmt: skip
         samples = load_samples(features, run_metadata["dataset_metadata"], args.lumi)
@@ -69,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         sliced = sum(1 for m in run_metadata["dataset_metadata"].values() if m.get("generator_slice"))
         if sliced:
             print(f"generator slices in the sample ({sliced} datasets): pt(mu mu) cuts kept above the filters' floors")
-        new, report = optimise_table(table, samples, _filter_floors if sliced else None, fit_part)
+        new, report = optimise_table(table, samples, _filter_floors if sliced else None, fit_part, evaluation_part)
     except (OSError, ValueError, KeyError, pickle.UnpicklingError) as err:
         print(f"optimise_cuts.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {b['fom']:.2e} -> {a['fom']:.2e}"
             )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"fileset": str(args.fileset), "lumi_fb": args.lumi, "hypotheses": report, "table": new.to_json()}, indent=1))
+    args.output.write_text(json.dumps({"fileset": str(args.fileset), "lumi_fb": args.lumi, "parts": {FIT_PART: fit_part, VALIDATION_PART: evaluation_part},
+                                       "hypotheses": report, "table": new.to_json()}, indent=1))
     print(f"wrote {args.output}")
     if args.write:
         args.table.write_text(json.dumps(new.to_json(), indent=2) + "\n")

@@ -231,13 +231,15 @@ def optimise_table(
     samples: list[Sample],
     lower_bounds: Callable[[float, float], Mapping[str, float]] | None = None,
     fit_part: str = FIT_PART,
+    evaluation_part: str = VALIDATION_PART,
 ) -> tuple[CutTable, list[dict]]:
     """The optimised cut table and, per hypothesis, eps / B / figures of merit before and after on each part.
 
     Hypotheses without a signal sample of their mass keep their values (reported as skipped).
     ``lower_bounds(m2_low, m2_high)`` gives the lower bounds of :func:`optimise_hypothesis` for the hypothesis
     whose recoil-M^2 window is [m2_low, m2_high] (GeV^2). The cuts are fitted on ``fit_part`` (thinned, e.g.
-    ``"fit/10"``, when the samples hold only every K-th fit event: then the report has no ``all`` part).
+    ``"fit/10"``, when the samples hold only every K-th fit event: then the report has no ``all`` part)
+    and reported on ``evaluation_part`` too (the evaluation split, or every K-th of its events).
     The report's keys are ``fit_before``, ``fit_after``, ``evaluation_...`` and ``all_...``.
     """
     hypotheses, report = [], []
@@ -251,7 +253,7 @@ def optimise_table(
         bounds = lower_bounds(h.mzp_gev**2 - half_width, h.mzp_gev**2 + half_width) if lower_bounds else None
         new = optimise_hypothesis(fit, bounds)
         row = {"mzp_gev": h.mzp_gev}
-        for key, part in ((FIT_PART, fit_part), (VALIDATION_PART, VALIDATION_PART), *((("all", "all"),) if fit_part == FIT_PART else ())):
+        for key, part in ((FIT_PART, fit_part), (VALIDATION_PART, evaluation_part), *((("all", "all"),) if fit_part == FIT_PART else ())):
             problem = fit if part == fit_part else HypothesisProblem(h, samples, table.window_n_sigma, part)
             for label, hyp in (("before", h), ("after", new)):
                 row[f"{key}_{label}"] = dataclasses.asdict(problem.yields(hyp))

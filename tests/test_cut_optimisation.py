@@ -123,8 +123,12 @@ def test_window_events_alone_and_a_thinned_fit_part_give_the_same_yields(samples
         for part in (FIT_PART, "evaluation", "fit/3"):
             full = HypothesisProblem(h, samples, start.window_n_sigma, part).yields(h)
             assert HypothesisProblem(h, windowed, start.window_n_sigma, part).yields(h) == full
-    thin_table, report = optimise_table(start, windowed, None, "fit/3")
+    thin_table, report = optimise_table(start, windowed, None, "fit/3", "evaluation/3")
     for h, row in zip(thin_table.hypotheses, report):
         assert "all_after" not in row and np.isfinite(row["evaluation_after"]["fom"])
         assert row["fit_after"]["fom"] >= row["fit_before"]["fom"]
         assert row["fit_after"]["fom"] == pytest.approx(HypothesisProblem(h, samples, start.window_n_sigma, "fit/3").yields(h).fom, rel=1e-12)
+        # the report on the evaluation split is thinned like the fit (what optimise_cuts.py --thin 3 reads)
+        thin_evaluation = HypothesisProblem(h, samples, start.window_n_sigma, "evaluation/3").yields(h)
+        assert row["evaluation_after"]["background"] == pytest.approx(thin_evaluation.background, rel=1e-12, abs=1e-9)
+        assert row["evaluation_after"]["eps"] == pytest.approx(thin_evaluation.eps, rel=1e-12)

@@ -9,6 +9,7 @@ features) of both executors are compared, which is what their limits are compute
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def test_zprime_study_on_dask_gives_the_iterative_products_and_its_limits(small_
     assert len(features_dask) > 0 and features_dask.equals(features_iterative)
     for selection in ("cuts", "network"):
         assert any(float(r["gprime_exp"]) > 0 for r in read_csv(study / "limits" / selection / "limits.csv"))
+    # --thin 2: the cuts are fitted, and reported, on every second event of their parts
+    assert json.loads((study / "cut_optimisation.json").read_text())["parts"] == {"fit": "fit/2", "evaluation": "evaluation/2"}
     # the results section quotes the limits of the CSV, and names the executor that made them
     text = results.read_text()
     two_gev = next(r for r in read_csv(study / "limits" / "cuts" / "limits.csv") if float(r["mzp_gev"]) == 2.0)
