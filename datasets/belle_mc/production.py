@@ -367,7 +367,6 @@ def run_task(
             writer.close()
             result.files.append((current_file, name, writer.n_entries))
             writer = None
-        receipt_path(task).parent.mkdir(exist_ok=True)
         write_json_atomic(receipt_path(task), {"task": task_fingerprint(task), "result": asdict(result)})
     except Exception as err:  # reported by the driver as one line; the task leaves no file behind
         if writer is not None:
@@ -428,10 +427,6 @@ def _lock(path: Path, what: str):
         log.warning("cannot lock %s (%s): no protection against a concurrent production", path, err)
         return None
     return handle
-
-
-def _is_receipt(path: Path) -> bool:
-    return path.suffix == ".json"
 
 
 def finished_tasks(tasks: list[GenerationTask]) -> list[TaskResult]:
@@ -523,7 +518,7 @@ def produce(
         if resume:
             log.info("%s: resuming, %d of %d tasks already made", dataset, len(done), len(tasks))
         else:  # the receipts go; the locks stay, this production and its tasks hold them
-            for old_receipt in filter(_is_receipt, receipts.glob("*")):
+            for old_receipt in receipts.glob("*.json"):
                 old_receipt.unlink()
         kept = {name for r in done for _, name, _ in r.files}
         for old in out.glob(f"{dataset}_*.root"):
