@@ -45,6 +45,9 @@ def channel_xsec_pb(channel: str) -> tuple[object, object, float]:
 def weighted_recoil_histogram(channel, slice_name, n_drawn, seed, process, xsec, n_generated=None):
     """(sum w, sum w^2) per EDGES bin of the reco recoil M^2 of preselected events, and the n kept by the slice."""
     gen_slice = SLICES[slice_name] if slice_name else None
+    if gen_slice is not None and gen_slice.phase_space is not None:  # its region's process and cross section
+        process = gen_slice.phase_space.restrict(process)
+        xsec = integrate(process, production.INTEGRATION_POINTS)
     xsec_pb = (CHANNELS[channel].fixed_xsec_pb or xsec.xsec_pb) * (gen_slice.decay_fraction if gen_slice else 1.0)
     values, n_kept = [], 0
     for block in range((n_drawn + production.BLOCK_SIZE - 1) // production.BLOCK_SIZE):
@@ -172,11 +175,29 @@ def test_produce_records_every_draw_and_the_slice(tmp_path):
     assert all((tmp_path / f).exists() for f in fileset["kkmc_tautau_mu_mu"]["files"])
 
 
+def test_a_slice_drawn_in_a_region_records_the_region_cross_section(tmp_path):
+    """A photon-virtuality region: xsec_pb is the region's integrated cross section (so every event keeps the weight
+    of the channel's yield there), the channel's is kept beside it, and the fileset says where it was drawn."""
+    entry = production.produce("aafh_eemumu", 200_000, tmp_path, seed=3, progress=False,
+                               generator_slice="aafh_eemumu_windows_hard_p")  # fmt: skip
+    meta = entry["metadata"]
+    process, xsec, _ = channel_xsec_pb("aafh_eemumu")
+    region = integrate(SLICES["aafh_eemumu_windows_hard_p"].phase_space.restrict(process), production.INTEGRATION_POINTS)
+    assert meta["xsec_pb"] == pytest.approx(region.xsec_pb) and meta["xsec_channel_pb"] == pytest.approx(xsec.xsec_pb)
+    assert meta["phase_space_fraction"] == pytest.approx(region.xsec_pb / xsec.xsec_pb)
+    assert 0.03 < meta["phase_space_fraction"] < 0.15
+    assert "Q^2(e+ photon) > 0.1 GeV^2" in meta["generator_filter"] and meta["n_generated"] == 200_000
+    assert 0 < meta["n_events_in_files"] < 0.05 * 200_000
+    with pytest.raises(ValueError, match="fixed cross section"):
+        GeneratorSlice("kkmc_mumu_z", "kkmc_mumu", phase_space=SLICES["aafh_eemumu_windows_soft"].phase_space)
+
+
 def test_complement_slices_are_marked_and_an_old_fileset_entry_gets_the_role_without_regeneration(tmp_path):
     """The zero-event rule of the limits reads ``generator_slice_role``: the complements say so, the rest are search slices."""
     from belle_mc.catalog import ensure_default_sample
 
-    assert {n for n, s in SLICES.items() if s.role == "complement"} == {"kkmc_mumu_core", "aafh_eemumu_rest"}
+    complements = {n for n, s in SLICES.items() if s.role == "complement"}
+    assert complements == {"kkmc_mumu_core", "aafh_eemumu_windows_soft", "aafh_eemumu_rest"}
     path = ensure_default_sample(tmp_path, progress=False, requests=[], slices={"kkmc_mumu_core": (20_000, 20_000)})
     fileset = json.loads(path.read_text())
     assert fileset["kkmc_mumu_core"]["metadata"]["generator_slice_role"] == "complement"
@@ -245,11 +266,21 @@ def test_muon_pair_region_is_the_truth_recoil_condition():
     assert MuonPairRegion(pt_min_gev=0.15, m2_above_gev2=1.0)(ev2)[0]
 
 
+EEMUMU_STRATA = ("aafh_eemumu_windows_hard_e", "aafh_eemumu_windows_hard_p", "aafh_eemumu_windows_soft")
+"""The e e mu mu windows slices: the three photon-virtuality regions of the windows filter."""
+
+
 def test_filtered_eemumu_agrees_with_unfiltered():
+    """The e e mu mu windows filter, drawn in three photon-virtuality regions each weighted with its own
+    integrated cross section, plus the rest slice, is the unfiltered channel."""
     process, xsec, _ = channel_xsec_pb("aafh_eemumu")
     full = weighted_recoil_histogram("aafh_eemumu", None, 1_500_000, 51, process, xsec)
-    windows = weighted_recoil_histogram("aafh_eemumu", "aafh_eemumu_windows", 1_500_000, 52, process, xsec)
-    rest = weighted_recoil_histogram("aafh_eemumu", "aafh_eemumu_rest", 300_000, 53, process, xsec)
+    strata = [
+        weighted_recoil_histogram("aafh_eemumu", name, n, 52 + k, process, xsec)
+        for k, (name, n) in enumerate(zip(EEMUMU_STRATA, (300_000, 300_000, 1_500_000)))
+    ]
+    windows = (*add(*(h[:2] for h in strata)), sum(h[2] for h in strata[2:]))
+    rest = weighted_recoil_histogram("aafh_eemumu", "aafh_eemumu_rest", 300_000, 55, process, xsec)
     # the two slices add up to the channel over the whole preselected spectrum
     chi2, ndf, p = chi2_pvalue(full[:2], add(windows[:2], rest[:2]))
     assert ndf >= 15 and p > 1e-3, f"eemumu slices vs unfiltered: chi2 {chi2:.1f} / {ndf}, p {p:.2g}"
@@ -260,7 +291,38 @@ def test_filtered_eemumu_agrees_with_unfiltered():
     assert restrict(full[:2])[0].sum() > 0
     assert abs(total_pull(restrict(full[:2]), restrict(windows[:2]))) < 4
     assert restrict(rest[:2])[0].sum() == 0
-    assert windows[2] < 0.02 * 1_500_000  # the filter keeps < 2% of the draws
+    assert windows[2] < 0.02 * 1_500_000  # the filter keeps < 2% of the soft draws
+
+
+def test_photon_virtuality_strata_cover_the_channel_and_the_soft_one_is_out_of_reach_of_the_windows():
+    """The three e e mu mu regions: their cross sections add up to the channel's (within the integration errors),
+    each draws only inside its region, and the soft one (both Q^2 <= 0.1 GeV^2) has no scattered electron as a
+    track and truth pt(mu mu) below its bound, so the pt(mu mu) cut floors keep it out of every window."""
+    from belle_mc.montecarlo import unweighted_states
+    from belle_mc.slices import EEMUMU_HARD_PHOTON_Q2_GEV2, EEMUMU_SOFT_PAIR_PT_MAX_GEV, AnyTrack
+
+    process, xsec, _ = channel_xsec_pb("aafh_eemumu")
+    parts = {name: SLICES[name].phase_space.restrict(process) for name in EEMUMU_STRATA}
+    xsecs = {name: integrate(p, production.INTEGRATION_POINTS) for name, p in parts.items()}
+    total = sum(x.xsec_pb for x in xsecs.values())
+    error = np.sqrt(xsec.error_pb**2 + sum(x.error_pb**2 for x in xsecs.values()))
+    assert abs(total - xsec.xsec_pb) < 4 * error, (total, xsec.xsec_pb, error)
+    assert all(x.xsec_pb > 0.05 * xsec.xsec_pb for x in xsecs.values())
+    q0 = EEMUMU_HARD_PHOTON_Q2_GEV2
+    rng = np.random.default_rng(29)
+    hard_e, hard_p, soft = (unweighted_states(parts[n], rng, 200_000, xsecs[n].max_weight) for n in EEMUMU_STRATA)
+    assert np.all(hard_e["q2_1"] >= q0)
+    assert np.all(hard_p["q2_1"] <= q0) and np.all(hard_p["q2_2"] >= q0)
+    assert np.all(soft["q2_1"] <= q0) and np.all(soft["q2_2"] <= q0)
+    events = parts["aafh_eemumu_windows_soft"].build(rng, unweighted_states(
+        parts["aafh_eemumu_windows_soft"], rng, 2_000_000, xsecs["aafh_eemumu_windows_soft"].max_weight))  # fmt: skip
+    assert not AnyTrack(("electron", "positron"))(events).any()
+    pair = events["lepton_minus"] + events["lepton_plus"]
+    pt = np.hypot(pair[:, 1], pair[:, 2])
+    assert pt.max() < EEMUMU_SOFT_PAIR_PT_MAX_GEV and pt.max() > 0.7 * EEMUMU_SOFT_PAIR_PT_MAX_GEV
+    # in the hard regions, scattered electrons are tracks: the soft region's bound is what removes them
+    hard_events = parts["aafh_eemumu_windows_hard_e"].build(rng, hard_e)
+    assert AnyTrack(("electron",))(hard_events).sum() > 100
 
 
 def test_high_mass_windows_cut_harder_than_the_eemumu_filter():
@@ -313,7 +375,7 @@ def test_equivalent_luminosity_of_slices_is_their_sample_luminosity():
     ("channel", "pair", "inside"),
     [
         ("kkmc_mumu", ("kkmc_mumu_tail", "kkmc_mumu_core"), MuonPairRegion()),
-        ("aafh_eemumu", ("aafh_eemumu_windows", "aafh_eemumu_rest"), None),
+        ("aafh_eemumu", ("aafh_eemumu_windows_hard_e", "aafh_eemumu_rest"), None),
     ],
 )
 def test_filter_slices_are_disjoint_and_cover_the_two_track_events(channel, pair, inside):
@@ -335,7 +397,9 @@ def test_a_block_whose_events_are_all_filtered_out_writes_nothing():
     assert res.n_generated == 3 and res.detector_events.n_events == len(res.event_numbers) <= 3
 
 
-@pytest.mark.parametrize("slice_name", [name for name, s in SLICES.items() if s.pre_decay_filter is not None])
+@pytest.mark.parametrize(
+    "slice_name", sorted({s.pre_decay_filter: name for name, s in SLICES.items() if s.pre_decay_filter is not None}.values())
+)  # one slice per distinct pre-decay filter (the three e e mu mu windows regions share theirs)
 def test_pre_decay_filter_keeps_every_event_the_slice_keeps(slice_name):
     """A pre-decay filter drops draws before they are built: it must be a necessary condition of the slice's
     event filter. Built from the same accepted proposals, every event the slice keeps passes it, and it drops
@@ -358,11 +422,12 @@ def test_pre_decay_filter_changes_the_slice_fingerprint():
     """Receipts and fileset entries of a slice made with other filters are not reused (other random stream)."""
     from dataclasses import replace
 
-    task = production.GenerationTask("aafh_eemumu", None, "aafh_eemumu_windows", 1, 10, 0, 10, 10, "/tmp",
-                                     generator_slice="aafh_eemumu_windows")  # fmt: skip
+    name = "aafh_eemumu_windows_hard_e"
+    task = production.GenerationTask("aafh_eemumu", None, name, 1, 10, 0, 10, 10, "/tmp", generator_slice=name)
     fingerprint = production.task_fingerprint(task)
-    assert fingerprint["generator_filter"] == SLICES["aafh_eemumu_windows"].describe()
-    plain = replace(SLICES["aafh_eemumu_windows"], pre_decay_filter=None)
-    assert plain.describe() != fingerprint["generator_filter"]
+    assert fingerprint["generator_filter"] == SLICES[name].describe()
+    assert replace(SLICES[name], pre_decay_filter=None).describe() != fingerprint["generator_filter"]
+    assert replace(SLICES[name], phase_space=None).describe() != fingerprint["generator_filter"]
+    assert SLICES["aafh_eemumu_windows_hard_p"].describe() != fingerprint["generator_filter"]
     with pytest.raises(ValueError, match="needs the event filter"):
-        GeneratorSlice("kkmc_mumu_y", "kkmc_mumu", pre_decay_filter=SLICES["aafh_eemumu_windows"].pre_decay_filter)
+        GeneratorSlice("kkmc_mumu_y", "kkmc_mumu", pre_decay_filter=SLICES[name].pre_decay_filter)

@@ -160,10 +160,10 @@ def test_the_zero_event_rule_takes_the_weight_of_the_search_slices_not_of_a_comp
     complement = _dataset("aafh_eemumu", {1000: 0, 2000: 0}, 50.0, 1000)  # w = 5000
     complement[0].update(generator_slice="aafh_eemumu_rest", generator_slice_role="complement")
     search = _dataset("aafh_eemumu", {1000: 3, 2000: 0}, 50.0, 500_000)  # w = 10
-    search[0].update(generator_slice="aafh_eemumu_windows", generator_slice_role="search")
+    search[0].update(generator_slice="aafh_eemumu_windows_hard_e", generator_slice_role="search")
     parts = {"signal_mzp_1p0": _dataset("signal", {1000: 500, 2000: 0}, 100.0, 2000, mzp=1.0),
              "signal_mzp_2p0": _dataset("signal", {1000: 0, 2000: 400}, 35.0, 1000, mzp=2.0),
-             "aafh_eemumu_rest": complement, "aafh_eemumu_windows": search}  # fmt: skip
+             "aafh_eemumu_rest": complement, "aafh_eemumu_windows_hard_e": search}  # fmt: skip
     y = window_yields(_result(parts))
     np.testing.assert_allclose(y.background, [30.0, 10.0])
     np.testing.assert_allclose(y.background_stat, [math.sqrt(3) * 10.0, 10.0])

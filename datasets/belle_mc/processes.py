@@ -25,6 +25,8 @@ weight is its cross section in pb. Formulas are those of docs/physics.md:
 
 from __future__ import annotations
 
+import copy
+
 import numba
 import numpy as np
 
@@ -933,8 +935,9 @@ def _epa_flux(z, q2):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _two_photon_propose_kernel(rs, u, z_min, q2_max, w_min, m_lepton, weight, z1, q2_1, z2, q2_2, phi1, phi2):  # pragma: no cover
-    """Weights (pb) of two-photon proposals from uniform numbers u [n, 6] (see TwoPhotonLeptonPair)."""
+def _two_photon_propose_kernel(rs, u, z_min, q2_max, q2_bounds, w_min, m_lepton, weight, z1, q2_1, z2, q2_2, phi1, phi2):  # pragma: no cover
+    """Weights (pb) of two-photon proposals from uniform numbers u [n, 6] (see TwoPhotonLeptonPair); photon k's
+    virtuality is drawn inside ``q2_bounds[k]`` (GeV^2) as well as its kinematic range, weight 0 where they do not meet."""
     m_e = c.ELECTRON_MASS_GEV
     log_z = np.log(1.0 / z_min)
     for i in range(len(rs)):
@@ -950,9 +953,10 @@ def _two_photon_propose_kernel(rs, u, z_min, q2_max, w_min, m_lepton, weight, z1
         qz = 0.0
         for k in range(2):
             z = min(z_min ** (a if k == 0 else b), 1.0 - 1e-6)
-            q2_min = m_e * m_e * z * z / (1.0 - z)
-            log_q2 = np.log(max(q2_max / q2_min, 1.0))
-            q2 = q2_min * np.exp(u[i, 2 + k] * log_q2)
+            q2_lo = max(m_e * m_e * z * z / (1.0 - z), q2_bounds[k, 0])
+            q2_hi = min(q2_max, q2_bounds[k, 1])
+            log_q2 = np.log(max(q2_hi / q2_lo, 1.0))
+            q2 = q2_lo * np.exp(u[i, 2 + k] * log_q2)
             phi = 2.0 * np.pi * u[i, 4 + k]
             direction = 1.0 if k == 0 else -1.0
             w *= _epa_flux(z, q2) * log_q2
@@ -969,6 +973,14 @@ def _two_photon_propose_kernel(rs, u, z_min, q2_max, w_min, m_lepton, weight, z1
         weight[i] = w * _breit_wheeler_scalar_pb(np.sqrt(w2), m_lepton) if w2 > w_min * w_min else 0.0
 
 
+def _virtuality_bounds(bounds) -> np.ndarray:
+    """((lo, hi), (lo, hi)) photon-virtuality bounds (GeV^2) as a [2, 2] array; ValueError unless 0 <= lo < hi."""
+    out = np.array(bounds, dtype=np.float64).reshape(2, 2)
+    if np.any(out[:, 0] < 0) or np.any(out[:, 1] <= out[:, 0]):
+        raise ValueError(f"photon virtuality bounds must be 0 <= lo < hi GeV^2 for each photon, got {bounds}")
+    return out
+
+
 class TwoPhotonLeptonPair:
     """e+e- -> e+e- l+l- by two quasi-real photons (equivalent-photon approximation).
 
@@ -979,6 +991,13 @@ class TwoPhotonLeptonPair:
     pair is produced with the Breit-Wheeler cross section at W = m(gamma gamma) >
     ``w_min`` and an angular density (1 + b^2 cos^2)/(1 - b^2 cos^2) about the
     photon axis in the gamma gamma rest frame.
+
+    ``virtuality_bounds_gev2`` ((lo, hi) for the photon of the electron, then of the positron; GeV^2) restricts
+    the process to a region of the photons' virtualities: Q^2 is drawn only inside it (log-uniform, as without
+    it), so the process is the channel's differential cross section in that region and :func:`integrate` gives
+    the region's cross section. Regions that share no point are disjoint parts of the channel (generator
+    slices, ``belle_mc.slices.PhotonVirtualityRegion``). The default is the whole channel, with the same random
+    numbers and events as without the argument.
     """
 
     def __init__(
@@ -988,15 +1007,23 @@ class TwoPhotonLeptonPair:
         q2_max: float = 1.0,
         sqrt_s: float | None = None,
         energy_spread: float = c.CMS_ENERGY_SPREAD_GEV,
+        virtuality_bounds_gev2: tuple[tuple[float, float], tuple[float, float]] = ((0.0, np.inf), (0.0, np.inf)),
     ):
         from core.beams import sqrt_s_gev
 
         self.m_lepton = float(m_lepton)
         self.w_min = max(float(w_min), 2.0 * self.m_lepton * 1.0001)
         self.q2_max = float(q2_max)
+        self.virtuality_bounds_gev2 = _virtuality_bounds(virtuality_bounds_gev2)
         self.sqrt_s = sqrt_s_gev() if sqrt_s is None else float(sqrt_s)
         self.energy_spread = float(energy_spread)
         self.z_min = self.w_min**2 / (self.sqrt_s + 5 * max(energy_spread, 0.0)) ** 2
+
+    def restricted(self, virtuality_bounds_gev2: tuple[tuple[float, float], tuple[float, float]]) -> TwoPhotonLeptonPair:
+        """The same process restricted to photon virtualities inside ``virtuality_bounds_gev2`` (GeV^2, see the class)."""
+        out = copy.copy(self)
+        out.virtuality_bounds_gev2 = _virtuality_bounds(virtuality_bounds_gev2)
+        return out
 
     @staticmethod
     def _photon_vectors(e_beam, z, q2, phi, direction):
@@ -1014,7 +1041,7 @@ class TwoPhotonLeptonPair:
         weight = np.empty(n)
         state = {"sqrt_s": rs, **{k: np.empty(n) for k in ("z1", "q2_1", "z2", "q2_2", "phi1", "phi2")}}
         _two_photon_propose_kernel(
-            rs, u, self.z_min, self.q2_max, self.w_min, self.m_lepton, weight,
+            rs, u, self.z_min, self.q2_max, self.virtuality_bounds_gev2, self.w_min, self.m_lepton, weight,
             state["z1"], state["q2_1"], state["z2"], state["q2_2"], state["phi1"], state["phi2"],
         )
         return Proposal(weight, state)

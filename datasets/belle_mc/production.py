@@ -482,7 +482,8 @@ def produce(
     With ``generator_slice`` (a name of ``slices.SLICES`` of this channel) the dataset is that slice:
     ``n_events`` events are drawn, only those of the slice are simulated and written, and the
     fileset records ``n_generated = n_events`` (every draw) and ``xsec_pb`` = the channel's cross
-    section times the slice's exact ``decay_fraction``, plus what the slice is (docs/fileset.md).
+    section (that of the slice's ``phase_space`` region, if it has one, integrated like the channel's)
+    times the slice's exact ``decay_fraction``, plus what the slice is (docs/fileset.md).
 
     The production is split into :class:`GenerationTask` s (:func:`plan_tasks`); the process and
     its cross section are made once here and handed to every task. Without ``executor`` the tasks
@@ -509,7 +510,10 @@ def produce(
     try:
         process = channel.make_process(mass)
         t0 = time.perf_counter()
-        xsec = integrate(process, INTEGRATION_POINTS)
+        xsec = channel_xsec = integrate(process, INTEGRATION_POINTS)
+        if gen_slice is not None and gen_slice.phase_space is not None:
+            process = gen_slice.phase_space.restrict(process)
+            xsec = integrate(process, INTEGRATION_POINTS)
         log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
         tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression, generator_slice)
@@ -544,10 +548,11 @@ def produce(
         )
 
         elapsed = time.perf_counter() - t0
-        channel_xsec_pb = channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else xsec.xsec_pb
+        channel_xsec_pb = channel.fixed_xsec_pb if channel.fixed_xsec_pb is not None else channel_xsec.xsec_pb
+        region_xsec_pb = channel_xsec_pb if xsec is channel_xsec else xsec.xsec_pb  # a slice's phase-space region
         metadata = {
             "channel": channel_name,
-            "xsec_pb": channel_xsec_pb * (1.0 if gen_slice is None else gen_slice.decay_fraction),
+            "xsec_pb": region_xsec_pb * (1.0 if gen_slice is None else gen_slice.decay_fraction),
             "n_generated": int(n_events),
         }
         if channel_name in ZPRIME_CHANNELS:
@@ -573,6 +578,7 @@ def produce(
                     "generator_slice_role": gen_slice.role,
                     "generator_filter": gen_slice.describe(),
                     "xsec_channel_pb": channel_xsec_pb,
+                    "phase_space_fraction": region_xsec_pb / channel_xsec_pb,
                     "decay_fraction": gen_slice.decay_fraction,
                     "n_passed_filter": int(sum(r.n_passed_filter for r in results)),
                 }

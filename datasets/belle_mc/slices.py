@@ -312,6 +312,36 @@ class TwoMuonCandidateTracks:
 
 
 @dataclass(frozen=True)
+class PhotonVirtualityRegion:
+    """A region of a two-photon channel's phase space: the virtuality Q^2 of the photon of the electron in
+    ``electron_q2_gev2`` and of the positron's in ``positron_q2_gev2`` ((lo, hi), GeV^2). The slice's process
+    draws only inside it (``processes.TwoPhotonLeptonPair.restricted``), so its events cost nothing outside
+    it, and its cross section is the region's (integrated like the channel's). Disjoint regions whose union
+    is every Q^2 are disjoint slices covering the channel."""
+
+    electron_q2_gev2: tuple[float, float] = (0.0, np.inf)
+    positron_q2_gev2: tuple[float, float] = (0.0, np.inf)
+
+    def restrict(self, process):
+        """The channel's process restricted to the region (a process with ``restricted``, else TypeError)."""
+        if not hasattr(process, "restricted"):
+            raise TypeError(f"{type(process).__name__} has no photon virtualities to restrict")
+        return process.restricted((self.electron_q2_gev2, self.positron_q2_gev2))
+
+    def describe(self) -> str:
+        def side(name, bounds):
+            lo, hi = bounds
+            if lo > 0 and np.isfinite(hi):
+                return f"{lo:g} < Q^2({name}) <= {hi:g} GeV^2"
+            if lo > 0:
+                return f"Q^2({name}) > {lo:g} GeV^2"
+            return f"Q^2({name}) <= {hi:g} GeV^2" if np.isfinite(hi) else ""
+
+        parts = [p for p in (side("e- photon", self.electron_q2_gev2), side("e+ photon", self.positron_q2_gev2)) if p]
+        return "drawn only where " + (" and ".join(parts) or "anywhere")
+
+
+@dataclass(frozen=True)
 class GeneratorSlice:
     """One slice of a channel: a truth event filter and/or forced tau-pair decays (see the module docstring)."""
 
@@ -329,6 +359,10 @@ class GeneratorSlice:
     events): events it rejects are counted as drawn and never built (the cost of building and filtering the
     events no slice can keep). Every event ``event_filter`` keeps must pass it (a test per slice); the slice's
     events are unchanged in distribution, its random stream is not that of the unfiltered channel."""
+    phase_space: PhotonVirtualityRegion | None = None
+    """A region of the channel's own phase-space variables that the slice's process draws in (None: all of it):
+    the dataset's cross section is the region's, integrated like the channel's, so the channel's expected yield
+    is kept while the draws outside the region cost nothing."""
     role: str = "search"
     """``"search"``: the slice holds the events a signal window can select; ``"complement"``: the rest of its
     channel, kept out of every window by the cut floors (:func:`pt_mumu_cut_floor_gev`) and made at a far lower
@@ -341,6 +375,8 @@ class GeneratorSlice:
             raise ValueError(f"slice {self.name!r}: role must be one of {', '.join(SLICE_ROLES)}, got {self.role!r}")
         if self.channel not in CHANNELS:
             raise ValueError(f"slice {self.name!r}: unknown channel {self.channel!r}")
+        if self.phase_space is not None and CHANNELS[self.channel].fixed_xsec_pb is not None:
+            raise ValueError(f"slice {self.name!r}: {self.channel} has a fixed cross section, not one of a region")
         if self.tau_pair_modes is not None:
             if not self.tau_pair_modes or len(set(self.tau_pair_modes)) != len(self.tau_pair_modes):
                 raise ValueError(f"slice {self.name!r}: tau mode pairs must be distinct and not empty")
@@ -368,6 +404,8 @@ class GeneratorSlice:
             parts.append(self.particle_filter.describe())
         if self.pre_decay_filter is not None:
             parts.append(f"drawn through the pre-decay filter [{self.pre_decay_filter.describe()}]")
+        if self.phase_space is not None:
+            parts.append(self.phase_space.describe())
         return "; ".join(parts) or "none"
 
     def accept(self, events: dict) -> np.ndarray:
@@ -442,6 +480,14 @@ EEMUMU_PT_MIN_GEV = 0.8
 EEMUMU_M2_LOW_GEV2 = 42.0
 """... or truth recoil M^2 below this (GeV^2; the windows of m <= 6 GeV end at M^2 < 36.8 GeV^2)."""
 
+EEMUMU_HARD_PHOTON_Q2_GEV2 = 0.1
+"""aafh_eemumu windows: the slices at the data luminosity draw only events with a photon of virtuality above this
+(GeV^2); the soft rest has pt(mu mu) = |pt(photon 1) + pt(photon 2)| < 2 sqrt(Q^2) = 0.63 GeV and no scattered
+electron as a track (docs/generator.md, "Photon-virtuality strata")."""
+EEMUMU_SOFT_PAIR_PT_MAX_GEV = 2.0 * float(np.sqrt(EEMUMU_HARD_PHOTON_Q2_GEV2))
+"""Largest truth pt(mu mu) in the CM of an e e mu mu event whose photons both have Q^2 <= EEMUMU_HARD_PHOTON_Q2_GEV2
+(GeV): each photon's pt is its scattered electron's, at most sqrt(Q^2 (1 - z))."""
+
 PT_CUT_MARGIN_GEV = 0.15
 """A reco pt(mu mu) cut must lie this far above a filter's truth pt bound (GeV; pt resolution and FSR) ..."""
 MUMU_WINDOW_M2_MARGIN_GEV2 = 1.0
@@ -478,6 +524,8 @@ _EEMUMU_WINDOWS_PRE_DECAY = AnyOf((
 momentum is the gamma gamma system's) or a scattered electron as a track (else both tracks are the muons, which
 then must be in the region). About 14% of the drawn events pass; the rest are never built."""
 _MUON_CANDIDATES = TwoMuonCandidateTracks()
+_EEMUMU_WINDOWS_FILTER = AllOf((_EEMUMU_TRACKS, AnyOf((_EEMUMU_WINDOWS, Not(_MUON_PAIR_TRACKS)))))
+_Q2_HARD = EEMUMU_HARD_PHOTON_Q2_GEV2
 HADRONIC_MODES = ("pi_nu", "rho_nu", "three_prong", "pi_2pi0_nu")
 """Hadronic tau decays: a charged pion fakes a muon (``PION_MUON_FAKE_RATE``); of three prongs, two may be lost."""
 TAUTAU_MU_OTHER = tuple(pair for other in ("e_nu_nu", *HADRONIC_MODES) for pair in _both_ways("mu_nu_nu", other))
@@ -494,9 +542,23 @@ register(
         particle_filter=_MUON_CANDIDATES, role="complement",
     ),
     GeneratorSlice(
-        "aafh_eemumu_windows", "aafh_eemumu",
-        event_filter=AllOf((_EEMUMU_TRACKS, AnyOf((_EEMUMU_WINDOWS, Not(_MUON_PAIR_TRACKS))))),
-        particle_filter=_MUON_CANDIDATES, pre_decay_filter=_EEMUMU_WINDOWS_PRE_DECAY,
+        "aafh_eemumu_windows", "aafh_eemumu", event_filter=_EEMUMU_WINDOWS_FILTER, particle_filter=_MUON_CANDIDATES,
+        pre_decay_filter=_EEMUMU_WINDOWS_PRE_DECAY,
+    ),
+    *(
+        GeneratorSlice(
+            name, "aafh_eemumu", event_filter=_EEMUMU_WINDOWS_FILTER, particle_filter=_MUON_CANDIDATES,
+            pre_decay_filter=_EEMUMU_WINDOWS_PRE_DECAY, phase_space=region, role=role,
+        )
+        for name, region, role in (
+            ("aafh_eemumu_windows_hard_e", PhotonVirtualityRegion(electron_q2_gev2=(_Q2_HARD, np.inf)), "search"),
+            (
+                "aafh_eemumu_windows_hard_p",
+                PhotonVirtualityRegion(electron_q2_gev2=(0.0, _Q2_HARD), positron_q2_gev2=(_Q2_HARD, np.inf)),
+                "search",
+            ),
+            ("aafh_eemumu_windows_soft", PhotonVirtualityRegion((0.0, _Q2_HARD), (0.0, _Q2_HARD)), "complement"),
+        )
     ),
     GeneratorSlice(
         "aafh_eemumu_rest", "aafh_eemumu",
