@@ -13,7 +13,8 @@ channel, or its generator slices, docs/generator.md) are added. Per background c
 - L_eq = N / B x lumi, fb^-1: the luminosity of data whose Poisson error equals the MC error of B.
 
 A window without MC events of a channel gets no L_eq; the table gives the smallest sample
-luminosity n_generated / (xsec_pb x 1000) of the channel's datasets instead (in parentheses).
+luminosity n_generated / (xsec_pb x 1000) of the channel's datasets instead (in parentheses), leaving
+out complement generator slices (``generator_slice_role``), which the cut floors keep out of the windows.
 Prints the table and, with ``--markdown``, writes it. ``--target`` (default the data luminosity)
 marks each L_eq below it. ``--fileset`` checks that the pickle's datasets are those of the fileset.
 Exit status 2 with one line on bad input.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from core import constants as c
 from core.channels import channel_role
-from core.weights import PB_PER_FB_INVERSE, event_weight, is_data
+from core.weights import PB_PER_FB_INVERSE, event_weight, is_complement_slice, is_data
 from sensitivity.limits import load_result
 
 
@@ -63,7 +64,8 @@ def equivalent_luminosity_table(
         scale = 1.0 if drawn is None or name not in drawn else drawn[name] / m["n_generated"]
         ch = channels.setdefault(m["channel"], {"datasets": [], "min_sample_lumi_fb": float("inf"), "windows": {}})
         ch["datasets"].append(name)
-        ch["min_sample_lumi_fb"] = min(ch["min_sample_lumi_fb"], sample_lumi_fb(m) * scale)
+        if not is_complement_slice(m):  # a complement slice is kept out of every window by the cut floors
+            ch["min_sample_lumi_fb"] = min(ch["min_sample_lumi_fb"], sample_lumi_fb(m) * scale)
         for mass, n in window_counts(out).items():
             masses.add(mass)
             cell = ch["windows"].setdefault(mass, {"n_mc": 0, "sum_w": 0.0, "by_dataset": {}})

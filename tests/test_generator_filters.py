@@ -46,7 +46,7 @@ def weighted_recoil_histogram(channel, slice_name, n_drawn, seed, process, xsec,
     """(sum w, sum w^2) per EDGES bin of the reco recoil M^2 of preselected events, and the n kept by the slice."""
     gen_slice = SLICES[slice_name] if slice_name else None
     if gen_slice is not None and gen_slice.phase_space is not None:  # its region's process and cross section
-        process = gen_slice.phase_space.restrict(process)
+        process = gen_slice.draw_process(process)
         xsec = integrate(process, production.INTEGRATION_POINTS)
     xsec_pb = (CHANNELS[channel].fixed_xsec_pb or xsec.xsec_pb) * (gen_slice.decay_fraction if gen_slice else 1.0)
     values, n_kept = [], 0
@@ -182,7 +182,7 @@ def test_a_slice_drawn_in_a_region_records_the_region_cross_section(tmp_path):
                                generator_slice="aafh_eemumu_windows_hard_p")  # fmt: skip
     meta = entry["metadata"]
     process, xsec, _ = channel_xsec_pb("aafh_eemumu")
-    region = integrate(SLICES["aafh_eemumu_windows_hard_p"].phase_space.restrict(process), production.INTEGRATION_POINTS)
+    region = integrate(SLICES["aafh_eemumu_windows_hard_p"].draw_process(process), production.INTEGRATION_POINTS)
     assert meta["xsec_pb"] == pytest.approx(region.xsec_pb) and meta["xsec_channel_pb"] == pytest.approx(xsec.xsec_pb)
     assert meta["phase_space_fraction"] == pytest.approx(region.xsec_pb / xsec.xsec_pb)
     assert 0.03 < meta["phase_space_fraction"] < 0.15
@@ -302,7 +302,7 @@ def test_photon_virtuality_strata_cover_the_channel_and_the_soft_one_is_out_of_r
     from belle_mc.slices import EEMUMU_HARD_PHOTON_Q2_GEV2, EEMUMU_SOFT_PAIR_PT_MAX_GEV, AnyTrack
 
     process, xsec, _ = channel_xsec_pb("aafh_eemumu")
-    parts = {name: SLICES[name].phase_space.restrict(process) for name in EEMUMU_STRATA}
+    parts = {name: SLICES[name].draw_process(process) for name in EEMUMU_STRATA}
     xsecs = {name: integrate(p, production.INTEGRATION_POINTS) for name, p in parts.items()}
     total = sum(x.xsec_pb for x in xsecs.values())
     error = np.sqrt(xsec.error_pb**2 + sum(x.error_pb**2 for x in xsecs.values()))
@@ -356,13 +356,16 @@ def test_equivalent_luminosity_of_slices_is_their_sample_luminosity():
             "dataset_metadata": {
                 "a": {"channel": "kkmc_tautau", "xsec_pb": 30.0, "n_generated": 3_000_000},  # 100 fb^-1
                 "b": {"channel": "kkmc_tautau", "xsec_pb": 200.0, "n_generated": 2_000_000},  # 10 fb^-1
+                "c": {"channel": "kkmc_tautau", "xsec_pb": 200.0, "n_generated": 20_000,  # 0.1 fb^-1, out of windows
+                      "generator_slice": "x", "generator_slice_role": "complement"},
                 "s": {"channel": "signal", "mzp": 1.0, "xsec_pb": 1.0, "n_generated": 10},
             },
         },
-        "datasets": {"a": dataset(50), "b": dataset(4), "s": dataset(5)},
+        "datasets": {"a": dataset(50), "b": dataset(4), "c": dataset(0), "s": dataset(5)},
     }
     masses, channels = equivalent_luminosity_table(result)
     assert masses == [1000] and list(channels) == ["kkmc_tautau"]
+    assert channels["kkmc_tautau"]["min_sample_lumi_fb"] == pytest.approx(10.0)  # not the complement's 0.1
     cell = channels["kkmc_tautau"]["windows"][1000]
     b_a, b_b = 50 * 30.0 * 626e3 / 3e6, 4 * 200.0 * 626e3 / 2e6
     assert cell["sum_w"] == pytest.approx(b_a + b_b)

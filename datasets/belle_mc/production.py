@@ -512,7 +512,7 @@ def produce(
         t0 = time.perf_counter()
         xsec = channel_xsec = integrate(process, INTEGRATION_POINTS)
         if gen_slice is not None and gen_slice.phase_space is not None:
-            process = gen_slice.phase_space.restrict(process)
+            process = gen_slice.draw_process(process)
             xsec = integrate(process, INTEGRATION_POINTS)
         log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
