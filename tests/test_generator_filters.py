@@ -320,6 +320,12 @@ def test_photon_virtuality_strata_cover_the_channel_and_the_soft_one_is_out_of_r
     pair = events["lepton_minus"] + events["lepton_plus"]
     pt = np.hypot(pair[:, 1], pair[:, 2])
     assert pt.max() < EEMUMU_SOFT_PAIR_PT_MAX_GEV and pt.max() > 0.7 * EEMUMU_SOFT_PAIR_PT_MAX_GEV
+    # which the optimiser keeps out of every window that its windows filter reaches (M^2 < 42 + 3 GeV^2)
+    from belle_mc.slices import PT_CUT_MARGIN_GEV, pt_mumu_cut_floor_gev
+
+    assert pt_mumu_cut_floor_gev(24.0, 26.0) == pytest.approx(EEMUMU_SOFT_PAIR_PT_MAX_GEV + PT_CUT_MARGIN_GEV)
+    assert pt_mumu_cut_floor_gev(0.0, 0.5) == pytest.approx(EEMUMU_SOFT_PAIR_PT_MAX_GEV + PT_CUT_MARGIN_GEV)
+    assert pt_mumu_cut_floor_gev(50.0, 52.0) == pytest.approx(0.95)
     # in the hard regions, scattered electrons are tracks: the soft region's bound is what removes them
     hard_events = parts["aafh_eemumu_windows_hard_e"].build(rng, hard_e)
     assert AnyTrack(("electron",))(hard_events).sum() > 100

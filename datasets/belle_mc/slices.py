@@ -504,14 +504,18 @@ EEMUMU_WINDOW_M2_MARGIN_GEV2 = 3.0
 def pt_mumu_cut_floor_gev(window_m2_low: float, window_m2_high: float) -> float:
     """The smallest reco pt(mu mu) cut (GeV) with which the filtered slices hold every background event a recoil-M^2
     window [``window_m2_low``, ``window_m2_high``] (GeV^2) can select: a window reaching the mu mu tail filter's
-    M^2 bound must cut above its pt bound, one reaching the e e mu mu filter's M^2 bound above that one's (plus
-    :data:`PT_CUT_MARGIN_GEV`); 0 elsewhere. Below the floor, the selection reaches the low-luminosity complement
-    slices (``kkmc_mumu_core``, ``aafh_eemumu_rest``), so a cut optimisation on the filtered sample must stay above it."""
+    M^2 bound must cut above its pt bound, one reaching the e e mu mu filter's M^2 bound above that one's, and one
+    reaching M^2 < 45 GeV^2 (where the soft photon-virtuality region passes the e e mu mu windows filter) above
+    :data:`EEMUMU_SOFT_PAIR_PT_MAX_GEV` (each plus :data:`PT_CUT_MARGIN_GEV`); 0 elsewhere. Below the floor, the
+    selection reaches the low-luminosity complement slices (``kkmc_mumu_core``, ``aafh_eemumu_windows_soft``,
+    ``aafh_eemumu_rest``), so a cut optimisation on the filtered sample must stay above it."""
     floor = 0.0
     if window_m2_low < MUMU_TAIL_M2_MIN_GEV2 + MUMU_WINDOW_M2_MARGIN_GEV2:
         floor = max(floor, MUMU_TAIL_PT_MIN_GEV + PT_CUT_MARGIN_GEV)
     if window_m2_high > EEMUMU_M2_LOW_GEV2 - EEMUMU_WINDOW_M2_MARGIN_GEV2:
         floor = max(floor, EEMUMU_PT_MIN_GEV + PT_CUT_MARGIN_GEV)
+    if window_m2_low < EEMUMU_M2_LOW_GEV2 + EEMUMU_WINDOW_M2_MARGIN_GEV2:
+        floor = max(floor, EEMUMU_SOFT_PAIR_PT_MAX_GEV + PT_CUT_MARGIN_GEV)
     return floor
 
 
@@ -545,10 +549,6 @@ register(
     GeneratorSlice(
         "kkmc_mumu_core", "kkmc_mumu", event_filter=AllOf((_MUON_PAIR_TRACKS, Not(_MUMU_TAIL))),
         particle_filter=_MUON_CANDIDATES, role="complement",
-    ),
-    GeneratorSlice(
-        "aafh_eemumu_windows", "aafh_eemumu", event_filter=_EEMUMU_WINDOWS_FILTER, particle_filter=_MUON_CANDIDATES,
-        pre_decay_filter=_EEMUMU_WINDOWS_PRE_DECAY,
     ),
     *(
         GeneratorSlice(
