@@ -51,7 +51,7 @@ from belle_mc.montecarlo import integrate  # noqa: E402
 from belle_mc.ntuple import COMPRESSION, DEFAULT_COMPRESSION, NtupleWriter  # noqa: E402
 from belle_mc.pythia_channels import final_state_particles  # noqa: E402
 from belle_mc.production import (  # noqa: E402
-    BLOCK_SIZE, EXPERIMENT_NUMBER, INTEGRATION_POINTS, dataset_name, generate_block, produce,
+    BLOCK_SIZE, EXPERIMENT_NUMBER, INTEGRATION_POINTS, dataset_name, generate_block, produce, slice_process,
 )
 
 TARGET_EVENTS_PER_S = 300_000
@@ -172,9 +172,7 @@ def bench_slice(name: str, n_events: int) -> dict:
 
     gen_slice = SLICES[name]
     channel, mass, process, xsec, setup_s = setup(gen_slice.channel)
-    if gen_slice.phase_space is not None:  # drawn in its region, with the region's maximum weight
-        process = gen_slice.draw_process(process)
-        xsec = integrate(process, INTEGRATION_POINTS)
+    process, xsec = slice_process(process, xsec, gen_slice)  # a phase-space region: its process and maximum weight
     variants = {"as registered": gen_slice}
     if gen_slice.pre_decay_filter is not None:
         variants["without pre-decay filter"] = replace(gen_slice, pre_decay_filter=None)

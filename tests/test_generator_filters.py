@@ -45,9 +45,7 @@ def channel_xsec_pb(channel: str) -> tuple[object, object, float]:
 def weighted_recoil_histogram(channel, slice_name, n_drawn, seed, process, xsec, n_generated=None):
     """(sum w, sum w^2) per EDGES bin of the reco recoil M^2 of preselected events, and the n kept by the slice."""
     gen_slice = SLICES[slice_name] if slice_name else None
-    if gen_slice is not None and gen_slice.phase_space is not None:  # its region's process and cross section
-        process = gen_slice.draw_process(process)
-        xsec = integrate(process, production.INTEGRATION_POINTS)
+    process, xsec = production.slice_process(process, xsec, gen_slice)  # a phase-space region's own
     xsec_pb = (CHANNELS[channel].fixed_xsec_pb or xsec.xsec_pb) * (gen_slice.decay_fraction if gen_slice else 1.0)
     values, n_kept = [], 0
     for block in range((n_drawn + production.BLOCK_SIZE - 1) // production.BLOCK_SIZE):
@@ -182,7 +180,7 @@ def test_a_slice_drawn_in_a_region_records_the_region_cross_section(tmp_path):
                                generator_slice="aafh_eemumu_windows_hard_p")  # fmt: skip
     meta = entry["metadata"]
     process, xsec, _ = channel_xsec_pb("aafh_eemumu")
-    region = integrate(SLICES["aafh_eemumu_windows_hard_p"].draw_process(process), production.INTEGRATION_POINTS)
+    _, region = production.slice_process(process, xsec, SLICES["aafh_eemumu_windows_hard_p"])
     assert meta["xsec_pb"] == pytest.approx(region.xsec_pb) and meta["xsec_channel_pb"] == pytest.approx(xsec.xsec_pb)
     assert meta["phase_space_fraction"] == pytest.approx(region.xsec_pb / xsec.xsec_pb)
     assert 0.03 < meta["phase_space_fraction"] < 0.15
@@ -302,8 +300,9 @@ def test_photon_virtuality_strata_cover_the_channel_and_the_soft_one_is_out_of_r
     from belle_mc.slices import EEMUMU_HARD_PHOTON_Q2_GEV2, EEMUMU_SOFT_PAIR_PT_MAX_GEV, AnyTrack
 
     process, xsec, _ = channel_xsec_pb("aafh_eemumu")
-    parts = {name: SLICES[name].draw_process(process) for name in EEMUMU_STRATA}
-    xsecs = {name: integrate(p, production.INTEGRATION_POINTS) for name, p in parts.items()}
+    regions = {name: production.slice_process(process, xsec, SLICES[name]) for name in EEMUMU_STRATA}
+    parts = {name: p for name, (p, _) in regions.items()}
+    xsecs = {name: x for name, (_, x) in regions.items()}
     total = sum(x.xsec_pb for x in xsecs.values())
     error = np.sqrt(xsec.error_pb**2 + sum(x.error_pb**2 for x in xsecs.values()))
     assert abs(total - xsec.xsec_pb) < 4 * error, (total, xsec.xsec_pb, error)

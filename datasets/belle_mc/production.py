@@ -510,10 +510,8 @@ def produce(
     try:
         process = channel.make_process(mass)
         t0 = time.perf_counter()
-        xsec = channel_xsec = integrate(process, INTEGRATION_POINTS)
-        if gen_slice is not None and gen_slice.phase_space is not None:
-            process = gen_slice.draw_process(process)
-            xsec = integrate(process, INTEGRATION_POINTS)
+        channel_xsec = integrate(process, INTEGRATION_POINTS)
+        process, xsec = slice_process(process, channel_xsec, gen_slice)
         log.info("%s: model cross section %.6g +- %.2g pb", dataset, xsec.xsec_pb, xsec.error_pb)
 
         tasks = plan_tasks(channel_name, n_events, out, mass, seed, events_per_file, compression, generator_slice)
@@ -595,6 +593,16 @@ def produce(
     finally:
         if lock is not None:
             lock.close()
+
+
+def slice_process(process, channel_xsec: CrossSection, gen_slice: GeneratorSlice | None) -> tuple[object, CrossSection]:
+    """The process a dataset draws from and its cross section: the channel's ``process`` and ``channel_xsec``, or,
+    for a slice with a ``phase_space`` region, the process restricted to it and the region's cross section
+    (integrated like the channel's)."""
+    if gen_slice is None or gen_slice.phase_space is None:
+        return process, channel_xsec
+    region = gen_slice.phase_space.restrict(process)
+    return region, integrate(region, INTEGRATION_POINTS)
 
 
 def check_slice(channel_name: str, generator_slice: str | None) -> GeneratorSlice | None:

@@ -408,11 +408,6 @@ class GeneratorSlice:
             parts.append(self.phase_space.describe())
         return "; ".join(parts) or "none"
 
-    def draw_process(self, process):
-        """The process the slice draws from: the channel's ``process``, restricted to :attr:`phase_space` if it has
-        one (integrate it for the slice's cross section and maximum weight)."""
-        return process if self.phase_space is None else self.phase_space.restrict(process)
-
     def accept(self, events: dict) -> np.ndarray:
         """bool [n]: the drawn events the slice keeps (all without an event filter)."""
         n = len(events["sqrt_s"])
