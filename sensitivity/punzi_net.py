@@ -22,7 +22,8 @@ Training (Belle II punzinet) has two stages on the ``train`` split of the MC:
    in that window; with a = 3, b = 1.28155,
    S_min = a^2/8 + 9 b^2/13 + a sqrt(B) + (b/2) sqrt(b^2 + 4 a sqrt(B) + 4 B),
    sigma_min = S_min / (eps L), and the loss is the mean of sigma_min over the hypotheses,
-   with early stopping on the same loss computed on the ``threshold`` split.
+   with early stopping on the same loss computed on the ``threshold`` split. Its mini-batches
+   hold every signal row and a slice of the background (:func:`_punzi_batches`).
 
 The MC is split in three by generated event number (:mod:`sensitivity.splits`): ``train``
 fits the input scaling and the weights, ``threshold`` chooses each mass' output cut and when
@@ -41,6 +42,7 @@ numbers, loadable with ``weights_only=True``) and applied to the columns that ``
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 from collections import OrderedDict
@@ -158,7 +160,8 @@ class TrainingConfig:
     punzi_epochs: int = 100
     """Most Punzi-loss epochs (early stopping may end sooner)."""
     punzi_batch_size: int | None = 65536
-    """Events per Punzi-loss batch (eps and B of a batch are scaled up by 1/fraction); None: full batch."""
+    """Background rows per Punzi-loss batch, each batch also holding every signal row (B of a batch is scaled up by
+    1/fraction, eps is exact); None: full batch."""
     punzi_lr: float = 3e-4
     punzi_background_floor: float = 1.0
     """MC events each background sample counts at least in the Punzi loss' B (see :func:`punzi_terms`); 0: plain B."""
@@ -439,6 +442,11 @@ class _WindowData:
     sample_weight: torch.Tensor  # [S] float64: MC weight of one event of each background sample
     sample_floor: torch.Tensor  # [S] float64: MC events each sample counts at least in B (1, 0 for a complement slice)
 
+    @functools.cached_property
+    def is_signal(self) -> torch.Tensor:
+        """[R] bool: the row is signal (of its hypothesis)."""
+        return self.signal_mask.any(0)
+
     def bce_targets_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Labels and balanced weights: each hypothesis' window signal and window background weigh 1/M each."""
         sig = self.signal_mask.double()
@@ -503,6 +511,7 @@ class _Threads:
 
 
 def _batches(n: int, batch_size: int | None, generator: torch.Generator) -> Iterable[torch.Tensor]:
+    """Rows 0 ... n-1 in shuffled batches of ``batch_size`` (None: one batch of all)."""
     if batch_size is None or batch_size >= n:
         yield torch.arange(n)
         return
@@ -511,16 +520,31 @@ def _batches(n: int, batch_size: int | None, generator: torch.Generator) -> Iter
         yield order[i : i + batch_size]
 
 
+def _punzi_batches(data: _WindowData, batch_size: int | None, generator: torch.Generator) -> Iterable[torch.Tensor]:
+    """Punzi-stage batches: every signal row and a shuffled batch of ``batch_size`` background rows (None: all rows).
+
+    eps is then exact in every batch and only B is sampled: signal is scarce (a few MC events per mass in a window
+    pass a tight output), and 1/eps of a random subset of it makes the loss and its gradient jump."""
+    signal_rows = torch.nonzero(data.is_signal).squeeze(1)
+    background_rows = torch.nonzero(~data.is_signal).squeeze(1)
+    for idx in _batches(len(background_rows), batch_size, generator):
+        yield torch.cat([signal_rows, background_rows[idx]])
+
+
 def _loss(network: nn.Module, data: _WindowData, config: TrainingConfig, idx: torch.Tensor | None = None) -> torch.Tensor:
-    """The Punzi loss of ``network`` on the rows ``idx`` of ``data`` (all rows: None), scaled up by 1/fraction."""
+    """The Punzi loss of ``network`` on the rows ``idx`` of ``data`` (all rows: None); eps scaled up by 1 / (the
+    fraction of the signal rows in ``idx``), B by 1 / (the fraction of the background rows)."""
     if idx is None:
         idx = torch.arange(data.x.shape[0])
-    fraction = len(idx) / data.x.shape[0]
+    n_signal, n_signal_batch = data.is_signal.sum().item(), data.is_signal[idx].sum().item()
+    n_background, n_background_batch = len(data.is_signal) - n_signal, len(idx) - n_signal_batch
+    signal_fraction = n_signal_batch / n_signal if n_signal else 1.0
+    background_fraction = n_background_batch / n_background if n_background else 1.0
     return punzi_loss(
-        network(data.x[idx]).squeeze(1), data.weight[idx] / fraction,
-        data.signal_mask[:, idx], data.background_mask[:, idx], data.n_generated * fraction,
-        config.punzi_a, config.punzi_b, sample_index=data.sample_index[idx],
-        sample_weight=data.sample_weight / fraction, background_floor=config.punzi_background_floor * data.sample_floor * fraction,
+        network(data.x[idx]).squeeze(1), data.weight[idx] / background_fraction,
+        data.signal_mask[:, idx], data.background_mask[:, idx], data.n_generated * signal_fraction,
+        config.punzi_a, config.punzi_b, sample_index=data.sample_index[idx], sample_weight=data.sample_weight / background_fraction,
+        background_floor=config.punzi_background_floor * data.sample_floor * background_fraction,
     )  # fmt: skip
 
 
@@ -579,7 +603,7 @@ def train(
         for epoch in range(config.punzi_epochs):
             network.train()
             total, batches = 0.0, 0
-            for idx in _batches(n, config.punzi_batch_size, generator):
+            for idx in _punzi_batches(data, config.punzi_batch_size, generator):
                 optimiser.zero_grad()
                 loss = _loss(network, data, config, idx)
                 loss.backward()

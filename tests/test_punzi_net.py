@@ -430,3 +430,22 @@ def test_a_part_is_read_file_by_file_keeping_only_window_events(tmp_path):
     assert set(only.columns) == {"recoil_mass2", "dataset", "event_index"} and len(only) == 3000
     with pytest.raises(ValueError, match=r"lack the columns \['nonsense'\]"):
         load_features(tmp_path, columns=("nonsense",))
+
+
+def test_every_punzi_batch_holds_all_signal_rows_and_the_background_is_split_once():
+    """eps is exact in every mini-batch (all signal rows), only B is sampled: each background row is in one batch."""
+    table, cuts = _synthetic(seed=22), _cut_table()
+    data = pn._window_data(table, cuts, np.array([800.0, 800.0]))
+    signal_rows = set(torch.nonzero(data.is_signal).squeeze(1).tolist())
+    batches = list(pn._punzi_batches(data, 400, torch.Generator().manual_seed(0)))
+    n_background = len(data.is_signal) - len(signal_rows)
+    assert len(batches) == math.ceil(n_background / 400) > 1
+    seen = []
+    for idx in batches:
+        rows = idx.tolist()
+        assert signal_rows <= set(rows)
+        seen += [r for r in rows if r not in signal_rows]
+    assert sorted(seen) == sorted(set(range(len(data.is_signal))) - signal_rows)
+    config = pn.TrainingConfig(**{**SMALL.__dict__, "punzi_batch_size": 400})
+    model = pn.train(table, cuts, np.array([800.0, 800.0]), config)
+    assert np.isfinite(model.history["punzi"]).all() and model.history["punzi"][-1] < model.history["punzi"][0]
