@@ -141,7 +141,7 @@ def plot_limit_comparison(limits: Path, path: Path) -> None:
     with plt.style.context(mplhep.style.ROOT):
         fig, ax = plt.subplots(figsize=(10, 7))
         for name, label, color, ls in curves:
-            rows = read_csv(limits / name / "limits.csv")
+            rows = [r for r in read_csv(limits / name / "limits.csv") if r["gprime_exp"]]  # no limit where nothing is selected
             ax.plot([float(r["mzp_gev"]) for r in rows], [float(r["gprime_exp"]) for r in rows], marker="o", color=color, ls=ls, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")

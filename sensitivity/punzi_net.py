@@ -703,8 +703,11 @@ def choose_thresholds(
 
 
 def network_passes(model: PunziNet, cut_table: CutTable, outputs: np.ndarray) -> np.ndarray:
-    """[M, N] y(x, m) > threshold(m) at every mass of ``cut_table`` (between grid masses: :meth:`PunziNet.threshold`)."""
-    return np.stack([outputs[i] > model.threshold(h.mzp_gev) for i, h in enumerate(cut_table.hypotheses)])
+    """[M, N] y(x, m) > threshold(m) at every mass of ``cut_table`` (between grid masses: :meth:`PunziNet.threshold`).
+
+    Compared in float64, as :func:`choose_thresholds` chose them: a threshold just below a saturated float32 output
+    of 1.0 (1 - 1e-12) would round to 1.0 in float32 and pass nothing."""
+    return np.stack([outputs[i].astype(np.float64) > model.threshold(h.mzp_gev) for i, h in enumerate(cut_table.hypotheses)])
 
 
 def cut_passes(table: pd.DataFrame, cut_table: CutTable) -> np.ndarray:

@@ -449,3 +449,11 @@ def test_every_punzi_batch_holds_all_signal_rows_and_the_background_is_split_onc
     config = pn.TrainingConfig(**{**SMALL.__dict__, "punzi_batch_size": 400})
     model = pn.train(table, cuts, np.array([800.0, 800.0]), config)
     assert np.isfinite(model.history["punzi"]).all() and model.history["punzi"][-1] < model.history["punzi"][0]
+
+
+def test_a_threshold_chosen_below_saturated_outputs_keeps_them(trained):
+    """Outputs saturated at float32 1.0 get the candidate 1 - 1e-12 from choose_thresholds; network_passes must keep them."""
+    table, cuts, n_gen, model = trained
+    outputs = np.ones((len(cuts.hypotheses), len(table)), dtype=np.float32)
+    saturated = pn.PunziNet(model.network, model.scaling, {h.mzp_mev: 1.0 - 1e-12 for h in cuts.hypotheses}, model.config)
+    assert pn.network_passes(saturated, cuts, outputs).all()
