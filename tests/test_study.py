@@ -76,3 +76,16 @@ def test_processing_products_do_not_depend_on_the_executor(analysis, small_sampl
     assert differences(result_a, result_b) == []
     assert len(features_a) > 0
     assert features_a.equals(features_b)
+
+
+def test_limit_plot_leaves_out_masses_where_a_selection_selects_nothing(tmp_path):
+    """A selection that keeps no event at some mass has an empty limit there; the plot draws the other masses."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from study import plot_limit_comparison
+
+    for name, limit_at_1_gev in (("cuts", "0.003"), ("cuts_evaluation", "0.0037"), ("network", "")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "limits.csv").write_text(f"mzp_gev,gprime_exp\n0.1,0.001\n1,{limit_at_1_gev}\n5,0.02\n")
+    figure = tmp_path / "limits.png"
+    plot_limit_comparison(tmp_path, figure)
+    assert figure.stat().st_size > 0
