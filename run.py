@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 from core.constants import DATA_LUMI_FB
 from core.fileset import InputError, load_fileset
+from core.provenance import code_version
 from execution.runner import (
     ExecutionOptions,
     ProcessingError,
@@ -103,21 +103,6 @@ def run(args: argparse.Namespace) -> dict:
         },
         "datasets": out,
     }
-
-
-def code_version() -> str:
-    """Package version and, in a git checkout, the short commit."""
-    try:
-        from importlib.metadata import version
-
-        v = version("belle-dark-sector")
-    except Exception:
-        v = "unknown"
-    try:
-        sha = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        sha = ""
-    return f"{v}+{sha}" if sha else v
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 
 from core.constants import DATA_LUMI_FB
+from core.provenance import code_versions
 from execution.runner import ExecutionOptions, add_executor_options, positive_float
 from processors.searches import DEFAULT_SEARCH, SEARCHES
 from sensitivity.report import markdown_table, read_csv, replace_section
@@ -161,7 +162,7 @@ def results_section(args: argparse.Namespace, out: Path, command: str) -> str:
     resolution = json.loads((out / "resolution.json").read_text())
     lines = [
         f"## {search.title}\n",
-        f"`{command}` on {datetime.date.today().isoformat()}, code {meta['code_version']}, executor {meta['executor']}, "
+        f"`{command}` on {datetime.date.today().isoformat()}, {code_versions(meta['code_version'])}, executor {meta['executor']}, "
         f"{meta['lumi_fb']:g} fb^-1, fileset `{meta['fileset']}`.\n",
         f"Resolution ({resolution['variable']}, {resolution['unit']}; {resolution['definition']}) measured on the "
         "exported features, and the value in the search's table:\n",
