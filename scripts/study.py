@@ -118,7 +118,7 @@ def run_steps(args: argparse.Namespace, out: Path) -> None:
         for selection, selected in (("cuts_evaluation", "cuts_selected.pkl"), ("network", "network_selected.pkl")):
             step(f"limits: {selection.replace('_', ' on the ')} split", [python, str(SCRIPTS / "limits.py"),
                  str(out / "punzi_net" / selected), "--output", str(out / "limits" / selection)])  # fmt: skip
-        plot_limit_comparison(out / "limits", out / "limits" / "network_vs_cuts.png")
+        plot_limit_comparison(out / "limits", out / "limits" / "network_vs_cuts.png", args.lumi)
     elif search.name == "visible":
         invisible = ROOT / "results" / "study" / "zprime" / "limits" / "cuts" / "limits.csv"
         step("limits", [python, str(SCRIPTS / "run_visible_sensitivity.py"), "--input", str(pickle_path),
@@ -129,8 +129,9 @@ def run_steps(args: argparse.Namespace, out: Path) -> None:
                                 "--lumi", str(args.lumi), *bdt])  # fmt: skip
 
 
-def plot_limit_comparison(limits: Path, path: Path) -> None:
-    """Expected g' limits of the network and of the cuts on the same evaluation events (and the cuts on all events)."""
+def plot_limit_comparison(limits: Path, path: Path, lumi_fb: float) -> None:
+    """Expected g' limits of the network and of the cuts on the same evaluation events (and the cuts on all events),
+    for ``lumi_fb`` (fb^-1)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -149,7 +150,7 @@ def plot_limit_comparison(limits: Path, path: Path) -> None:
         ax.set_xlabel(r"$m_{Z'}$ [GeV]")
         ax.set_ylabel(r"expected 90% CL upper limit on $g'$")
         ax.legend(fontsize=13)
-        mplhep.label.exp_label(exp="Belle", llabel="Simulation", ax=ax, fontsize=16)
+        mplhep.label.exp_label(exp="Belle", llabel="Simulation", rlabel=rf"{lumi_fb:g} fb$^{{-1}}$", ax=ax, fontsize=16)
         fig.savefig(path, dpi=100, bbox_inches="tight")
         plt.close(fig)
 

@@ -87,5 +87,5 @@ def test_limit_plot_leaves_out_masses_where_a_selection_selects_nothing(tmp_path
         (tmp_path / name).mkdir()
         (tmp_path / name / "limits.csv").write_text(f"mzp_gev,gprime_exp\n0.1,0.001\n1,{limit_at_1_gev}\n5,0.02\n")
     figure = tmp_path / "limits.png"
-    plot_limit_comparison(tmp_path, figure)
+    plot_limit_comparison(tmp_path, figure, 626.0)
     assert figure.stat().st_size > 0
