@@ -456,7 +456,7 @@ class _WindowData:
         per_bkg = bkg / bkg.sum(1, keepdim=True).clamp_min(1e-300)
         w = (per_sig.sum(0) + per_bkg.sum(0)) / n_hyp  # sums to 2 (1 per class)
         n = w.shape[0]
-        target = self.signal_mask.any(0).float()
+        target = self.is_signal.float()
         return target, (w * n / 2).float()  # mean weight 1
 
 
